@@ -1,0 +1,312 @@
+"""Zero-dimensional Vietoris-Rips persistence of point clouds, differentiable, batched.
+
+Every point is born at 0; the N-1 finite death times are the edge lengths of a minimum
+spanning tree (MST) of the complete graph on the points, and one class never dies.
+
+The work is split in two, as in torch-topological:
+
+* :func:`mst_edges` -- *which* edges: a pure function on a detached distance matrix that
+  returns integer indices (Prim's algorithm, vectorised over the batch; NumPy on the CPU,
+  where its per-call overhead is ~5x lower than torch's, and torch on CUDA).
+* :func:`edge_lengths` -- *how long*: the death values recomputed from the points along the
+  N-1 edges, so autograd sees O(N*D) work and no N x N matrix. Each death is the distance
+  between two points, so its gradient is the gradient of that distance, as in torchph.
+
+:func:`vr_persistence_0d` puts the two together; :func:`vr_persistence_l1` and
+:func:`vr_persistence` are drop-in replacements for ``torchph.pershom``'s functions.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._validation import check_float_tensor, metric_to_p
+
+__all__ = ["Persistence0", "mst_edges", "edge_lengths", "pairwise_distances",
+           "vr_persistence_0d", "vr_persistence_l1", "vr_persistence"]
+
+
+@dataclass(frozen=True)
+class Persistence0:
+    """The 0-dimensional Vietoris-Rips diagram of one cloud or a batch of clouds.
+
+    Attributes
+    ----------
+    deaths : Tensor, shape (..., N-1)
+        The finite death times (the MST edge lengths), ascending along the last axis,
+        differentiable with respect to the input. All births are 0.
+    edges : LongTensor, shape (..., N-1, 2)
+        ``edges[..., k, :] = (i, j)``: the spanning-tree edge whose length is ``deaths[..., k]``
+        (``i`` already in the tree when ``j`` joined; at ties the first index wins).
+    threshold : float or None
+        Edges longer than this were not added: their deaths are not finite (see ``finite``)
+        and the components they would have merged stay essential.
+    """
+
+    deaths: torch.Tensor
+    edges: torch.Tensor
+    threshold: float | None = None
+
+    @property
+    def finite(self) -> torch.Tensor:
+        """Bool mask (..., N-1): True where the death is finite (edge length <= threshold)."""
+        if self.threshold is None:
+            return torch.ones_like(self.deaths, dtype=torch.bool)
+        return self.deaths.detach() <= self.threshold
+
+    @property
+    def n_essential(self) -> torch.Tensor:
+        """Number of essential classes (never dying components) per cloud, shape (...)."""
+        return 1 + (~self.finite).sum(-1)
+
+    def diagram(self) -> torch.Tensor:
+        """The finite (birth, death) pairs of a single cloud as an (m, 2) tensor."""
+        if self.deaths.dim() != 1:
+            raise ValueError("diagram() needs the result of a single cloud; index the batch first, "
+                             f"e.g. result[0]. Got deaths of shape {tuple(self.deaths.shape)}.")
+        d = self.deaths[self.finite]
+        return torch.stack([torch.zeros_like(d), d], dim=1)
+
+    def __getitem__(self, index) -> "Persistence0":
+        """Index the batch dimensions: ``result[3]`` is the 4th cloud's diagram."""
+        return Persistence0(self.deaths[index], self.edges[index], self.threshold)
+
+
+# ----------------------------------------------------------------------------- distances
+def pairwise_distances(x: torch.Tensor, p: float) -> torch.Tensor:
+    """All l_p distances of a batch of clouds, shape (..., N, D) -> (..., N, N).
+
+    Used on detached points to *select* the MST edges. l2 uses torch.cdist's matrix-multiply
+    mode on centred points (fast; the rounding only matters between near-equal edges, and
+    the death values are recomputed exactly from the points afterwards).
+    """
+    x = x - x.mean(dim=-2, keepdim=True) if p == 2.0 else x
+    return torch.cdist(x, x, p=p)
+
+
+def edge_lengths(x: torch.Tensor, edges: torch.Tensor, p: float) -> torch.Tensor:
+    """l_p lengths of the given edges, differentiable: (..., N, D), (..., M, 2) -> (..., M)."""
+    flat = x.reshape(-1, *x.shape[-2:])                                   # (B, N, D)
+    e = edges.reshape(flat.shape[0], -1, 2)                               # (B, M, 2)
+    d = x.shape[-1]
+    xi = torch.gather(flat, 1, e[..., 0:1].expand(-1, -1, d))             # (B, M, D)
+    xj = torch.gather(flat, 1, e[..., 1:2].expand(-1, -1, d))             # (B, M, D)
+    diff = xi - xj
+    if p == 2.0:
+        # sqrt has an infinite derivative at 0 (duplicate points): use 0, a valid subgradient.
+        sq = (diff * diff).sum(-1)
+        safe = torch.where(sq > 0, sq, torch.ones_like(sq))
+        length = torch.where(sq > 0, safe.sqrt(), torch.zeros_like(sq))
+    else:
+        length = torch.linalg.vector_norm(diff, ord=p, dim=-1)
+    return length.reshape(edges.shape[:-1])
+
+
+# ----------------------------------------------------------------------------- which edges
+def mst_edges(dist: torch.Tensor) -> torch.Tensor:
+    """Edges of a minimum spanning tree of each complete graph, (..., N, N) -> (..., N-1, 2).
+
+    Pure and deterministic: Prim's algorithm from vertex 0, the lowest index winning ties.
+    The input is only read (no autograd) and must be symmetric, which callers check.
+    """
+    if dist.shape[-1] < 2:
+        return torch.zeros(*dist.shape[:-2], 0, 2, dtype=torch.long, device=dist.device)
+    flat = dist.detach().reshape(-1, *dist.shape[-2:])
+    if flat.dtype in (torch.float16, torch.bfloat16):
+        flat = flat.float()
+    if flat.device.type == "cpu":
+        edges = torch.from_numpy(_prim_numpy(flat.contiguous().numpy()))
+    else:
+        edges = _prim_torch(flat)
+    return edges.reshape(*dist.shape[:-2], -1, 2)
+
+
+def _prim_numpy(dist: np.ndarray) -> np.ndarray:
+    """Prim on a (B, N, N) array; one O(B*N) vector step per added vertex."""
+    b, n, _ = dist.shape
+    if b == 1:
+        return _prim_numpy_single(dist[0])[None]
+    rows = np.arange(b)
+    best = dist[:, 0, :].copy()                     # (B, N) distance to the tree
+    parent = np.zeros((b, n), dtype=np.int64)       # (B, N) tree vertex realising `best`
+    outside = np.ones((b, n), dtype=bool)
+    outside[:, 0] = False
+    best[:, 0] = np.inf
+    edges = np.empty((b, n - 1, 2), dtype=np.int64)
+    for k in range(n - 1):
+        j = best.argmin(axis=1)                     # (B,)
+        edges[:, k, 0] = parent[rows, j]
+        edges[:, k, 1] = j
+        outside[rows, j] = False
+        best[rows, j] = np.inf
+        cand = dist[rows, j]                        # (B, N)
+        closer = (cand < best) & outside
+        np.copyto(best, cand, where=closer)
+        np.copyto(parent, j[:, None], where=closer)
+    return edges
+
+
+def _prim_numpy_single(dist: np.ndarray) -> np.ndarray:
+    n = dist.shape[0]
+    best = dist[0].copy()
+    parent = np.zeros(n, dtype=np.int64)
+    outside = np.ones(n, dtype=bool)
+    outside[0] = False
+    best[0] = np.inf
+    closer = np.empty(n, dtype=bool)
+    edges = np.empty((n - 1, 2), dtype=np.int64)
+    for k in range(n - 1):
+        j = int(best.argmin())
+        edges[k, 0] = parent[j]
+        edges[k, 1] = j
+        outside[j] = False
+        best[j] = np.inf
+        cand = dist[j]
+        np.less(cand, best, out=closer)
+        closer &= outside
+        np.copyto(best, cand, where=closer)
+        parent[closer] = j
+    return edges
+
+
+def _prim_torch(dist: torch.Tensor) -> torch.Tensor:
+    """Prim on a (B, N, N) tensor on any device, without host synchronisation in the loop."""
+    b, n, _ = dist.shape
+    dev = dist.device
+    rows = torch.arange(b, device=dev)
+    best = dist[:, 0, :].clone()
+    best[:, 0] = math.inf
+    parent = torch.zeros(b, n, dtype=torch.long, device=dev)
+    outside = torch.ones(b, n, dtype=torch.bool, device=dev)
+    outside[:, 0] = False
+    edges = torch.empty(b, n - 1, 2, dtype=torch.long, device=dev)
+    for k in range(n - 1):
+        j = best.argmin(dim=1)                      # (B,)
+        edges[:, k, 0] = parent[rows, j]
+        edges[:, k, 1] = j
+        outside[rows, j] = False
+        best[rows, j] = math.inf
+        cand = dist[rows, j]                        # (B, N)
+        closer = (cand < best) & outside
+        best = torch.where(closer, cand, best)
+        parent = torch.where(closer, j[:, None], parent)
+    return edges
+
+
+# ----------------------------------------------------------------------------- public API
+def vr_persistence_0d(x: torch.Tensor, metric="l1", *, precomputed: bool = False,
+                      threshold: float | None = None) -> Persistence0:
+    """0-dimensional Vietoris-Rips persistence of one or many point clouds.
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, D) or (..., N, D); or (..., N, N) with ``precomputed=True``
+        Point clouds (any leading batch shape, e.g. 16 branches x 100 points x 10 dims in one
+        call), or symmetric distance matrices. CPU or CUDA, any real floating dtype.
+    metric : {"l1", "l2", "linf"} or float p >= 1
+        The l_p metric on the points (ignored with ``precomputed=True``).
+    precomputed : bool
+        ``x`` holds distance matrices; deaths are gathered from it (gradients flow into it).
+    threshold : float, optional
+        torchph's ``max_ball_diameter``: edges longer than this do not count; their
+        components stay essential. ``None`` (or 0, as in torchph) means no threshold.
+
+    Returns
+    -------
+    Persistence0
+        ``deaths`` (..., N-1) ascending and differentiable, ``edges`` (..., N-1, 2).
+
+    Examples
+    --------
+    >>> z = torch.randn(16, 100, 10, requires_grad=True)
+    >>> res = vr_persistence_0d(z, "l1")
+    >>> (res.deaths - 2.0).abs().sum(-1).mean().backward()
+    """
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0 \
+                or math.isnan(threshold):
+            raise ValueError(f"The 'threshold' parameter must be a float >= 0 or None. Got {threshold!r}.")
+        threshold = None if threshold == 0 or math.isinf(threshold) else float(threshold)
+    if precomputed:
+        dist = _check_distance_matrix(x)
+        edges = mst_edges(dist)
+        flat = dist.reshape(-1, *dist.shape[-2:])
+        e = edges.reshape(flat.shape[0], -1, 2)
+        deaths = flat[torch.arange(flat.shape[0], device=dist.device)[:, None], e[..., 0], e[..., 1]]
+        deaths = deaths.reshape(edges.shape[:-1])
+    else:
+        p = metric_to_p(metric)
+        x = _check_points(x)
+        with torch.no_grad():
+            edges = mst_edges(pairwise_distances(x.detach(), p))
+        deaths = edge_lengths(x, edges, p)
+    order = torch.sort(deaths.detach(), dim=-1, stable=True).indices
+    deaths = torch.gather(deaths, -1, order)
+    edges = torch.gather(edges, -2, order.unsqueeze(-1).expand(*order.shape, 2))
+    return Persistence0(deaths, edges, threshold)
+
+
+def _check_points(x) -> torch.Tensor:
+    x = check_float_tensor(x, "x", min_dim=2)
+    if x.shape[-2] < 2:
+        raise ValueError(f"Persistence needs at least 2 points per cloud; 'x' has shape {tuple(x.shape)} "
+                         f"(..., N={x.shape[-2]}, D). For a single point, pass x[None] only if N >= 2.")
+    if x.shape[-1] < 1:
+        raise ValueError(f"Points must have at least 1 coordinate; 'x' has shape {tuple(x.shape)}.")
+    return x
+
+
+def _check_distance_matrix(dist) -> torch.Tensor:
+    dist = check_float_tensor(dist, "x (distance matrix)", min_dim=2)
+    n = dist.shape[-1]
+    if dist.shape[-2] != n:
+        raise ValueError(f"A distance matrix must be square (..., N, N); got shape {tuple(dist.shape)}. "
+                         f"Pass points with precomputed=False instead.")
+    if n < 2:
+        raise ValueError(f"Persistence needs at least 2 points; the distance matrix has N={n}.")
+    d = dist.detach()
+    tol = 1e-6 * float(d.abs().max()) if d.numel() else 0.0
+    asym = float((d - d.transpose(-1, -2)).abs().max())
+    if asym > tol:
+        raise ValueError(f"The distance matrix must be symmetric; max |D - D^T| = {asym:.3g}. "
+                         f"Symmetrise it with (D + D.transpose(-1, -2)) / 2.")
+    if bool((d < 0).any()):
+        raise ValueError(f"Distances must be >= 0; the matrix holds {int((d < 0).sum())} negative entries.")
+    return dist
+
+
+def vr_persistence_l1(point_cloud: torch.Tensor, max_dimension: int, max_ball_diameter: float = 0.0):
+    """Drop-in replacement for ``torchph.pershom.vr_persistence_l1`` (dimension 0).
+
+    Returns ``[[non_essential_dim0], [essential_dim0]]`` exactly as torchph does:
+    ``non_essential_dim0`` is an (m, 2) tensor of ``(0, death)`` rows with zero-length pairs
+    (duplicate points) dropped, ``essential_dim0`` an (k, 1) tensor of essential births (0).
+    Unlike torchph it runs on the CPU too and needs no compiled extension.
+    """
+    return _torchph_structure(point_cloud, max_dimension, max_ball_diameter, precomputed=False)
+
+
+def vr_persistence(distance_matrix: torch.Tensor, max_dimension: int, max_ball_diameter: float = 0.0):
+    """Drop-in replacement for ``torchph.pershom.vr_persistence`` on a distance matrix (dim 0)."""
+    return _torchph_structure(distance_matrix, max_dimension, max_ball_diameter, precomputed=True)
+
+
+def _torchph_structure(x, max_dimension, max_ball_diameter, precomputed):
+    if isinstance(max_dimension, bool) or not isinstance(max_dimension, int) or max_dimension < 0:
+        raise ValueError(f"'max_dimension' must be an int >= 0. Got {max_dimension!r}.")
+    if max_dimension > 0:
+        raise NotImplementedError(
+            f"corel computes 0-dimensional persistence only; got max_dimension={max_dimension}. "
+            "Use max_dimension=0, or giotto-ph / ripser for higher dimensions.")
+    if isinstance(x, torch.Tensor) and x.dim() != 2:
+        raise ValueError(f"torchph's API takes a single cloud of shape (N, D) (or an (N, N) matrix); "
+                         f"got shape {tuple(x.shape)}. For batches use corel.vr_persistence_0d.")
+    res = vr_persistence_0d(x, "l1", precomputed=precomputed, threshold=max_ball_diameter)
+    keep = res.finite & (res.deaths.detach() > 0)
+    d = res.deaths[keep]
+    non_essential = torch.stack([torch.zeros_like(d), d], dim=1)
+    essential = torch.zeros(int(res.n_essential), 1, dtype=d.dtype, device=d.device)
+    return [[non_essential], [essential]]
