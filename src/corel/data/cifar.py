@@ -45,7 +45,7 @@ def load_cifar10(split: str = "train", root=None, image_size: int | None = 32, *
     Examples
     --------
     >>> ds = load_cifar10("test", root="data")  # doctest: +SKIP
-    >>> ds.images.shape
+    >>> ds.images.shape  # doctest: +SKIP
     torch.Size([10000, 3, 32, 32])
     """
     check_split(split, _SPLITS, "cifar10")

@@ -54,7 +54,7 @@ def load_cifar10_jpeg(split: str = "train", root=None, image_size: int | None = 
     Examples
     --------
     >>> ds = load_cifar10_jpeg("test")  # doctest: +SKIP
-    >>> ds.images.shape, ds.class_counts().tolist()
+    >>> ds.images.shape, ds.class_counts().tolist()  # doctest: +SKIP
     (torch.Size([10000, 3, 32, 32]), [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000])
     """
     check_split(split, ("train", "test"), "cifar10-jpeg")

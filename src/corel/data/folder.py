@@ -60,7 +60,7 @@ def load_imagefolder(split: str = "train", root=None, image_size: int | None = 3
     Examples
     --------
     >>> ds = load_imagefolder("train", root="data/pets.zip", image_size=32)  # doctest: +SKIP
-    >>> ds.classes
+    >>> ds.classes  # doctest: +SKIP
     ['cat', 'dog']
     """
     image_size, channels = check_image_size(image_size), check_channels(channels)

@@ -49,7 +49,7 @@ def load_mnist(split: str = "train", root=None, image_size: int | None = 32, *,
     Examples
     --------
     >>> ds = load_mnist("test", root="data/mnist")  # doctest: +SKIP
-    >>> ds.images.shape
+    >>> ds.images.shape  # doctest: +SKIP
     torch.Size([10000, 1, 32, 32])
     """
     return _load_idx_dataset("mnist", split, root, image_size, channels, MNIST_CLASSES,

@@ -40,7 +40,7 @@ def load_imagenet(split: str = "train", root=None, image_size: int | None = 32, 
     Examples
     --------
     >>> ds = load_imagenet("test", root="data/imagenet", num_workers=8)  # doctest: +SKIP
-    >>> ds.images.shape
+    >>> ds.images.shape  # doctest: +SKIP
     torch.Size([50000, 3, 32, 32])
     """
     check_split(split, tuple(_SPLITS), "imagenet")

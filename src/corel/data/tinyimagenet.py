@@ -42,7 +42,7 @@ def load_tinyimagenet(split: str = "train", root=None, image_size: int | None = 
     Examples
     --------
     >>> ds = load_tinyimagenet("test", root="data")  # doctest: +SKIP
-    >>> ds.images.shape, len(ds.classes)
+    >>> ds.images.shape, len(ds.classes)  # doctest: +SKIP
     (torch.Size([10000, 3, 32, 32]), 200)
     """
     check_split(split, tuple(_SPLITS), "tinyimagenet")
