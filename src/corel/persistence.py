@@ -79,12 +79,15 @@ class Persistence0:
 def pairwise_distances(x: torch.Tensor, p: float) -> torch.Tensor:
     """All l_p distances of a batch of clouds, shape (..., N, D) -> (..., N, N).
 
-    Used on detached points to *select* the MST edges. l2 uses torch.cdist's matrix-multiply
-    mode on centred points (fast; the rounding only matters between near-equal edges, and
-    the death values are recomputed exactly from the points afterwards).
+    Used on detached points to *select* the MST edges. l2 is computed directly, not with
+    torch.cdist's matrix-multiply mode: that mode's error on d^2 is ~eps * |x|^2, so in a
+    multi-scale cloud (fine structure far from the centre, e.g. two distant clusters) it
+    reorders short edges and picks a tree whose deaths are off by far more than rounding.
+    Half precision is selected in float32 (torch.cdist has no float16/bfloat16 CPU kernel).
     """
-    x = x - x.mean(dim=-2, keepdim=True) if p == 2.0 else x
-    return torch.cdist(x, x, p=p)
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
+    return torch.cdist(x, x, p=p, compute_mode="donot_use_mm_for_euclid_dist")
 
 
 def edge_lengths(x: torch.Tensor, edges: torch.Tensor, p: float) -> torch.Tensor:

@@ -1,0 +1,15 @@
+"""Shared test settings: modest Hypothesis profiles (the CI machines are small)."""
+import os
+
+import torch
+from hypothesis import HealthCheck, settings
+
+# No deadline: the first example pays for imports and torch's lazy initialisation.
+settings.register_profile("default", max_examples=50, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# Keep runs reproducible and light on shared machines.
+torch.set_num_threads(min(2, torch.get_num_threads()))

@@ -1,0 +1,541 @@
+"""Tests of corel.persistence: death times against ripser, gudhi and scipy's MST, invariances,
+gradients, the torchph-compatible API and the input checks."""
+from __future__ import annotations
+
+import dataclasses
+
+import gudhi
+import numpy as np
+import pytest
+import ripser
+import scipy.sparse
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+from scipy.spatial.distance import cdist
+
+from corel.persistence import (Persistence0, edge_lengths, mst_edges, pairwise_distances,
+                               vr_persistence, vr_persistence_0d, vr_persistence_l1)
+
+# corel's metric -> the scipy cdist call used as the distance oracle.
+SCIPY_METRIC = {"l1": {"metric": "cityblock"}, "l2": {"metric": "euclidean"},
+                "linf": {"metric": "chebyshev"}, 3.0: {"metric": "minkowski", "p": 3}}
+TORCH_P = {"l1": 1.0, "l2": 2.0, "linf": float("inf"), 3.0: 3.0}
+ALL_METRICS = list(SCIPY_METRIC)
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+# ----------------------------------------------------------------------------- strategies
+@st.composite
+def clouds(draw, max_n: int = 40, max_d: int = 4):
+    """A float64 (N, D) cloud and the scale of its finest structure: floats, integer grids
+    (ties), collinear points, two far-apart clusters with fine structure (multi-scale), with
+    duplicated rows, at scales 1e-6, 1 and 1e6. Up to 40 points: torch.cdist switches to its
+    matrix-multiply l2 kernel above 25."""
+    n = draw(st.integers(2, max_n))
+    d = draw(st.integers(1, max_d))
+    kind = draw(st.sampled_from(["float", "grid", "collinear", "two_scales"]))
+    fine = 1.0
+    if kind == "two_scales":
+        fine = 1e-3
+        # Random (not Hypothesis-simple) values: near-ties among the short edges are the point.
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+        x = rng.uniform(-1, 1, size=(n, d)) * fine
+        x[: n // 2] += 1e4
+    elif kind == "grid":
+        x = draw(arrays(np.float64, (n, d), elements=st.integers(-3, 3).map(float)))
+    elif kind == "float":
+        x = draw(arrays(np.float64, (n, d), elements=st.floats(-1, 1, allow_subnormal=False)))
+    else:
+        t = draw(arrays(np.float64, (n,), elements=st.integers(-8, 8).map(float)
+                        | st.floats(-1, 1, allow_subnormal=False)))
+        direction = draw(arrays(np.float64, (d,), elements=st.integers(-2, 2).map(float)))
+        x = t[:, None] * direction[None, :]
+    for src, dst in draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
+                                  max_size=n // 2)):
+        x[dst] = x[src]                                   # duplicate points
+    scale = draw(st.sampled_from([1e-6, 1.0, 1e6]))
+    return x * scale, fine * scale
+
+
+metrics = st.sampled_from(ALL_METRICS)
+
+
+# ----------------------------------------------------------------------------- oracles
+def oracle_distances(x: np.ndarray, metric) -> np.ndarray:
+    return cdist(x, x, **SCIPY_METRIC[metric])
+
+
+def scipy_mst_deaths(dist: np.ndarray) -> np.ndarray:
+    """Sorted MST edge lengths with scipy. scipy reads 0 entries as missing edges (and, for a
+    dense input, entries below ~1e-8 too), so every off-diagonal weight is shifted by a
+    constant c > 0 and passed as a sparse matrix: all spanning trees have N-1 edges, so the
+    minimum trees are unchanged and each weight comes back as w + c."""
+    n = dist.shape[0]
+    c = float(dist.max()) if dist.max() > 0 else 1.0
+    shifted = scipy.sparse.csr_matrix(dist + c * (1.0 - np.eye(n)))
+    tree = minimum_spanning_tree(shifted).toarray()
+    w = tree[tree != 0] - c
+    assert w.shape == (n - 1,)
+    return np.sort(np.maximum(w, 0.0))
+
+
+def pad_zeros(finite: np.ndarray, n: int) -> np.ndarray:
+    """ripser and gudhi drop zero-length pairs (duplicates); put them back as zeros."""
+    finite = np.sort(finite)
+    return np.concatenate([np.zeros(n - 1 - finite.size), finite])
+
+
+def ripser_deaths(dist: np.ndarray) -> np.ndarray:
+    dgm = ripser.ripser(dist, maxdim=0, distance_matrix=True)["dgms"][0]
+    assert np.isinf(dgm[:, 1]).sum() == 1
+    return pad_zeros(dgm[np.isfinite(dgm[:, 1]), 1], dist.shape[0])
+
+
+def gudhi_deaths(dist: np.ndarray) -> np.ndarray:
+    tree = gudhi.RipsComplex(distance_matrix=dist).create_simplex_tree(max_dimension=1)
+    tree.compute_persistence(min_persistence=-1)
+    dgm = tree.persistence_intervals_in_dimension(0)
+    assert np.isinf(dgm[:, 1]).sum() == 1
+    return pad_zeros(dgm[np.isfinite(dgm[:, 1]), 1], dist.shape[0])
+
+
+def corel_deaths(x: np.ndarray, metric) -> np.ndarray:
+    return vr_persistence_0d(torch.from_numpy(x), metric).deaths.numpy()
+
+
+def is_spanning_tree(edges: np.ndarray, n: int) -> bool:
+    adj = np.zeros((n, n))
+    adj[edges[:, 0], edges[:, 1]] = 1
+    return edges.shape == (n - 1, 2) and connected_components(adj, directed=False)[0] == 1
+
+
+# ----------------------------------------------------------------------------- exactness
+# float64 throughout. corel and scipy/gudhi compute in float64: the only slack is l2 edge
+# *selection* (torch.cdist's matrix-multiply mode, error ~sqrt(eps) * scale near ties), hence
+# atol ~1e-7 * scale. ripser computes in float32: rtol 1e-5.
+@given(clouds(), metrics)
+def test_deaths_match_scipy_mst(cloud, metric):
+    x, scale = cloud
+    dist = oracle_distances(x, metric)
+    res = vr_persistence_0d(torch.from_numpy(x), metric)
+    deaths, edges = res.deaths.numpy(), res.edges.numpy()
+    assert deaths.shape == (x.shape[0] - 1,) and res.deaths.dtype == torch.float64
+    assert np.all(np.diff(deaths) >= 0), "deaths must be ascending"
+    assert is_spanning_tree(edges, x.shape[0])
+    np.testing.assert_allclose(deaths, dist[edges[:, 0], edges[:, 1]], rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(deaths, scipy_mst_deaths(dist), rtol=1e-9, atol=1e-7 * scale)
+
+
+@given(clouds(), metrics)
+def test_deaths_match_ripser(cloud, metric):
+    x, scale = cloud
+    ref = ripser_deaths(oracle_distances(x, metric))
+    np.testing.assert_allclose(corel_deaths(x, metric), ref, rtol=1e-5, atol=1e-6 * scale)
+
+
+@given(clouds(), metrics)
+def test_deaths_match_gudhi(cloud, metric):
+    x, scale = cloud
+    ref = gudhi_deaths(oracle_distances(x, metric))
+    np.testing.assert_allclose(corel_deaths(x, metric), ref, rtol=1e-9, atol=1e-7 * scale)
+
+
+@pytest.mark.parametrize("metric,ripser_metric", [("l1", "manhattan"), ("l2", "euclidean"),
+                                                  ("linf", "chebyshev")])
+def test_deaths_match_ripser_on_points(metric, ripser_metric):
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    dgm = ripser.ripser(x, maxdim=0, metric=ripser_metric)["dgms"][0]
+    ref = pad_zeros(dgm[np.isfinite(dgm[:, 1]), 1], 60)
+    np.testing.assert_allclose(corel_deaths(x, metric), ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize("metric", ALL_METRICS)
+@pytest.mark.parametrize("offset", [1e2, 1e4, 1e6])
+def test_multiscale_cloud(metric, offset):
+    """Two clusters `offset` apart, each with structure at 1e-3: the short deaths must be
+    right to float64 precision, not just to sqrt(eps) * offset."""
+    a = np.random.default_rng(5).uniform(size=(30, 2)) * 1e-2
+    x = np.concatenate([a, a[::-1] + offset])
+    ref = scipy_mst_deaths(oracle_distances(x, metric))
+    np.testing.assert_allclose(corel_deaths(x, metric), ref, rtol=1e-6, atol=1e-9)
+
+
+@given(st.integers(0, 2 ** 32 - 1), st.integers(26, 60), st.integers(1, 3),
+       st.sampled_from([1e3, 1e4, 1e6]), metrics)
+def test_multiscale_clouds_match_scipy(seed, n, d, offset, metric):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(n, d)) * 1e-2
+    x[: n // 2] += offset * rng.normal(size=d)
+    ref = scipy_mst_deaths(oracle_distances(x, metric))
+    np.testing.assert_allclose(corel_deaths(x, metric), ref, rtol=1e-6, atol=1e-9)
+
+
+def test_metric_aliases_and_numbers_agree():
+    x = torch.from_numpy(np.random.default_rng(1).normal(size=(30, 4)))
+    for a, b in [("l1", 1), ("manhattan", "cityblock"), ("l2", 2.0), ("euclidean", "L2"),
+                 ("linf", float("inf")), ("chebyshev", "linf"), ("l3", 3)]:
+        torch.testing.assert_close(vr_persistence_0d(x, a).deaths, vr_persistence_0d(x, b).deaths)
+
+
+def test_hand_computed_line():
+    x = torch.tensor([[0.0], [1.0], [3.0], [6.0]], dtype=torch.float64)
+    res = vr_persistence_0d(x, "l2")
+    torch.testing.assert_close(res.deaths, torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+    assert res.edges.tolist() == [[0, 1], [1, 2], [2, 3]]
+    torch.testing.assert_close(res.diagram(), torch.tensor([[0.0, 1.0], [0, 2], [0, 3]], dtype=torch.float64))
+
+
+def test_hand_computed_l1_vs_linf():
+    # A unit square plus its centre: l1 edges centre-corner = 1, linf = 0.5.
+    x = torch.tensor([[0.0, 0], [1, 0], [0, 1], [1, 1], [0.5, 0.5]])
+    torch.testing.assert_close(vr_persistence_0d(x, "l1").deaths, torch.ones(4))
+    torch.testing.assert_close(vr_persistence_0d(x, "linf").deaths, torch.full((4,), 0.5))
+    torch.testing.assert_close(vr_persistence_0d(x, "l2").deaths, torch.full((4,), 0.5 ** 0.5))
+
+
+# ----------------------------------------------------------------------------- invariances
+@given(clouds(max_n=16), metrics, st.data())
+def test_permutation_invariance(cloud, metric, data):
+    x, scale = cloud
+    perm = np.array(data.draw(st.permutations(range(x.shape[0]))))
+    np.testing.assert_allclose(corel_deaths(x[perm], metric), corel_deaths(x, metric),
+                               rtol=1e-12, atol=1e-7 * scale)
+
+
+@given(st.integers(2, 12), st.integers(1, 3), st.booleans(), metrics, st.data())
+def test_batched_equals_loop(n, d, grid, metric, data):
+    elements = st.integers(-2, 2).map(float) if grid else st.floats(-1, 1, allow_subnormal=False)
+    x = torch.from_numpy(data.draw(arrays(np.float64, (3, 4, n, d), elements=elements)))
+    res = vr_persistence_0d(x, metric)
+    assert res.deaths.shape == (3, 4, n - 1) and res.edges.shape == (3, 4, n - 1, 2)
+    for i in range(3):
+        for j in range(4):
+            single = vr_persistence_0d(x[i, j], metric)
+            torch.testing.assert_close(res.deaths[i, j], single.deaths, rtol=1e-12, atol=1e-9)
+            torch.testing.assert_close(res[i, j].deaths, single.deaths, rtol=1e-12, atol=1e-9)
+            if metric in ("l1", "linf"):   # exact distances: the same tie-breaking
+                assert torch.equal(res.edges[i, j], single.edges)
+
+
+@given(clouds(max_n=16), metrics)
+def test_points_equal_precomputed(cloud, metric):
+    x, scale = cloud
+    dist = torch.from_numpy(oracle_distances(x, metric))
+    pre = vr_persistence_0d(dist, precomputed=True)
+    np.testing.assert_allclose(pre.deaths.numpy(), corel_deaths(x, metric), rtol=1e-9, atol=1e-7 * scale)
+    assert is_spanning_tree(pre.edges.numpy(), x.shape[0])
+
+
+def test_precomputed_batched():
+    x = torch.randn(2, 3, 10, 4, dtype=torch.float64)
+    dist = torch.cdist(x, x, p=1)
+    pre = vr_persistence_0d(dist, precomputed=True)
+    torch.testing.assert_close(pre.deaths, vr_persistence_0d(x, "l1").deaths)
+
+
+@given(arrays(np.float64, st.tuples(st.integers(2, 20), st.integers(1, 3)),
+              elements=st.integers(-2, 2).map(float)), metrics)
+def test_deterministic_at_ties(x, metric):
+    t = torch.from_numpy(x)
+    a, b = vr_persistence_0d(t, metric), vr_persistence_0d(t.clone(), metric)
+    assert torch.equal(a.edges, b.edges) and torch.equal(a.deaths, b.deaths)
+    two = vr_persistence_0d(torch.stack([t, t]), metric)
+    assert torch.equal(two.edges[0], two.edges[1])
+
+
+def test_mst_edges_tie_rule():
+    # All distances equal: Prim from vertex 0, lowest index first -> a star at 0.
+    dist = torch.ones(5, 5) - torch.eye(5)
+    assert mst_edges(dist).tolist() == [[0, 1], [0, 2], [0, 3], [0, 4]]
+    assert mst_edges(dist[None].expand(3, 5, 5)).tolist() == [[[0, 1], [0, 2], [0, 3], [0, 4]]] * 3
+
+
+def test_mst_edges_small_inputs():
+    assert mst_edges(torch.zeros(1, 1)).shape == (0, 2)
+    assert mst_edges(torch.zeros(4, 1, 1)).shape == (4, 0, 2)
+    assert mst_edges(torch.tensor([[0.0, 2.0], [2.0, 0.0]])).tolist() == [[0, 1]]
+
+
+def test_mst_edges_half_precision():
+    x = torch.randn(20, 3)
+    dist = torch.cdist(x, x)
+    assert is_spanning_tree(mst_edges(dist.half()).numpy(), 20)
+    assert is_spanning_tree(mst_edges(dist.bfloat16()).numpy(), 20)
+
+
+def test_pairwise_distances_and_edge_lengths():
+    x = torch.randn(2, 7, 3, dtype=torch.float64)
+    for metric, p in TORCH_P.items():
+        ref = np.stack([oracle_distances(c.numpy(), metric) for c in x])
+        np.testing.assert_allclose(pairwise_distances(x, p).numpy(), ref, atol=1e-12)
+        edges = torch.tensor([[[0, 1], [2, 5]], [[6, 3], [4, 4]]])
+        want = [[ref[0, 0, 1], ref[0, 2, 5]], [ref[1, 6, 3], 0.0]]
+        np.testing.assert_allclose(edge_lengths(x, edges, p).numpy(), want, atol=1e-12)
+
+
+@cuda
+@pytest.mark.parametrize("metric", ALL_METRICS)
+def test_cpu_equals_cuda(metric):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 50, 5, generator=gen, dtype=torch.float64)
+    cpu, gpu = vr_persistence_0d(x, metric), vr_persistence_0d(x.cuda(), metric)
+    assert gpu.deaths.is_cuda and gpu.edges.is_cuda
+    torch.testing.assert_close(gpu.deaths.cpu(), cpu.deaths, rtol=1e-9, atol=1e-9)
+    grid = torch.randint(-2, 3, (4, 30, 2), generator=gen).double()
+    cpu, gpu = vr_persistence_0d(grid, metric), vr_persistence_0d(grid.cuda(), metric)
+    torch.testing.assert_close(gpu.deaths.cpu(), cpu.deaths, rtol=1e-9, atol=1e-9)
+    if metric in ("l1", "linf"):
+        assert torch.equal(gpu.edges.cpu(), cpu.edges)
+    pre = vr_persistence_0d(torch.cdist(grid, grid, p=1).cuda(), precomputed=True)
+    torch.testing.assert_close(pre.deaths.cpu(), vr_persistence_0d(grid, "l1").deaths)
+
+
+# ----------------------------------------------------------------------------- precision
+@pytest.mark.parametrize("metric", ["l1", "l2"])
+def test_float32_agrees_with_float64(metric):
+    """N = 2000 in 10 dims: deaths agree to rtol 1e-5, gradients of sum(deaths) to 1e-4."""
+    x64 = torch.randn(2000, 10, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    grads = []
+    for dtype in (torch.float32, torch.float64):
+        x = x64.to(dtype).requires_grad_()
+        deaths = vr_persistence_0d(x, metric).deaths
+        deaths.sum().backward()
+        grads.append(x.grad.double())
+        if dtype == torch.float32:
+            d32 = deaths.detach().double()
+    d64 = deaths.detach()
+    torch.testing.assert_close(d32, d64, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("metric", ALL_METRICS)
+def test_half_precision_inputs(dtype, metric):
+    """Half inputs work on the CPU (edges selected in float32); deaths keep the input dtype."""
+    x = torch.randn(20, 3, generator=torch.Generator().manual_seed(6)).to(dtype).requires_grad_()
+    res = vr_persistence_0d(x, metric)
+    assert res.deaths.dtype == dtype
+    ref = vr_persistence_0d(x.detach().float(), metric).deaths
+    torch.testing.assert_close(res.deaths.float(), ref, rtol=2e-2, atol=1e-2)
+    res.deaths.sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+# ----------------------------------------------------------------------------- gradients
+def _generic_points(n, d, seed):
+    """Gaussian points, float64; no coordinate difference is (near) zero, so l1 is smooth."""
+    x = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    diffs = (x[:, None] - x[None]).abs() + torch.eye(n, dtype=x.dtype)[..., None]
+    assert float(diffs.min()) > 1e-4   # gradcheck perturbs by 1e-6
+    return x
+
+
+@pytest.mark.parametrize("metric", ALL_METRICS)
+def test_gradcheck_deaths(metric):
+    x = _generic_points(8, 3, seed=1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda z: vr_persistence_0d(z, metric).deaths, (x,))
+
+
+def test_gradcheck_batched():
+    x = torch.stack([_generic_points(6, 2, seed=s) for s in range(3)]).requires_grad_()
+    assert torch.autograd.gradcheck(lambda z: vr_persistence_0d(z, "l1").deaths, (x,))
+
+
+def test_gradcheck_precomputed():
+    pts = _generic_points(7, 3, seed=2)
+    m = torch.cdist(pts, pts, p=1).requires_grad_()
+    off_diagonal = 1.0 - torch.eye(7, dtype=m.dtype)
+    # Symmetrise inside, so gradcheck's one-entry perturbations keep a valid distance matrix.
+    assert torch.autograd.gradcheck(
+        lambda a: vr_persistence_0d((a + a.transpose(-1, -2)) / 2 * off_diagonal, precomputed=True).deaths,
+        (m,))
+
+
+def test_precomputed_gradient_lands_on_mst_entries():
+    pts = _generic_points(6, 2, seed=3)
+    m = torch.cdist(pts, pts).requires_grad_()
+    res = vr_persistence_0d(m, precomputed=True)
+    res.deaths.sum().backward()
+    want = torch.zeros_like(m)
+    want[res.edges[:, 0], res.edges[:, 1]] = 1.0
+    torch.testing.assert_close(m.grad, want)
+
+
+def test_gradient_through_points_into_matrix():
+    x = _generic_points(9, 2, seed=4).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda z: vr_persistence_0d(torch.cdist(z, z), precomputed=True).deaths, (x,))
+
+
+@pytest.mark.parametrize("metric", ALL_METRICS)
+def test_gradient_finite_with_duplicates(metric):
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 2.0], [1.0, 2.0], [3.0, -1.0]],
+                     dtype=torch.float64, requires_grad=True)
+    res = vr_persistence_0d(x, metric)
+    torch.testing.assert_close(res.deaths[:2], torch.zeros(2, dtype=torch.float64))
+    (res.deaths[0] + res.deaths[1]).backward()       # the two zero-length deaths
+    assert torch.equal(x.grad, torch.zeros_like(x)), "a zero distance must have gradient 0"
+    x.grad = None
+    vr_persistence_0d(x, metric).deaths.sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_gradient_is_distance_gradient():
+    # Two points in 1-D: d(death)/dx = (-1, +1) along the edge.
+    x = torch.tensor([[0.0], [2.0]], requires_grad=True)
+    vr_persistence_0d(x, "l2").deaths.sum().backward()
+    torch.testing.assert_close(x.grad, torch.tensor([[-1.0], [1.0]]))
+
+
+# ----------------------------------------------------------------------------- Persistence0
+def test_persistence0_threshold_and_essential():
+    x = torch.tensor([[0.0], [1.0], [3.0], [6.0]])
+    res = vr_persistence_0d(x, "l1", threshold=2.0)
+    assert res.threshold == 2.0
+    assert res.finite.tolist() == [True, True, False]
+    assert int(res.n_essential) == 2
+    torch.testing.assert_close(res.diagram(), torch.tensor([[0.0, 1.0], [0.0, 2.0]]))
+    for no_threshold in (None, 0, 0.0, float("inf")):
+        res = vr_persistence_0d(x, "l1", threshold=no_threshold)
+        assert res.threshold is None and int(res.n_essential) == 1 and res.finite.all()
+
+
+def test_persistence0_batched_properties():
+    x = torch.tensor([[[0.0], [1.0], [3.0]], [[0.0], [5.0], [6.0]]])
+    res = vr_persistence_0d(x, "l1", threshold=1.5)
+    assert res.n_essential.tolist() == [2, 2]
+    assert res[1].deaths.tolist() == [1.0, 5.0]
+    with pytest.raises(ValueError, match="single cloud.*result\\[0\\]"):
+        res.diagram()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.deaths = None
+    assert isinstance(res[0], Persistence0) and res[0].diagram().shape == (1, 2)
+
+
+# ----------------------------------------------------------------------------- torchph API
+def test_torchph_line_example():
+    x = torch.tensor([[0.0], [1.0], [3.0], [6.0]])
+    out = vr_persistence_l1(x, 0)
+    assert isinstance(out, list) and len(out) == 2 and len(out[0]) == 1 and len(out[1]) == 1
+    (non_essential,), (essential,) = out
+    torch.testing.assert_close(non_essential, torch.tensor([[0.0, 1.0], [0.0, 2.0], [0.0, 3.0]]))
+    torch.testing.assert_close(essential, torch.zeros(1, 1))
+
+
+def test_torchph_drops_duplicates():
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0], [3.0, 1.0]])
+    (non_essential,), (essential,) = vr_persistence_l1(x, 0)
+    torch.testing.assert_close(non_essential, torch.tensor([[0.0, 2.0], [0.0, 2.0]]))
+    torch.testing.assert_close(essential, torch.zeros(1, 1))
+
+
+@pytest.mark.parametrize("diameter,deaths,n_essential", [(2.5, [1.0, 2.0], 2), (1.5, [1.0], 3),
+                                                         (2.0, [1.0, 2.0], 2), (0.5, [], 4)])
+def test_torchph_max_ball_diameter(diameter, deaths, n_essential):
+    x = torch.tensor([[0.0], [1.0], [3.0], [6.0]])
+    (non_essential,), (essential,) = vr_persistence_l1(x, 0, max_ball_diameter=diameter)
+    assert non_essential.shape == (len(deaths), 2)
+    assert non_essential[:, 1].tolist() == deaths and not non_essential[:, 0].any()
+    torch.testing.assert_close(essential, torch.zeros(n_essential, 1))
+
+
+def test_torchph_distance_matrix_and_gradient():
+    x = torch.tensor([[0.0], [1.0], [3.0], [6.0]], requires_grad=True)
+    dist = torch.cdist(x, x, p=1)
+    (non_essential,), (essential,) = vr_persistence(dist, 0)
+    torch.testing.assert_close(non_essential.detach(), vr_persistence_l1(x.detach(), 0)[0][0])
+    assert essential.shape == (1, 1)
+    non_essential[:, 1].sum().backward()
+    torch.testing.assert_close(x.grad, torch.tensor([[-1.0], [0.0], [0.0], [1.0]]))
+
+
+def test_torchph_rejects_higher_dimensions_and_batches():
+    x = torch.randn(5, 2)
+    with pytest.raises(NotImplementedError, match="0-dimensional.*max_dimension=1"):
+        vr_persistence_l1(x, 1)
+    with pytest.raises(NotImplementedError):
+        vr_persistence(torch.cdist(x, x), 2)
+    with pytest.raises(ValueError, match="'max_dimension' must be an int >= 0"):
+        vr_persistence_l1(x, -1)
+    with pytest.raises(ValueError, match="'max_dimension'"):
+        vr_persistence_l1(x, 0.0)
+    with pytest.raises(ValueError, match="single cloud.*vr_persistence_0d"):
+        vr_persistence_l1(torch.randn(2, 5, 2), 0)
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_non_finite_coordinates_reported():
+    x = torch.randn(6, 3)
+    x[1, 2] = float("nan")
+    x[4, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"2 non-finite values \(1 NaN, 1 infinite\), "
+                                         r"first at indices \[\[1, 2\], \[4, 0\]\]"):
+        vr_persistence_0d(x)
+    with pytest.raises(ValueError, match="non-finite"):
+        vr_persistence_0d(torch.cdist(x, x), precomputed=True)
+
+
+def test_too_few_points():
+    with pytest.raises(ValueError, match="at least 2 points.*N=1"):
+        vr_persistence_0d(torch.randn(1, 3))
+    with pytest.raises(ValueError, match="at least 2 points"):
+        vr_persistence_0d(torch.zeros(1, 1), precomputed=True)
+
+
+def test_wrong_number_of_dims():
+    with pytest.raises(ValueError, match="at least 2 dimensions; got shape \\(5,\\)"):
+        vr_persistence_0d(torch.randn(5))
+    with pytest.raises(ValueError, match="at least 1 coordinate"):
+        vr_persistence_0d(torch.randn(5, 0))
+
+
+@pytest.mark.parametrize("metric", ["l0", "cosine", "minkowski", "", 0.5, -1, float("nan")])
+def test_unknown_metric(metric):
+    with pytest.raises(ValueError, match="'metric'") as info:
+        vr_persistence_0d(torch.randn(4, 2), metric)
+    if isinstance(metric, str) and metric not in ("l0",):
+        for name in ("'l1'", "'l2'", "'linf'", "'euclidean'", "'chebyshev'"):
+            assert name in str(info.value)
+
+
+@pytest.mark.parametrize("metric", [True, None, [1]])
+def test_metric_wrong_type(metric):
+    with pytest.raises(TypeError, match="'metric' parameter must be a metric name or a number"):
+        vr_persistence_0d(torch.randn(4, 2), metric)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.complex64])
+def test_bad_dtypes(dtype):
+    x = torch.ones(4, 2, dtype=dtype)
+    with pytest.raises(TypeError, match=f"real floating dtype.*got {dtype}"):
+        vr_persistence_0d(x)
+    with pytest.raises(TypeError, match="real floating dtype"):
+        vr_persistence_0d(torch.ones(4, 4, dtype=dtype), precomputed=True)
+
+
+def test_not_a_tensor():
+    with pytest.raises(TypeError, match="must be a torch.Tensor; got ndarray"):
+        vr_persistence_0d(np.zeros((4, 2)))
+
+
+def test_bad_distance_matrices():
+    with pytest.raises(ValueError, match=r"must be square \(\.\.\., N, N\); got shape \(4, 3\)"):
+        vr_persistence_0d(torch.rand(4, 3), precomputed=True)
+    asym = torch.tensor([[0.0, 1.0, 2.0], [1.0, 0.0, 3.0], [2.5, 3.0, 0.0]])
+    with pytest.raises(ValueError, match=r"symmetric; max \|D - D\^T\| = 0\.5"):
+        vr_persistence_0d(asym, precomputed=True)
+    neg = torch.tensor([[0.0, -1.0], [-1.0, 0.0]])
+    with pytest.raises(ValueError, match=">= 0; the matrix holds 2 negative entries"):
+        vr_persistence_0d(neg, precomputed=True)
+
+
+@pytest.mark.parametrize("threshold", [-1.0, -1e-9, float("nan"), "1", True])
+def test_bad_threshold(threshold):
+    with pytest.raises(ValueError, match="'threshold' parameter must be a float >= 0 or None"):
+        vr_persistence_0d(torch.randn(4, 2), threshold=threshold)
+    with pytest.raises(ValueError, match="'threshold'"):
+        vr_persistence_l1(torch.randn(4, 2), 0, max_ball_diameter=threshold)
