@@ -197,15 +197,21 @@ class CorelModule(pl.LightningModule):
         self._epoch_stats = []
         self._epoch_t0 = time.perf_counter()
 
+    def branch_summary(self):
+        """Per-branch (min, mean, max) death time over this epoch's batches, or None."""
+        if not self._epoch_stats:
+            return None
+        mins = torch.stack([s.min for s in self._epoch_stats]).min(0).values    # (branches,)
+        means = torch.stack([s.mean for s in self._epoch_stats]).mean(0)
+        maxs = torch.stack([s.max for s in self._epoch_stats]).max(0).values
+        return mins.cpu(), means.cpu(), maxs.cpu()
+
     def on_train_epoch_end(self):
-        if self._epoch_stats:
-            mins = torch.stack([s.min for s in self._epoch_stats]).min(0).values    # (branches,)
-            means = torch.stack([s.mean for s in self._epoch_stats]).mean(0)
-            maxs = torch.stack([s.max for s in self._epoch_stats]).max(0).values
-            self.log("death_min", mins.min(), sync_dist=True)
-            self.log("death_mean", means.mean(), sync_dist=True)
-            self.log("death_max", maxs.max(), sync_dist=True)
-            self.branch_stats = (mins.cpu(), means.cpu(), maxs.cpu())
+        summary = self.branch_summary()
+        if summary is not None:
+            self.log("death_min", summary[0].min(), sync_dist=True)
+            self.log("death_mean", summary[1].mean(), sync_dist=True)
+            self.log("death_max", summary[2].max(), sync_dist=True)
         self.log("epoch_time_s", time.perf_counter() - self._epoch_t0)
 
     def on_save_checkpoint(self, checkpoint):
@@ -234,7 +240,7 @@ class BranchStatsWriter(Callback):
         self.path = path
 
     def on_train_epoch_end(self, trainer, module):
-        stats = getattr(module, "branch_stats", None)
+        stats = module.branch_summary()
         if stats is None or trainer.global_rank != 0:
             return
         new = not self.path.exists()
@@ -255,7 +261,6 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     with the same weights as an uninterrupted run.
     """
     from .data import load_dataset
-    from . import plots
 
     cfg.validate()
     if cfg.threads:
@@ -280,9 +285,9 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         logger=[pl.loggers.CSVLogger(str(out), name="logs", version=0),
                 pl.loggers.TensorBoardLogger(str(out), name="tensorboard", version=0)],
         callbacks=[ModelCheckpoint(dirpath=str(ckpt_dir), filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                                   save_last=True, save_top_k=-1, every_n_epochs=1),
+                                   save_last=True, save_top_k=0, every_n_epochs=1),
                    BranchStatsWriter(out / "death_stats.csv")],
-        plugins=[AtomicCheckpointIO()], enable_progress_bar=cfg.progress_bar, log_every_n_steps=50,
+        plugins=[AtomicCheckpointIO()], enable_progress_bar=cfg.progress_bar, log_every_n_steps=min(50, max(1, len(data) // cfg.batch_size)),
         enable_model_summary=False)
 
     hist_x = data.float_images(torch.arange(min(len(data), cfg.hist_batches * cfg.batch_size)))
@@ -297,6 +302,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         after = collect_deaths(module.model, hist_x, cfg)
         before_path = out / "deaths_start.pt"
         before = torch.load(before_path) if before_path.exists() else None
+        from . import plots  # matplotlib only when needed
         plots.plot_death_histogram(before, after, cfg.eta, out / "death_histogram.png")
     return final
 
