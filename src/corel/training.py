@@ -284,8 +284,10 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         default_root_dir=str(out), deterministic="warn", use_distributed_sampler=False,
         logger=[pl.loggers.CSVLogger(str(out), name="logs", version=0),
                 pl.loggers.TensorBoardLogger(str(out), name="tensorboard", version=0)],
+        # save_top_k=1 without a monitor keeps the newest epoch file; Lightning writes last.ckpt only
+        # when it has just saved a top-k checkpoint, so top_k=0 would never checkpoint mid-run.
         callbacks=[ModelCheckpoint(dirpath=str(ckpt_dir), filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                                   save_last=True, save_top_k=0, every_n_epochs=1),
+                                   save_last=True, save_top_k=1, every_n_epochs=1),
                    BranchStatsWriter(out / "death_stats.csv")],
         plugins=[AtomicCheckpointIO()], enable_progress_bar=cfg.progress_bar, log_every_n_steps=min(50, max(1, len(data) // cfg.batch_size)),
         enable_model_summary=False)
