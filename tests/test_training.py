@@ -77,6 +77,9 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     assert done < 6, "no checkpoint was written before the end of training; nothing was tested"
     assert not (killed / "model.pt").exists(), "the run finished before it was killed; nothing was tested"
     assert _train(killed, "--epochs", "6") == 0                     # resumes from last.ckpt
+    # the killed run's metrics survive the restart, which logs into a new version folder
+    assert (killed / "logs" / "version_0" / "metrics.csv").is_file()
+    assert (killed / "logs" / "version_1" / "metrics.csv").is_file()
     a, b = _state(full / "model.pt"), _state(killed / "model.pt")
     assert a.keys() == b.keys()
     for k in a:

@@ -282,8 +282,9 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         max_epochs=cfg.epochs, max_steps=cfg.max_steps, accelerator=cfg.accelerator,
         devices=_parse_devices(cfg.devices), strategy=cfg.strategy, num_nodes=cfg.num_nodes,
         default_root_dir=str(out), deterministic="warn", use_distributed_sampler=False,
-        logger=[pl.loggers.CSVLogger(str(out), name="logs", version=0),
-                pl.loggers.TensorBoardLogger(str(out), name="tensorboard", version=0)],
+        # A new version folder per (re)start: Lightning would delete a resumed run's earlier metrics.
+        logger=[pl.loggers.CSVLogger(str(out), name="logs"),
+                pl.loggers.TensorBoardLogger(str(out), name="tensorboard")],
         # save_top_k=1 without a monitor keeps the newest epoch file; Lightning writes last.ckpt only
         # when it has just saved a top-k checkpoint, so top_k=0 would never checkpoint mid-run.
         callbacks=[ModelCheckpoint(dirpath=str(ckpt_dir), filename="epoch{epoch:03d}", auto_insert_metric_name=False,
