@@ -163,7 +163,83 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     p.add_argument("--out-dir", default="runs/demo", help="output folder")
     p.set_defaults(func=_cmd_demo)
+    _add_theory_commands(sub)
     return parser
+
+
+# ----------------------------------------------------------------------------- toy, guide, ablate
+def _cmd_toy(args) -> int:
+    from .toy import format_toy_report, run_toy, write_toy_numbers
+    res = run_toy(args.out_dir, seed=args.seed, epochs=args.epochs, threads=args.threads)
+    write_toy_numbers(res, args.out_dir)
+    print(format_toy_report(res))
+    print(f"\nfigures and numbers.json under {args.out_dir}")
+    return 0
+
+
+def _cmd_guide(args) -> int:
+    from .theory import write_guide
+    text, paths = write_guide(args.out_dir, range(args.d_min, args.d_max + 1), args.alpha, args.beta,
+                              args.batch_size, args.n_codes)
+    print(text)
+    print(f"\nplot written to {paths['plot']}")
+    return 0
+
+
+def _cmd_ablate(args) -> int:
+    from .ablate import spec_from_args, run_ablation
+    spec, sweeps = spec_from_args(args, _read_yaml(args.config))
+    print(run_ablation(spec, args.out_dir, sweeps, args.checkpoint)["tables"])
+    return 0
+
+
+def _add_theory_commands(sub) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = sub.add_parser("toy", help="the three-blob toy: connectivity loss alone, KDE before / after",
+                       formatter_class=fmt)
+    p.add_argument("--epochs", type=int, default=50, help="training epochs (METHOD.md: 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the blobs, the weights and the batches")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--out-dir", default="runs/toy", help="where the PNGs and numbers.json go")
+    p.set_defaults(func=_cmd_toy)
+
+    p = sub.add_parser("guide", help="the batch-size / dimension guideline from the packing bound",
+                       formatter_class=fmt)
+    p.add_argument("--alpha", type=float, default=2.0, help="smallest death time aimed at")
+    p.add_argument("--beta", type=float, default=2.0, help="largest death time aimed at")
+    p.add_argument("--batch-size", type=int, default=100, help="batch size b")
+    p.add_argument("--n-codes", type=int, default=50_000, help="number of codes N the batches come from")
+    p.add_argument("--d-min", type=int, default=1, help="smallest dimension")
+    p.add_argument("--d-max", type=int, default=20, help="largest dimension")
+    p.add_argument("--out-dir", default="runs/guide", help="where guide.md and guide.png go")
+    p.set_defaults(func=_cmd_guide)
+
+    p = sub.add_parser("ablate", help="the paper's ablations: lambda x branches, radius, sample size (resumable)",
+                       formatter_class=fmt)
+    p.add_argument("--sweeps", default="lambda,radius,samples", help="which sweeps, comma-separated")
+    p.add_argument("--dataset", default="cifar100", help="autoencoder training set (paper: cifar100)")
+    p.add_argument("--data-root", default=None, help="its folder or file")
+    p.add_argument("--eval-dataset", default="cifar10", help="one-class evaluation set (paper: cifar10)")
+    p.add_argument("--eval-root", default=None, help="its folder or file")
+    p.add_argument("--epochs", type=int, default=50, help="training epochs per cell")
+    p.add_argument("--quick", action="store_true", help="a few steps per cell and 2 draws (a smoke run)")
+    p.add_argument("--grid", choices=["published", "full"], default="published",
+                   help="branches x dims rows: the paper's five, or {32,16,8}x{20,10,5} plus 1x160")
+    p.add_argument("--configs", default=None, help="branches x dims, e.g. 16x10,32x5 (overrides --grid)")
+    p.add_argument("--lams", default="0,1,10,20,40", help="lambda values")
+    p.add_argument("--radii", default="0.5,1,1.5,2,2.25,3,5", help="radius sweep values")
+    p.add_argument("--sample-sizes", default="10,50,80,100,120,250,500,5000", help="sample-size sweep values")
+    p.add_argument("--checkpoint", default=None,
+                   help="model for the radius and sample-size sweeps (default: the grid's lambda=20 cell)")
+    p.add_argument("--config", default=None, help="YAML of further training options (image_size, channels, ...)")
+    p.add_argument("--n", type=int, default=120, help="inliers per class (lambda grid, radius sweep)")
+    p.add_argument("--radius", type=float, default=2.0, help="radius (lambda grid, sample-size sweep)")
+    p.add_argument("--draws", type=int, default=5, help="draws per class")
+    p.add_argument("--seed", type=int, default=0, help="seed of training and draws")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--device", default=None, help="device for encoding and counting (default: cpu)")
+    p.add_argument("--out-dir", default="runs/ablate", help="output folder (cells, tables, plots)")
+    p.set_defaults(func=_cmd_ablate)
 
 
 def _add_protocol_flags(p) -> None:

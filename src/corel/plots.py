@@ -265,7 +265,8 @@ def plot_packing_bounds(dims, lower, upper, required, path, *, title=None) -> Pa
     d = np.asarray(dims)
     fig = _figure(6.5, 4.2)
     ax = fig.add_subplot()
-    ax.semilogy(d, np.asarray(upper, dtype=float), "o-", color="tab:red", label="upper bound ((2 beta + alpha) / alpha)^d (volume)")
+    ax.semilogy(d, np.asarray(upper, dtype=float), "o-", color="tab:red",
+                label="upper bound ((2 beta + alpha) / alpha)^d (volume)")
     ax.semilogy(d, np.asarray(lower, dtype=float), "s-", color="tab:blue", label="lower bound (D_d lattice packing)")
     req = [("N - b + 2", required)] if not isinstance(required, (list, tuple)) else list(required)
     for i, (label, value) in enumerate(req):
