@@ -293,7 +293,9 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         plugins=[AtomicCheckpointIO()], enable_progress_bar=cfg.progress_bar, log_every_n_steps=min(50, max(1, len(data) // cfg.batch_size)),
         enable_model_summary=False)
 
-    hist_x = data.float_images(torch.arange(min(len(data), cfg.hist_batches * cfg.batch_size)))
+    # A fixed random subset: data sets stored class by class would give single-class batches.
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.seed))
+    hist_x = data.float_images(pick[:cfg.hist_batches * cfg.batch_size])
     if trainer.global_rank == 0 and resume_from is None:
         out.mkdir(parents=True, exist_ok=True)
         torch.save(collect_deaths(module.model, hist_x, cfg), out / "deaths_start.pt")
