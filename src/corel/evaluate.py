@@ -155,11 +155,12 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
     starts = np.searchsorted(y_train[order], classes, side="left")
     ends = np.searchsorted(y_train[order], classes, side="right")
     members = [order[a:b] for a, b in zip(starts, ends)]                    # ascending within a class
-    for c, idx in zip(classes, members):
+    positives = y_test[None, :] == classes[:, None]                          # (C, Q)
+    for c, idx, pos in zip(classes, members, positives):
         if len(idx) < n:
             raise ValueError(f"Class {_show(c)} has {len(idx)} training codes, fewer than n={n} to draw without "
                              f"replacement; lower n or drop the class.")
-        if not np.any(y_test == c):
+        if not pos.any():
             raise ValueError(f"Class {_show(c)} has no test samples, so its AUROC is undefined; drop the class.")
     if class_names is None:
         names = tuple(str(c) for c in classes)
@@ -169,7 +170,6 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
             raise ValueError(f"class_names has {len(names)} names but the labels hold {len(classes)} classes "
                              f"({classes.tolist()[:10]}...); give one name per class in sorted label order.")
 
-    positives = y_test[None, :] == classes[:, None]                          # (C, Q)
     auroc = np.empty((len(classes), draws))
     scores0 = None
     for d in range(draws):
