@@ -84,6 +84,8 @@ _BLOCK = 1 << 20
 # Up to this many points per cloud torch.cdist is faster (3*D small ops cost more than its
 # per-pair overhead). It rounds each pair alone, so batched and single clouds still agree.
 _CDIST_MAX_N = 256
+# Below this many N*N*D per cloud torch.cdist beats the ~15 ops of the float64 product.
+_GEMM_MIN_WORK = 1 << 18
 
 
 def pairwise_distances(x: torch.Tensor, p: float) -> torch.Tensor:
@@ -104,20 +106,22 @@ def _selection_matrix(x: torch.Tensor, p: float) -> tuple[torch.Tensor, bool]:
     """A matrix in the order of the l_p distances, (..., N, D) -> (..., N, N), no autograd,
     and whether it holds squared l2 distances (same order, no sqrt pass) rather than distances.
 
-    Small clouds, other p, and CUDA: torch.cdist (l2 without its matrix-multiply mode).
-    Larger clouds on the CPU: float32 l2 through a float64 matrix product when that is
-    provably as accurate as float32 rounding (:func:`_sq_l2_gemm`); otherwise the exact
-    coordinate-by-coordinate sums of :func:`_sum_coordinates`.
+    On the CPU, float32 l2 goes through a float64 matrix product when that is provably as
+    accurate as float32 rounding (:func:`_sq_l2_gemm`). Otherwise: small clouds, other p, and
+    CUDA use torch.cdist (l2 without its matrix-multiply mode); larger clouds on the CPU the
+    exact coordinate-by-coordinate sums of :func:`_sum_coordinates`.
     """
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
-    if x.device.type != "cpu" or p not in (1.0, 2.0) or x.shape[-2] <= _CDIST_MAX_N:
-        return torch.cdist(x, x, p=p, compute_mode="donot_use_mm_for_euclid_dist"), False
     shape = x.shape
-    x = x.reshape(-1, *shape[-2:])                                        # (B, N, D)
-    out = _sq_l2_gemm(x) if p == 2.0 and x.dtype == torch.float32 else None
-    if out is None:
-        out = _sum_coordinates(x, p)
+    if x.device.type == "cpu" and p == 2.0 and x.dtype == torch.float32 \
+            and shape[-2] ** 2 * shape[-1] >= _GEMM_MIN_WORK:
+        out = _sq_l2_gemm(x.reshape(-1, *shape[-2:]))
+        if out is not None:
+            return out.reshape(*shape[:-1], shape[-2]), True
+    if x.device.type != "cpu" or p not in (1.0, 2.0) or shape[-2] <= _CDIST_MAX_N:
+        return torch.cdist(x, x, p=p, compute_mode="donot_use_mm_for_euclid_dist"), False
+    out = _sum_coordinates(x.reshape(-1, *shape[-2:]), p)                 # (B, N, N)
     return out.reshape(*shape[:-1], shape[-2]), p == 2.0
 
 
