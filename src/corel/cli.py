@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="runs/demo", help="output folder")
     p.set_defaults(func=_cmd_demo)
     _add_theory_commands(sub)
+    _add_compare_command(sub)
     return parser
 
 
@@ -240,6 +241,57 @@ def _add_theory_commands(sub) -> None:
     p.add_argument("--device", default=None, help="device for encoding and counting (default: cpu)")
     p.add_argument("--out-dir", default="runs/ablate", help="output folder (cells, tables, plots)")
     p.set_defaults(func=_cmd_ablate)
+
+
+# ----------------------------------------------------------------------------- compare
+def _cmd_compare(args) -> int:
+    import logging
+    from .compare import METHODS, CompareSpec, compare, format_compare_table
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    methods = tuple(METHODS) if args.methods.strip() == "all" else tuple(
+        m.strip() for m in args.methods.split(",") if m.strip())
+    classes = None if args.classes is None else tuple(c for c in args.classes.split(",") if c.strip())
+    spec = CompareSpec(dataset=args.dataset, data_root=args.data_root, methods=methods, profile=args.profile,
+                       classes=classes, train_size=args.train_size, n=args.n, draws=args.draws,
+                       baseline_draws=args.baseline_draws, radius=args.radius, checkpoint=args.checkpoint,
+                       plain_checkpoint=args.plain_checkpoint, image_size=args.image_size, seed=args.seed,
+                       device=args.device, threads=args.threads, overrides=tuple(args.set))
+    table = compare(spec, args.out_dir)
+    print(format_compare_table(table))
+    print(f"compare.md / .csv / .json / .png and the per-cell results under {args.out_dir} "
+          f"({table['cells_computed']} cells computed, {table['cells_reused']} reused)")
+    return 0
+
+
+def _add_compare_command(sub) -> None:
+    p = sub.add_parser("compare", help="COREL beside the baselines (OC-SVM, KDE, Deep SVDD, DSEBM, DAGMM, GEOM) "
+                                       "and the published numbers, class by class (resumable)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", default="cifar10-jpeg", help="evaluation set (a corel.data name)")
+    p.add_argument("--data-root", default=None, help="its folder or file")
+    p.add_argument("--methods", default="all",
+                   help="comma-separated: corel, plain-ae, plain-ae-hindsight, ocsvm-pixels, ocsvm-codes, kde-pixels, "
+                        "kde-codes, deep-svdd, deep-svdd-soft, dsebm, dagmm, geom; or all")
+    p.add_argument("--profile", choices=["cpu", "full", "smoke"], default="cpu",
+                   help="cpu: shortened deep training (hours on 2 cores); full: the papers' settings; smoke: tests")
+    p.add_argument("--classes", default=None, help="comma-separated class names or indices (default: all)")
+    p.add_argument("--train-size", choices=["full", "n"], default="full",
+                   help="baselines on the whole training split of a class (papers) or on COREL's n inliers")
+    p.add_argument("--n", type=int, default=120, help="COREL's inliers per class and draw")
+    p.add_argument("--draws", type=int, default=5, help="COREL's draws per class")
+    p.add_argument("--baseline-draws", type=int, default=1, help="with --train-size n: baseline fits per class")
+    p.add_argument("--radius", type=float, default=2.0, help="COREL's l1 ball radius per branch")
+    p.add_argument("--checkpoint", default=None, help="COREL model.pt (lambda=20): corel, ocsvm-codes, kde-codes")
+    p.add_argument("--plain-checkpoint", default=None, help="lambda=0 model.pt: plain-ae, plain-ae-hindsight")
+    p.add_argument("--image-size", type=int, default=32, help="images resized to this side")
+    p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
+                   help="override a detector parameter, e.g. geom.depth=10 (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws, subsets and detectors")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--out-dir", default="runs/compare", help="output folder (cells, tables, plot)")
+    p.set_defaults(func=_cmd_compare)
 
 
 def _add_protocol_flags(p) -> None:

@@ -345,3 +345,67 @@ def plot_sweep(ours: dict, published: dict, path, *, xlabel: str, title=None, lo
     ax.set_title(title or f"AUROC against {xlabel}")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- corel compare
+__all__ += ["plot_compare_bars"]
+
+
+def plot_compare_bars(table: dict, path) -> Path:
+    """Grouped bars of ``corel compare``'s table: one group per class and one for the mean,
+    one bar per method; a method's published mean is a black tick on its bar in the mean group.
+
+    Parameters
+    ----------
+    table : dict
+        What :func:`corel.compare.compare` returns (``classes``; ``rows`` with ``title``,
+        ``per_class``, ``mean``, ``published``). Missing or diverged values draw no bar.
+    path : str or Path of the PNG
+
+    Returns
+    -------
+    Path of the written PNG.
+    """
+    groups = list(table["classes"]) + ["mean"]
+    rows = table["rows"]
+    k = max(1, len(rows))
+    width = 0.8 / k
+    fig = _figure(min(max(8.0, 0.3 * k * len(groups) + 4.5), 28.0), 4.5)
+    ax = fig.add_subplot()
+    x = np.arange(len(groups))
+    if k <= 10:
+        colors = [f"C{i}" for i in range(k)]
+    else:
+        from matplotlib import colormaps
+        colors = [colormaps["tab20"](i % 20) for i in range(k)]
+    for i, r in enumerate(rows):
+        vals = [r["per_class"].get(c) for c in table["classes"]] + [r["mean"]]
+        ys = np.array([np.nan if v is None else v for v in vals], dtype=float)
+        pos = x - 0.4 + width * (i + 0.5)
+        ax.bar(pos, ys, width, color=colors[i], label=r["title"])
+        pub = _published_value(r.get("published"))
+        if pub is not None:
+            ax.plot([pos[-1] - width / 2, pos[-1] + width / 2], [pub, pub], color="black", lw=2)
+    ax.axhline(50.0, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(x, groups, rotation=30 if len(groups) > 8 else 0, ha="right" if len(groups) > 8 else "center")
+    ax.set_ylabel("AUROC x 100")
+    finite = [v for r in rows for v in list(r["per_class"].values()) + [r["mean"]] if v is not None]
+    ax.set_ylim(min([40.0] + [v - 2 for v in finite]), 100.0)
+    ax.set_title(f"One-class AUROC on {table['dataset']} (profile {table['profile']}); "
+                 f"black ticks: published means")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, path)
+
+
+def _published_value(text) -> float | None:
+    """A published entry ("64.8", "75.96 +- 0.65", "~65", "62-65") as one number (a range's middle)."""
+    if text is None:
+        return None
+    head = str(text).split("+-")[0].strip().lstrip("~")
+    try:
+        if "-" in head[1:]:
+            lo, hi = head.split("-", 1)
+            return (float(lo) + float(hi)) / 2
+        return float(head)
+    except ValueError:
+        return None

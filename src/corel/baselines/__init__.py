@@ -1,0 +1,29 @@
+"""The baselines COREL is compared with (METHOD.md section 6), each a detector with the API of
+:class:`corel.detect.CorelDetector` (scikit-learn ``BaseEstimator`` + ``OutlierMixin``; the PyOD
+view ``decision_scores_`` / ``threshold_`` / ``labels_``), seeded by ``random_state``, never
+returning NaN scores (:class:`DivergedError` instead).
+
+=====================  ======================================================  =================
+detector               method                                                   input
+=====================  ======================================================  =================
+plain_ae               CorelDetector on a lambda = 0 checkpoint; hindsight r    images or codes
+OCSVMDetector          one-class SVM, RBF, gamma by a training-only rule        pixels or codes
+KDEDetector            Gaussian KDE, bandwidth by 5-fold CV log-likelihood      pixels or codes
+DeepSVDDDetector       Deep SVDD (one-class / soft-boundary), AE pretraining    images
+DSEBMDetector          deep structured energy-based model                       images
+DAGMMDetector          deep autoencoding Gaussian mixture model                 images
+GeomDetector           GEOM / ADT: 72 geometric transformations, WRN            images
+=====================  ======================================================  =================
+"""
+from .base import BaseDetector, DivergedError
+from .dagmm import DAGMMDetector
+from .deep_svdd import DeepSVDDDetector
+from .dsebm import DSEBMDetector
+from .geom import GeomDetector
+from .kde import KDEDetector
+from .ocsvm import OCSVMDetector
+from .plain_ae import HindsightRadius, hindsight_radius, plain_autoencoder_detector, radius_grid
+
+__all__ = ["BaseDetector", "DivergedError", "OCSVMDetector", "KDEDetector", "DeepSVDDDetector", "DSEBMDetector",
+           "DAGMMDetector", "GeomDetector", "plain_autoencoder_detector", "hindsight_radius", "radius_grid",
+           "HindsightRadius"]

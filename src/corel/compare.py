@@ -1,0 +1,613 @@
+"""`corel compare`: COREL beside the baselines and the published numbers, class by class.
+
+For each chosen method and each class c of the evaluation set, a detector is trained on
+inliers of class c and scores the whole test split (one vs rest, ``sklearn.metrics.
+roc_auc_score``, x 100). One table (Markdown, CSV, JSON) and one grouped-bar plot result.
+
+Who gets which training data
+----------------------------
+* ``corel``, ``plain-ae``, ``plain-ae-hindsight``: COREL's protocol (METHOD.md section 5): the
+  autoencoder is trained once without labels (``--checkpoint`` with lambda = 20,
+  ``--plain-checkpoint`` with lambda = 0); per class, n training images are drawn ``draws``
+  times and counted against. ``plain-ae-hindsight`` reports the best radius of a grid *chosen
+  on the test set* (an oracle; labelled so).
+* every other baseline, ``train_size="full"`` (default): the whole training split of the class,
+  as each baseline's paper does (the paper's comparison); ``train_size="n"``: the same n images
+  as COREL's draw d (d < ``baseline_draws``), the fair low-data comparison.
+* ``ocsvm-codes`` / ``kde-codes`` work on the latent codes of ``--checkpoint`` (COREL's
+  encoder); the other baselines on pixels.
+
+Profiles
+--------
+``full`` are the papers' settings (a GPU's work: GEOM's WRN-16-8 alone needs days per class
+on a CPU); ``cpu`` shortens the deep methods' training so that all ten CIFAR-10 classes fit in
+about 3.6 CPU-hours (2 hours on 2 cores; see ``PROFILES``; the table states each method's
+epochs); ``smoke`` is for tests only. ``overrides`` (``--set geom.depth=10``) change any detector parameter.
+
+Resuming
+--------
+Every finished (method, class) cell is written to ``out_dir/cells/<method>/<class>.json``
+(with its scores in a ``.npz`` beside it) and skipped when the command runs again with the same
+settings; a cell made with other settings raises instead of being mixed into the table.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from .baselines import (DAGMMDetector, DeepSVDDDetector, DivergedError, DSEBMDetector, GeomDetector,
+                        KDEDetector, OCSVMDetector)
+from .baselines.plain_ae import HINDSIGHT_LABEL, radius_grid
+from .published import FAMILY, PLAIN_AE_RANGE, published
+
+__all__ = ["CompareSpec", "compare", "METHODS", "PROFILES", "PUBLISHED_BASELINES", "format_compare_table"]
+
+log = logging.getLogger("corel.compare")
+
+# ----------------------------------------------------------------------------- the methods
+
+# METHOD.md section 6: mean AUROC x 100 as each baseline's own paper reports it (CIFAR-10; GEOM
+# also on the CIFAR-100 superclasses). Text as published; "~65" and "62-65" are ranges there.
+PUBLISHED_BASELINES = {
+    "cifar10": {"plain-ae": f"{PLAIN_AE_RANGE[0]:g}-{PLAIN_AE_RANGE[1]:g}",
+                "plain-ae-hindsight": f"{PLAIN_AE_RANGE[0]:g}-{PLAIN_AE_RANGE[1]:g}",
+                "ocsvm-pixels": "62-65", "kde-pixels": "~65", "dagmm": "53.1", "dsebm": "60.9",
+                "deep-svdd": "64.8", "geom": "86.0"},
+    "cifar20": {"geom": "78.7"},
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """One column of the comparison."""
+
+    title: str
+    kind: str                    # "count" (COREL's protocol on a checkpoint), "pixels" or "codes"
+    factory: type | None = None  # the detector class (pixels / codes)
+    defaults: dict = field(default_factory=dict)   # fixed parameters of this variant
+
+
+METHODS = {
+    "corel": Method("COREL (lambda=20)", "count"),
+    "plain-ae": Method("plain AE (lambda=0), r=2", "count"),
+    "plain-ae-hindsight": Method("plain AE (lambda=0), best r on test set", "count"),
+    "ocsvm-pixels": Method("OC-SVM, pixels", "pixels", OCSVMDetector),
+    "ocsvm-codes": Method("OC-SVM, COREL codes", "codes", OCSVMDetector, {"preprocess": "none"}),
+    "kde-pixels": Method("KDE, pixels", "pixels", KDEDetector),
+    "kde-codes": Method("KDE, COREL codes", "codes", KDEDetector, {"preprocess": "none"}),
+    "deep-svdd": Method("Deep SVDD, one-class", "pixels", DeepSVDDDetector, {"objective": "one-class"}),
+    "deep-svdd-soft": Method("Deep SVDD, soft-boundary", "pixels", DeepSVDDDetector,
+                             {"objective": "soft-boundary"}),
+    "dsebm": Method("DSEBM", "pixels", DSEBMDetector),
+    "dagmm": Method("DAGMM", "pixels", DAGMMDetector),
+    "geom": Method("GEOM (ADT)", "pixels", GeomDetector),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a profile runs one method: detector parameters, caps on training / test images."""
+
+    params: dict = field(default_factory=dict)
+    max_train: int | None = None     # "full" training: a seeded random subset of at most this many
+    max_test: int | None = None      # a stratified seeded subset of the test split
+
+
+_CPU_SVDD = dict(ae_epochs=5, ae_milestones=(), epochs=5, milestones=())
+PROFILES = {
+    # The papers' settings (see each detector's docstring); a GPU's work. One thread of our
+    # 2-core CPU would need per class about 4 h for each Deep SVDD variant, 1.5 h for DSEBM,
+    # 1 h for DAGMM and 76 h for GEOM's WRN-16-8.
+    "full": {},
+    # The deep methods' schedules truncated (same learning rates and batch sizes); GEOM with a
+    # WRN-10-1, one epoch over 1000 training images x 72 transformations, scored on 2000
+    # stratified test images. CPU time of one thread per CIFAR-10 class (measured per image):
+    # OC-SVM / KDE on pixels ~1 min each (mostly the PCA), each Deep SVDD variant ~5 min, DSEBM
+    # ~2.5 min, DAGMM ~2 min, GEOM ~6 min, COREL and the codes methods seconds: ~22 min per
+    # class, ~3.6 h for the 10 classes (two processes with --threads 1 on disjoint --methods
+    # halve the wall time on 2 cores; a last run without --methods restriction writes the table).
+    "cpu": {
+        "deep-svdd": Plan(_CPU_SVDD),
+        "deep-svdd-soft": Plan(dict(_CPU_SVDD, warm_up_epochs=1)),
+        "dsebm": Plan(dict(epochs=5)),
+        "dagmm": Plan(dict(epochs=5)),
+        "geom": Plan(dict(depth=10, widen_factor=1, epochs=1), max_train=1000, max_test=2000),
+    },
+    # Seconds on tiny data; for tests and trying the command out, not for numbers.
+    "smoke": {
+        "kde-pixels": Plan(dict(cv=2)), "kde-codes": Plan(dict(cv=2)),
+        "deep-svdd": Plan(dict(ae_epochs=1, epochs=1, ae_milestones=(), milestones=(), channels=(4, 8, 16),
+                               batch_size=64)),
+        "deep-svdd-soft": Plan(dict(ae_epochs=1, epochs=2, ae_milestones=(), milestones=(), channels=(4, 8, 16),
+                                    batch_size=64, warm_up_epochs=1)),
+        "dsebm": Plan(dict(epochs=1, width=8, rep_dim=32, batch_size=64)),
+        "dagmm": Plan(dict(epochs=1, width=8, batch_size=64)),
+        "geom": Plan(dict(depth=10, widen_factor=1, epochs=1, batch_size=128), max_train=16, max_test=60),
+    },
+}
+
+
+# ----------------------------------------------------------------------------- the spec
+
+@dataclass
+class CompareSpec:
+    """What `corel compare` runs."""
+
+    dataset: str = "cifar10-jpeg"          # evaluation set (a corel.data name)
+    data_root: str | None = None
+    methods: tuple = tuple(METHODS)        # names in METHODS, table order
+    profile: str = "cpu"                   # "cpu", "full" or "smoke"
+    classes: tuple | None = None           # class names or indices; None: all
+    train_size: str = "full"               # baselines on the whole class ("full") or COREL's n inliers ("n")
+    n: int = 120                           # COREL's inliers per class and draw (paper: 120)
+    draws: int = 5                         # COREL's draws per class (paper: 5)
+    baseline_draws: int = 1                # with train_size="n": baseline fits on draws 0..k-1
+    radius: float = 2.0                    # COREL's ball radius (paper: 2)
+    checkpoint: str | None = None          # COREL autoencoder (lambda=20): corel, *-codes
+    plain_checkpoint: str | None = None    # lambda=0 autoencoder: plain-ae, plain-ae-hindsight
+    image_size: int = 32                   # images resized to this side (the protocol: 32)
+    seed: int = 0
+    device: str | None = None
+    threads: int = 0                       # torch.set_num_threads (0: leave)
+    overrides: tuple = ()                  # "method.param=value" strings
+
+
+def _check_spec(spec: CompareSpec) -> tuple[list[str], dict]:
+    if isinstance(spec.methods, str):
+        raise TypeError("CompareSpec.methods must be a sequence of method names, not a string.")
+    methods = list(dict.fromkeys(spec.methods))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"Unknown method(s) {unknown or '(none given)'}; choose among {list(METHODS)} (or 'all').")
+    if spec.profile not in PROFILES:
+        raise ValueError(f"Unknown profile {spec.profile!r}; choose one of {sorted(PROFILES)}.")
+    if spec.train_size not in ("full", "n"):
+        raise ValueError(f"train_size must be 'full' (the whole training split of a class, as the baselines' "
+                         f"papers) or 'n' (COREL's n inliers); got {spec.train_size!r}.")
+    for name in ("n", "draws", "baseline_draws", "image_size"):
+        v = getattr(spec, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be an int >= 1; got {v!r}.")
+    if not (isinstance(spec.radius, (int, float)) and math.isfinite(spec.radius) and spec.radius > 0):
+        raise ValueError(f"--radius must be a finite number > 0; got {spec.radius!r}.")
+    needs = {"checkpoint": [m for m in methods if m == "corel" or METHODS[m].kind == "codes"],
+             "plain_checkpoint": [m for m in methods if m.startswith("plain-ae")]}
+    for attr, which in needs.items():
+        if which and getattr(spec, attr) is None:
+            flag = "--" + attr.replace("_", "-")
+            raise ValueError(f"Method(s) {which} need {flag} (a model.pt from `corel train"
+                             f"{' --lam 0' if attr == 'plain_checkpoint' else ''}`); pass it or leave them out "
+                             f"with --methods.")
+    return methods, _parse_overrides(spec.overrides, methods)
+
+
+def _parse_overrides(overrides, methods) -> dict:
+    """``("geom.depth=10", ...)`` -> ``{"geom": {"depth": 10}}``, checked against the detector."""
+    import yaml
+    out: dict = {}
+    for text in overrides:
+        key, sep, raw = str(text).partition("=")
+        method, dot, param = key.strip().partition(".")
+        if not sep or not dot or not param:
+            raise ValueError(f"An override must look like METHOD.PARAM=VALUE (e.g. geom.depth=10); got {text!r}.")
+        if method not in METHODS:
+            raise ValueError(f"Override {text!r} names unknown method {method!r}; choose among {list(METHODS)}.")
+        factory = METHODS[method].factory
+        if factory is None:
+            raise ValueError(f"Method {method!r} has no detector parameters to override (use --radius, --n, "
+                             f"--draws).")
+        allowed = sorted(factory().get_params())
+        if param not in allowed:
+            raise ValueError(f"Override {text!r}: {factory.__name__} has no parameter {param!r}; "
+                             f"its parameters are {allowed}.")
+        value = yaml.safe_load(raw)
+        out.setdefault(method, {})[param] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+# ----------------------------------------------------------------------------- running
+
+def compare(spec: CompareSpec, out_dir) -> dict:
+    """Run (or resume) the comparison; write the table and the plot; return the table as a dict.
+
+    Files in ``out_dir``: ``compare.md``, ``compare.csv``, ``compare.json``, ``compare.png``,
+    and ``cells/<method>/<class index>.json`` (+ ``.npz`` scores) per finished cell.
+    """
+    from .data import load_dataset
+
+    methods, overrides = _check_spec(spec)
+    if spec.threads > 0:
+        torch.set_num_threads(spec.threads)
+    out = Path(out_dir)
+    train = load_dataset(spec.dataset, "train", root=spec.data_root, image_size=spec.image_size)
+    test = load_dataset(spec.dataset, "test", root=spec.data_root, image_size=spec.image_size)
+    y_train, y_test = train.labels.numpy(), test.labels.numpy()
+    classes = np.unique(np.concatenate([y_train, y_test]))
+    names = [train.classes[int(c)] for c in classes]
+    chosen = _select_classes(spec.classes, names)
+    for ci in chosen:
+        if not np.any(y_test == classes[ci]):
+            raise ValueError(f"Class {names[ci]!r} has no test images, so its AUROC is undefined; leave it out.")
+
+    ctx = _Context(spec, out, train, test, classes, names, overrides)
+    done = reused = 0
+    total = len(methods) * len(chosen)
+    for method in methods:
+        for ci in chosen:
+            cell = ctx.cell_path(method, ci)
+            fingerprint = ctx.fingerprint(method, ci)
+            if cell.exists():
+                saved = json.loads(cell.read_text())
+                if saved.get("fingerprint") != fingerprint:
+                    diff = sorted(k for k in set(fingerprint) | set(saved.get("fingerprint", {}))
+                                  if fingerprint.get(k) != saved.get("fingerprint", {}).get(k))
+                    raise ValueError(f"{cell} was computed with other settings (differing: {diff}); use another "
+                                     f"--out-dir, or delete the file to recompute it.")
+                reused += 1
+                continue
+            t0 = time.perf_counter()
+            result = ctx.run_cell(method, ci)
+            result.update(fingerprint=fingerprint, method=method, class_name=names[ci],
+                          seconds=round(time.perf_counter() - t0, 2))
+            _write_cell(cell, result)
+            done += 1
+            value = "diverged" if result["status"] == "diverged" else f"{result['auroc']:.2f}"
+            log.info("[%d/%d] %s, class %s: %s (%.0f s)", done + reused, total, method, names[ci], value,
+                     result["seconds"])
+    table = _assemble(ctx, methods, chosen)
+    table.update(cells_computed=done, cells_reused=reused)
+    _write_table(table, out)
+    return table
+
+
+def _select_classes(tokens, names) -> list[int]:
+    if tokens is None:
+        return list(range(len(names)))
+    out = []
+    for tok in tokens:
+        t = str(tok).strip()
+        if t in names:
+            out.append(names.index(t))
+        elif t.isdigit() and int(t) < len(names):
+            out.append(int(t))
+        else:
+            raise ValueError(f"Unknown class {t!r}; give class names {names[:12]}{'...' if len(names) > 12 else ''} "
+                             f"or indices 0..{len(names) - 1}.")
+    if not out:
+        raise ValueError("--classes selects no class.")
+    return list(dict.fromkeys(out))
+
+
+class _Context:
+    """The data, codes and settings shared by the cells of one run."""
+
+    def __init__(self, spec, out, train, test, classes, names, overrides):
+        self.spec, self.out, self.train, self.test = spec, out, train, test
+        self.classes, self.names, self.overrides = classes, names, overrides
+        self.y_train, self.y_test = train.labels.numpy(), test.labels.numpy()
+        self.members = [np.flatnonzero(self.y_train == c) for c in classes]
+        self._codes: dict = {}
+        self._grid = None
+
+    # ---- settings ---------------------------------------------------------------------------
+
+    def plan(self, method: str) -> Plan:
+        return PROFILES[self.spec.profile].get(method, Plan())
+
+    def params(self, method: str) -> dict:
+        m = METHODS[method]
+        params = {**m.defaults, **self.plan(method).params, **self.overrides.get(method, {})}
+        if m.factory is not None:
+            accepted = m.factory().get_params()
+            if "device" in accepted and self.spec.device is not None:
+                params.setdefault("device", self.spec.device)
+            params.setdefault("random_state", self.spec.seed)
+        return params
+
+    def fingerprint(self, method: str, ci: int) -> dict:
+        s, m, plan = self.spec, METHODS[method], self.plan(method)
+        fp = {"method": method, "dataset": s.dataset, "image_size": s.image_size, "class": self.names[ci],
+              "seed": s.seed}
+        if m.kind == "count":
+            ck = s.checkpoint if method == "corel" else s.plain_checkpoint
+            fp.update(checkpoint=os.fspath(ck), n=s.n, draws=s.draws, radius=s.radius)
+        else:
+            params = {k: v for k, v in self.params(method).items() if k != "device"}   # where != what
+            fp.update(params=_jsonable(params), train_size=s.train_size,
+                      max_train=plan.max_train, max_test=plan.max_test)
+            if s.train_size == "n":
+                fp.update(n=s.n, baseline_draws=s.baseline_draws)
+            if m.kind == "codes":
+                fp.update(checkpoint=os.fspath(s.checkpoint))
+        return fp
+
+    def cell_path(self, method: str, ci: int) -> Path:
+        return self.out / "cells" / method / f"{ci:03d}.json"
+
+    # ---- inputs -----------------------------------------------------------------------------
+
+    def codes(self, which: str):
+        """(train codes, test codes, n_branches, config) of ``checkpoint`` or ``plain_checkpoint``."""
+        if which not in self._codes:
+            from .encode import encode_images
+            from .training import load_checkpoint, load_model
+            path = self.spec.checkpoint if which == "corel" else self.spec.plain_checkpoint
+            ck = load_checkpoint(path)
+            size = ck["model_args"].get("image_size", ck.get("config", {}).get("image_size"))
+            if size is not None and int(size) != self.spec.image_size:
+                raise ValueError(f"Checkpoint {path} expects {size} x {size} images but --image-size is "
+                                 f"{self.spec.image_size}; pass --image-size {size}.")
+            model = load_model(path)
+            out = []
+            for split, data in (("train", self.train), ("test", self.test)):
+                cache = self.out / "codes" / f"{which}_{split}.pt"
+                if cache.exists():
+                    saved = torch.load(cache, weights_only=True)
+                    if saved.get("checkpoint") == os.fspath(path) and torch.equal(saved["labels"], data.labels):
+                        out.append(saved["codes"])
+                        continue
+                codes = encode_images(model, data.images, 1000, self.spec.device, progress=False,
+                                      desc=f"encoding {split}")
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                torch.save({"codes": codes, "labels": data.labels, "checkpoint": os.fspath(path)}, cache)
+                out.append(codes)
+            self._codes[which] = (out[0], out[1], int(ck["model_args"]["n_branches"]), ck.get("config", {}))
+        return self._codes[which]
+
+    def draw(self, ci: int, d: int) -> np.ndarray:
+        """Training indices of COREL's draw d of class ci (as corel.evaluate draws them)."""
+        from .evaluate import _draw_rng
+        idx = self.members[ci]
+        if len(idx) < self.spec.n:
+            raise ValueError(f"Class {self.names[ci]!r} has {len(idx)} training images, fewer than n={self.spec.n}; "
+                             f"lower --n.")
+        return idx[_draw_rng(self.spec.seed, ci, d).choice(len(idx), size=self.spec.n, replace=False)]
+
+    def training_sets(self, method: str, ci: int) -> list[np.ndarray]:
+        if self.spec.train_size == "n":
+            return [self.draw(ci, d) for d in range(self.spec.baseline_draws)]
+        idx = self.members[ci]
+        cap = self.plan(method).max_train
+        if cap is not None and len(idx) > cap:
+            rng = np.random.default_rng(np.random.SeedSequence(self.spec.seed, spawn_key=(ci, 7919)))
+            idx = np.sort(rng.choice(idx, size=cap, replace=False))
+        return [idx]
+
+    def test_index(self, method: str) -> np.ndarray:
+        cap = self.plan(method).max_test
+        if cap is None or cap >= len(self.y_test):
+            return np.arange(len(self.y_test))
+        from sklearn.model_selection import train_test_split
+        keep, _ = train_test_split(np.arange(len(self.y_test)), train_size=cap, stratify=self.y_test,
+                                   random_state=self.spec.seed)
+        return np.sort(keep)
+
+    # ---- one cell ---------------------------------------------------------------------------
+
+    def run_cell(self, method: str, ci: int) -> dict:
+        m = METHODS[method]
+        if m.kind == "count":
+            return self._count_cell(method, ci)
+        test_idx = self.test_index(method)
+        positives = self.y_test[test_idx] == self.classes[ci]
+        params = self.params(method)
+        aurocs, extras, scores0 = [], {}, None
+        for train_idx in self.training_sets(method, ci):
+            if m.kind == "codes":
+                train_codes, test_codes, _, _ = self.codes("corel")
+                x_train, x_test = train_codes[train_idx], test_codes[test_idx]
+            else:
+                x_train = self.train.float_images(torch.as_tensor(train_idx))
+                x_test = self.test.float_images(torch.as_tensor(test_idx))
+            det = m.factory(**params)
+            try:
+                det.fit(x_train)
+                scores = det.score_samples(x_test)
+            except DivergedError as err:
+                return {"status": "diverged", "auroc": None, "auroc_draws": [], "message": str(err),
+                        "n_train": int(len(train_idx)), "n_test": int(len(test_idx))}
+            aurocs.append(100.0 * roc_auc_score(positives, scores))
+            if scores0 is None:
+                scores0 = scores
+                extras = _fitted_extras(det)
+        _save_scores(self.cell_path(method, ci), scores0, test_idx)
+        return {"status": "ok", "auroc": float(np.mean(aurocs)), "auroc_draws": [float(a) for a in aurocs],
+                "n_train": int(len(train_idx)), "n_test": int(len(test_idx)), **extras}
+
+    def _count_cell(self, method: str, ci: int) -> dict:
+        from .detect import count_neighbors
+        which = "corel" if method == "corel" else "plain"
+        train_codes, test_codes, n_branches, _ = self.codes(which)
+        positives = self.y_test == self.classes[ci]
+        if method == "plain-ae-hindsight":
+            if self._grid is None:
+                self._grid = np.unique(np.append(radius_grid(train_codes, n_branches, seed=self.spec.seed), 2.0))
+            radii = self._grid
+        else:
+            radii = np.array([self.spec.radius])
+        auroc = np.empty((len(radii), self.spec.draws))
+        scores0 = None
+        for d in range(self.spec.draws):
+            inliers = train_codes[torch.as_tensor(self.draw(ci, d))]                      # (n, D)
+            for ri, r in enumerate(radii):
+                s = count_neighbors(test_codes, inliers, n_branches, float(r)).numpy()
+                auroc[ri, d] = 100.0 * roc_auc_score(positives, s)
+                if d == 0 and ri == 0:
+                    scores0 = s
+        _save_scores(self.cell_path(method, ci), scores0, np.arange(len(self.y_test)))
+        # hindsight: the cell keeps every radius; the table picks the radius best on the mean over
+        # classes, and the cell's own "auroc" is this class's best radius (both chosen on test labels)
+        best = int(np.argmax(auroc.mean(1)))
+        res = {"status": "ok", "auroc": float(auroc[best].mean()), "auroc_draws": auroc[best].tolist(),
+               "auroc_std": float(auroc[best].std()), "n_train": self.spec.n, "n_test": int(len(self.y_test))}
+        if method == "plain-ae-hindsight":
+            res["radius"] = float(radii[best])
+            res["auroc_by_radius"] = {repr(float(r)): float(a) for r, a in zip(radii, auroc.mean(1))}
+        return res
+
+
+def _fitted_extras(det) -> dict:
+    extras = {}
+    for attr in ("gamma_", "bandwidth_", "score_used_", "R_"):
+        if hasattr(det, attr):
+            extras[attr.rstrip("_")] = _jsonable(getattr(det, attr))
+    pre = getattr(det, "preprocessor_", None)
+    if pre is not None and pre.n_components is not None:
+        extras["pca_components"] = pre.n_components
+    return extras
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _write_cell(path: Path, result: dict) -> None:
+    _atomic_write(path, json.dumps(result, indent=2) + "\n")
+
+
+def _save_scores(cell: Path, scores, test_idx) -> None:
+    if scores is None:
+        return
+    cell.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cell.with_name(cell.stem + ".tmp.npz")
+    np.savez_compressed(tmp, scores=np.asarray(scores, dtype=np.float32), test_index=np.asarray(test_idx))
+    os.replace(tmp, cell.with_suffix(".npz"))
+
+
+# ----------------------------------------------------------------------------- the table
+
+def _describe(ctx: _Context, method: str) -> str:
+    s, plan = ctx.spec, ctx.plan(method)
+    if METHODS[method].kind == "count":
+        if method == "plain-ae-hindsight":
+            return f"count, n={s.n}, {s.draws} draws, r chosen on the test set"
+        return f"count, r={s.radius:g}, n={s.n}, {s.draws} draws"
+    p = {**METHODS[method].factory().get_params(), **ctx.params(method)}
+    text = {
+        "OCSVMDetector": lambda: f"nu={p['nu']:g}, gamma={p['gamma']}, {p['preprocess']}",
+        "KDEDetector": lambda: f"bandwidth {p['bandwidth']} ({p['cv']}-fold), {p['preprocess']}",
+        "DeepSVDDDetector": lambda: f"AE {p['ae_epochs']} ep + {p['epochs']} ep, batch {p['batch_size']}",
+        "DSEBMDetector": lambda: f"{p['epochs']} ep, batch {p['batch_size']}",
+        "DAGMMDetector": lambda: f"{p['epochs']} ep, batch {p['batch_size']}",
+        "GeomDetector": lambda: f"WRN-{p['depth']}-{p['widen_factor']}, {p['epochs']} ep x 72 transf.",
+    }[METHODS[method].factory.__name__]()
+    if s.train_size == "n":
+        text += f"; n={s.n}" + (f", {s.baseline_draws} draws" if s.baseline_draws > 1 else "")
+    elif plan.max_train is not None:
+        text += f"; <= {plan.max_train} train/class"
+    if plan.max_test is not None:
+        text += f"; test: {plan.max_test} stratified"
+    return text
+
+
+def _published(ctx: _Context, method: str) -> str | None:
+    family = FAMILY.get(ctx.spec.dataset)
+    if method == "corel":
+        from .training import load_checkpoint
+        config = load_checkpoint(ctx.spec.checkpoint).get("config", {})
+        pub = published(str(config.get("dataset", "")), ctx.spec.dataset, ctx.spec.n,
+                        float(config.get("lam", 20.0)))
+        if pub is None:
+            return None
+        return f"{pub[0]:.2f}" + (f" +- {pub[1]:.2f}" if pub[1] is not None else "")
+    return PUBLISHED_BASELINES.get(family, {}).get(method)
+
+
+def _assemble(ctx: _Context, methods, chosen) -> dict:
+    s = ctx.spec
+    class_names = [ctx.names[ci] for ci in chosen]
+    rows = []
+    for method in methods:
+        cells = {ctx.names[ci]: json.loads(ctx.cell_path(method, ci).read_text()) for ci in chosen}
+        title, notes = METHODS[method].title, []
+        if method == "plain-ae-hindsight":
+            radii = sorted({k for c in cells.values() for k in c.get("auroc_by_radius", {})}, key=float)
+            means = [np.mean([c["auroc_by_radius"][r] for c in cells.values()]) for r in radii]
+            best = radii[int(np.argmax(means))]
+            values = {k: c["auroc_by_radius"][best] for k, c in cells.items()}
+            title = f"plain AE (lambda=0), r={float(best):.3g}"
+            notes.append(f"{HINDSIGHT_LABEL}: best mean over {len(radii)} radii")
+        else:
+            values = {k: (c["auroc"] if c["status"] == "ok" else None) for k, c in cells.items()}
+        status = {k: c["status"] for k, c in cells.items()}
+        ok = [v for v in values.values() if v is not None]
+        diverged = [k for k, st in status.items() if st == "diverged"]
+        if diverged:
+            notes.append(f"diverged on {diverged}; mean over the other {len(ok)} classes")
+        rows.append({"method": method, "title": title, "per_class": values, "status": status,
+                     "mean": float(np.mean(ok)) if ok else None, "n_classes_in_mean": len(ok),
+                     "published": _published(ctx, method), "training": _describe(ctx, method),
+                     "seconds": round(sum(c.get("seconds", 0.0) for c in cells.values()), 1), "notes": notes})
+    return {"dataset": s.dataset, "profile": s.profile, "train_size": s.train_size, "n": s.n, "draws": s.draws,
+            "seed": s.seed, "image_size": s.image_size, "classes": class_names,
+            "n_test": int(len(ctx.y_test)), "rows": rows}
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def format_compare_table(table: dict) -> str:
+    """The Markdown table of :func:`compare`'s result (what ``compare.md`` holds)."""
+    names = table["classes"]
+    where = ("the whole training split of each class (as the baselines' papers)" if table["train_size"] == "full"
+             else f"the same n={table['n']} inliers as COREL's draws")
+    lines = [f"One-class AUROC x 100 on {table['dataset']} (one vs rest over {table['n_test']} test images), "
+             f"profile '{table['profile']}'. COREL: n={table['n']}, {table['draws']} draws; baselines trained on "
+             f"{where}.", "",
+             "| method | " + " | ".join(names) + " | mean | published | training | seconds |",
+             "|---|" + "---|" * (len(names) + 4)]
+    for r in table["rows"]:
+        cells = ["diverged" if r["status"][k] == "diverged" else _fmt(r["per_class"][k]) for k in names]
+        mean = _fmt(r["mean"]) + ("" if r["n_classes_in_mean"] == len(names) or r["mean"] is None
+                                  else f" ({r['n_classes_in_mean']}/{len(names)})")
+        lines.append(f"| {r['title']} | " + " | ".join(cells) + f" | **{mean}** | {r['published'] or '-'} | "
+                     f"{r['training']} | {r['seconds']:.0f} |")
+    notes = [f"- {r['title']}: {n}" for r in table["rows"] for n in r["notes"]]
+    if notes:
+        lines += ["", *notes]
+    lines += ["", "Published: the mean AUROC over all classes of this data set as each method's paper reports it "
+              "(METHOD.md section 6; COREL: the authors' notebook). The baselines' papers tuned OC-SVM on test "
+              "data; here no method sees test labels except the row marked as chosen on the test set."]
+    return "\n".join(lines) + "\n"
+
+
+def _write_table(table: dict, out: Path) -> None:
+    from . import plots
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "compare.md", format_compare_table(table))
+    _atomic_write(out / "compare.json", json.dumps(table, indent=2) + "\n")
+    names = table["classes"]
+    with open(out / "compare.csv.tmp", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["method", "title", *names, "mean", "published", "training", "seconds"])
+        for r in table["rows"]:
+            w.writerow([r["method"], r["title"],
+                        *["diverged" if r["status"][k] == "diverged" else _fmt(r["per_class"][k]) for k in names],
+                        _fmt(r["mean"]), r["published"] or "", r["training"], r["seconds"]])
+    os.replace(out / "compare.csv.tmp", out / "compare.csv")
+    plots.plot_compare_bars(table, out / "compare.png")
+

@@ -1,0 +1,159 @@
+"""`corel compare` on the bundled digits (8 x 8, two classes, the smoke profile): the files, the
+resume, the diverged cell, the low-data option and the input errors."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from corel.baselines import DivergedError, DSEBMDetector
+from corel.cli import main
+from corel.compare import METHODS, PROFILES, PUBLISHED_BASELINES
+from corel.plots import plot_compare_bars
+
+METHODS_UNDER_TEST = "corel,plain-ae,plain-ae-hindsight,ocsvm-pixels,kde-codes,dsebm,geom"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _checkpoint(path, lam):
+    """An untrained paper-shaped autoencoder for 1 x 8 x 8 digits, saved as `corel train` exports it."""
+    from corel.models import CorelAutoencoder
+    torch.manual_seed(0)
+    args = dict(in_channels=1, image_size=8, channels=[8, 16, 32], n_branches=4, branch_dim=5)
+    torch.save({"format_version": 1, "model_name": "conv", "model_args": args,
+                "config": {"lam": lam, "dataset": "digits", "image_size": 8},
+                "state_dict": CorelAutoencoder(**args).state_dict()}, path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ck")
+    return _checkpoint(d / "corel.pt", 20.0), _checkpoint(d / "plain.pt", 0.0)
+
+
+def _args(checkpoints, out, *extra, methods=METHODS_UNDER_TEST):
+    return ["compare", "--dataset", "digits", "--image-size", "8", "--profile", "smoke", "--classes", "0,1",
+            "--n", "20", "--draws", "2", "--methods", methods, "--checkpoint", checkpoints[0],
+            "--plain-checkpoint", checkpoints[1], "--out-dir", str(out), *extra]
+
+
+@pytest.mark.filterwarnings("ignore:KDEDetector")    # untrained codes: a bandwidth at the grid's edge
+def test_compare_writes_the_table_and_skips_finished_cells(checkpoints, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(_args(checkpoints, out)) == 0
+    printed = capsys.readouterr().out
+    assert "| COREL (lambda=20) |" in printed and "14 cells computed, 0 reused" in printed
+    for name in ("compare.md", "compare.csv", "compare.json", "compare.png"):
+        assert (out / name).is_file(), name
+    table = json.loads((out / "compare.json").read_text())
+    methods = METHODS_UNDER_TEST.split(",")
+    assert [r["method"] for r in table["rows"]] == methods
+    assert table["classes"] == ["0", "1"] and table["n_test"] == 540
+    for row in table["rows"]:
+        assert set(row["per_class"]) == {"0", "1"} and row["status"] == {"0": "ok", "1": "ok"}
+        assert all(0.0 <= v <= 100.0 for v in row["per_class"].values())
+        assert row["mean"] == pytest.approx(np.mean(list(row["per_class"].values())))
+    rows = {r["method"]: r for r in table["rows"]}
+    assert "r=" in rows["plain-ae-hindsight"]["title"] and "test set" in rows["plain-ae-hindsight"]["notes"][0]
+    assert "WRN-10-1" in rows["geom"]["training"] and "test: 60 stratified" in rows["geom"]["training"]
+    geom_cell = json.loads((out / "cells" / "geom" / "000.json").read_text())
+    assert geom_cell["n_test"] == 60 and geom_cell["n_train"] == 16
+    corel_cell = json.loads((out / "cells" / "corel" / "001.json").read_text())
+    assert len(corel_cell["auroc_draws"]) == 2 and corel_cell["n_test"] == 540
+    assert np.load(out / "cells" / "dsebm" / "000.npz")["scores"].shape == (540,)
+    csv_lines = (out / "compare.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("method,title,0,1,mean,published") and len(csv_lines) == 1 + len(methods)
+
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").rglob("*.json")}
+    assert len(stamps) == 14
+    assert main(_args(checkpoints, out)) == 0
+    assert "0 cells computed, 14 reused" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in (out / "cells").rglob("*.json")} == stamps
+    again = json.loads((out / "compare.json").read_text())
+    assert again["rows"] == table["rows"]
+
+    # changed settings are refused, not mixed into the table
+    assert main(_args(checkpoints, out, "--seed", "1")) == 2
+    assert "other settings (differing: ['seed'])" in capsys.readouterr().err
+
+
+def test_a_diverged_method_is_reported_as_diverged(checkpoints, tmp_path, monkeypatch, capsys):
+    def explode(self, X, y=None):
+        raise DivergedError("DSEBMDetector", "the training loss became nan in epoch 1, batch 1.")
+    monkeypatch.setattr(DSEBMDetector, "fit", explode)
+    out = tmp_path / "div"
+    assert main(_args(checkpoints, out, methods="ocsvm-pixels,dsebm")) == 0
+    table = json.loads((out / "compare.json").read_text())
+    dsebm = table["rows"][1]
+    assert dsebm["status"] == {"0": "diverged", "1": "diverged"} and dsebm["mean"] is None
+    assert "| DSEBM | diverged | diverged | **-** |" in (out / "compare.md").read_text()
+    cell = json.loads((out / "cells" / "dsebm" / "000.json").read_text())
+    assert cell["status"] == "diverged" and "nan" in cell["message"]
+
+
+def test_train_size_n_gives_the_baselines_corels_inliers(checkpoints, tmp_path):
+    out = tmp_path / "low"
+    assert main(_args(checkpoints, out, "--train-size", "n", "--baseline-draws", "2",
+                      methods="ocsvm-codes,kde-pixels")) == 0
+    cell = json.loads((out / "cells" / "ocsvm-codes" / "000.json").read_text())
+    assert cell["n_train"] == 20 and len(cell["auroc_draws"]) == 2
+    assert cell["fingerprint"]["train_size"] == "n" and cell["fingerprint"]["n"] == 20
+    assert "n=20, 2 draws" in json.loads((out / "compare.json").read_text())["rows"][0]["training"]
+
+
+def test_overrides_change_a_detector_parameter(checkpoints, tmp_path):
+    out = tmp_path / "set"
+    assert main(_args(checkpoints, out, "--set", "ocsvm-pixels.nu=0.3", "--set", "ocsvm-pixels.gamma=scale",
+                      methods="ocsvm-pixels")) == 0
+    row = json.loads((out / "compare.json").read_text())["rows"][0]
+    assert row["training"].startswith("nu=0.3, gamma=scale")
+
+
+@pytest.mark.parametrize("extra, methods, message", [
+    ((), "corel,svm", "Unknown method(s) ['svm']"),
+    (("--classes", "0,eleven"), "ocsvm-pixels", "Unknown class 'eleven'"),
+    (("--set", "geom.depht=10"), "geom", "GeomDetector has no parameter 'depht'"),
+    (("--set", "geom=10"), "geom", "METHOD.PARAM=VALUE"),
+    (("--set", "corel.radius=3"), "corel", "no detector parameters"),
+    (("--train-size", "n", "--n", "500"), "ocsvm-pixels", "fewer than n=500"),
+    (("--image-size", "16"), "corel", "expects 8 x 8 images"),
+    (("--radius", "0"), "corel", "--radius must be"),
+    (("--draws", "0"), "corel", "--draws must be an int >= 1"),
+])
+def test_bad_options_exit_2(checkpoints, tmp_path, capsys, extra, methods, message):
+    assert main(_args(checkpoints, tmp_path / "bad", *extra, methods=methods)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_checkpoint_is_named(tmp_path, capsys):
+    args = ["compare", "--dataset", "digits", "--image-size", "8", "--methods", "corel,plain-ae",
+            "--out-dir", str(tmp_path)]
+    assert main(args) == 2
+    assert "need --checkpoint" in capsys.readouterr().err
+
+
+def test_profiles_and_published_numbers():
+    assert set(PROFILES) == {"cpu", "full", "smoke"}
+    for profile in PROFILES.values():
+        for method, plan in profile.items():
+            assert method in METHODS
+            METHODS[method].factory(**{**METHODS[method].defaults, **plan.params})._check_params()
+    pub = PUBLISHED_BASELINES["cifar10"]   # METHOD.md section 6
+    assert (pub["dagmm"], pub["dsebm"], pub["deep-svdd"], pub["geom"]) == ("53.1", "60.9", "64.8", "86.0")
+    assert pub["ocsvm-pixels"] == "62-65" and pub["kde-pixels"] == "~65"
+
+
+def test_plot_compare_bars(tmp_path):
+    table = {"dataset": "cifar10", "profile": "cpu", "classes": ["a", "b"],
+             "rows": [{"title": "x", "per_class": {"a": 60.0, "b": None}, "mean": 60.0, "published": "62-65"},
+                      {"title": "y", "per_class": {"a": 70.0, "b": 80.0}, "mean": 75.0, "published": None}]}
+    path = plot_compare_bars(table, tmp_path / "bars.png")
+    assert path.is_file() and path.stat().st_size > 1000
