@@ -16,6 +16,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from scipy.spatial.distance import cdist
 
+from corel import _prim_numba
 from corel.persistence import (Persistence0, edge_lengths, mst_edges, pairwise_distances,
                                vr_persistence, vr_persistence_0d, vr_persistence_l1)
 
@@ -195,6 +196,64 @@ def test_hand_computed_l1_vs_linf():
     torch.testing.assert_close(vr_persistence_0d(x, "l1").deaths, torch.ones(4))
     torch.testing.assert_close(vr_persistence_0d(x, "linf").deaths, torch.full((4,), 0.5))
     torch.testing.assert_close(vr_persistence_0d(x, "l2").deaths, torch.full((4,), 0.5 ** 0.5))
+
+
+# ----------------------------------------------------------------------------- the two CPU backends
+@given(clouds(), metrics)
+def test_numpy_backend_matches_scipy_mst(cloud, metric):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_prim_numba, "_kernels", lambda: None)
+        x, scale = cloud
+        dist = oracle_distances(x, metric)
+        res = vr_persistence_0d(torch.from_numpy(x), metric)
+        assert is_spanning_tree(res.edges.numpy(), x.shape[0])
+        np.testing.assert_allclose(res.deaths.numpy(), scipy_mst_deaths(dist), rtol=1e-9, atol=1e-7 * scale)
+        pre = vr_persistence_0d(torch.from_numpy(dist), precomputed=True)
+        np.testing.assert_allclose(pre.deaths.numpy(), scipy_mst_deaths(dist), rtol=1e-9, atol=1e-7 * scale)
+
+
+@pytest.mark.skipif(not _prim_numba.available(), reason="needs Numba")
+@given(st.integers(2, 300), st.integers(1, 12), st.sampled_from([torch.float32, torch.float64]), metrics,
+       st.integers(0, 2 ** 16))
+def test_numba_and_numpy_backends_agree(n, d, dtype, metric, seed):
+    # Larger clouds than the oracle tests, float32 too; the Numba kernel unrolls the
+    # coordinates by four, so the sums may round differently: deaths agree to rounding.
+    x = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    fast = vr_persistence_0d(x, metric)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_prim_numba, "_kernels", lambda: None)
+        slow = vr_persistence_0d(x, metric)
+    assert is_spanning_tree(fast.edges.numpy(), n)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(fast.deaths, slow.deaths, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_input_is_not_modified(d):
+    # The Numba kernel reorders a scratch copy of the coordinates; for D = 1 a transpose alone
+    # would have been a view of the caller's tensor (a bug found by the scipy oracle test).
+    x = torch.randn(3, 30, d)
+    before = x.clone()
+    vr_persistence_0d(x, "l1")
+    vr_persistence_0d(torch.cdist(x, x), precomputed=True)
+    assert torch.equal(x, before)
+
+
+def test_numba_can_be_disabled_by_environment():
+    import subprocess
+    import sys
+    code = "from corel import _prim_numba; print(_prim_numba.available())"
+    env = {**__import__("os").environ, "COREL_NUMBA": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_numba_not_imported_with_corel():
+    import subprocess
+    import sys
+    code = "import sys, corel; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 # ----------------------------------------------------------------------------- invariances

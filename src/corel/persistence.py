@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import _prim_numba
 from ._validation import check_float_tensor, metric_to_p
 
 __all__ = ["Persistence0", "mst_edges", "edge_lengths", "pairwise_distances",
@@ -214,6 +215,18 @@ def edge_lengths(x: torch.Tensor, edges: torch.Tensor, p: float) -> torch.Tensor
 
 
 # ----------------------------------------------------------------------------- which edges
+def _point_mst_edges(x: torch.Tensor, p: float) -> torch.Tensor:
+    """MST edges of detached clouds (..., N, D) -> (..., N-1, 2): on the CPU the fused Numba
+    Prim (each distance computed once, never stored), else Prim on a selection matrix."""
+    if x.device.type == "cpu" and _prim_numba.available():
+        if x.dtype not in (torch.float32, torch.float64):
+            x = x.float()
+        flat = x.reshape(-1, *x.shape[-2:]).numpy()
+        edges = torch.from_numpy(_prim_numba.prim_points(flat, p))
+        return edges.reshape(*x.shape[:-2], -1, 2)
+    return _mst_edges(_selection_matrix(x, p)[0], nonnegative=True, owned=True)
+
+
 def mst_edges(dist: torch.Tensor) -> torch.Tensor:
     """Edges of a minimum spanning tree of each complete graph, (..., N, N) -> (..., N-1, 2).
 
@@ -232,6 +245,8 @@ def _mst_edges(dist: torch.Tensor, nonnegative: bool, owned: bool = False) -> to
     flat = dist.detach().reshape(-1, *dist.shape[-2:])
     if flat.dtype in (torch.float16, torch.bfloat16):
         flat = flat.float()
+    if flat.device.type == "cpu" and _prim_numba.available():
+        return torch.from_numpy(_prim_numba.prim_matrix(flat.contiguous().numpy())).reshape(*dist.shape[:-2], -1, 2)
     if flat.device.type == "cpu":
         if not nonnegative and bool(torch.signbit(flat).any()):
             # Negative weights or -0.0: a shift by the minimum keeps the minimum trees.
@@ -386,7 +401,7 @@ def vr_persistence_0d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
         p = metric_to_p(metric)
         x = _check_points(x)
         with torch.no_grad():
-            edges = _mst_edges(_selection_matrix(x.detach(), p)[0], nonnegative=True, owned=True)
+            edges = _point_mst_edges(x.detach(), p)
         deaths = edge_lengths(x, edges, p)
     order = torch.sort(deaths.detach(), dim=-1, stable=True).indices
     deaths = torch.gather(deaths, -1, order)
