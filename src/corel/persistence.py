@@ -5,11 +5,12 @@ spanning tree (MST) of the complete graph on the points, and one class never die
 
 The work is split in two, as in torch-topological:
 
-* :func:`mst_edges` -- *which* edges: a pure function on a detached distance matrix that
-  returns integer indices (Prim's algorithm, vectorised over the batch; NumPy on the CPU,
-  where its per-call overhead is ~5x lower than torch's, and torch on CUDA). The matrix
-  (:func:`_selection_matrix`) is built in cache-sized row blocks, upper triangle only, and
-  only has to order the edges: squared l2 distances, no sqrt.
+* *which* edges: Prim's algorithm on detached inputs, returning integer indices. On the CPU
+  the fused kernels of :mod:`corel._prim_numba` (each distance computed once, in the step that
+  consumes it, never stored: O(N*D) memory). Without Numba, and on CUDA, Prim runs on a
+  distance matrix (:func:`mst_edges`; NumPy on the CPU, where its per-call overhead is ~5x
+  lower than torch's, torch on CUDA); that matrix (:func:`_selection_matrix`) is built in
+  cache-sized row blocks and only has to order the edges: squared l2 distances, no sqrt.
 * :func:`edge_lengths` -- *how long*: the death values recomputed from the points along the
   N-1 edges, so autograd sees O(N*D) work and no N x N matrix. Each death is the distance
   between two points, so its gradient is the gradient of that distance, as in torchph.

@@ -28,12 +28,12 @@ import torch
 from sklearn.base import BaseEstimator
 
 from .base import BaseDetector, check_choice, check_float, check_int
-from .preprocess import PixelPreprocessor
+from .preprocess import PREPROCESS_CHOICES as _PREPROCESS
+from .preprocess import apply_preprocessing, fit_preprocessing
 
 __all__ = ["KDEDetector", "ExactGaussianKDE", "DEFAULT_BANDWIDTHS"]
 
 DEFAULT_BANDWIDTHS = tuple(float(b) for b in np.logspace(-4.5, 5, num=20, base=2))
-_PREPROCESS = {"gcn-pca", "none"}
 
 
 class ExactGaussianKDE(BaseEstimator):
@@ -132,12 +132,7 @@ class KDEDetector(BaseDetector):
     def _fit(self, X: np.ndarray) -> np.ndarray:
         if len(X) < 2:
             raise ValueError(f"KDEDetector needs at least 2 training samples; got {len(X)}.")
-        self.preprocessor_ = None
-        if self.preprocess == "gcn-pca":
-            self.preprocessor_ = PixelPreprocessor(True, self.pca_variance, self.random_state)
-            Z = self.preprocessor_.fit_transform(X)
-        else:
-            Z = X
+        self.preprocessor_, Z = fit_preprocessing(X, self.preprocess, self.pca_variance, self.random_state)
         if self.bandwidth == "cv":
             self.bandwidth_ = self._select_bandwidth(Z)
         else:
@@ -146,7 +141,7 @@ class KDEDetector(BaseDetector):
         return self.kde_.score_samples(Z)
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        Z = self.preprocessor_.transform(X) if self.preprocessor_ is not None else X
+        Z = apply_preprocessing(self.preprocessor_, X)
         return self.kde_.score_samples(Z)
 
     def _select_bandwidth(self, Z: np.ndarray) -> float:

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from .base import BaseDetector, check_choice, check_float
-from .preprocess import PixelPreprocessor
+from .preprocess import PREPROCESS_CHOICES as _PREPROCESS
+from .preprocess import apply_preprocessing, fit_preprocessing
 
 __all__ = ["OCSVMDetector", "max_distance_gamma"]
 
-_PREPROCESS = {"gcn-pca", "none"}
 
 
 class OCSVMDetector(BaseDetector):
@@ -84,12 +84,7 @@ class OCSVMDetector(BaseDetector):
         from sklearn.svm import OneClassSVM
         if len(X) < 2:
             raise ValueError(f"OCSVMDetector needs at least 2 training samples; got {len(X)}.")
-        self.preprocessor_ = None
-        if self.preprocess == "gcn-pca":
-            self.preprocessor_ = PixelPreprocessor(True, self.pca_variance, self.random_state)
-            Z = self.preprocessor_.fit_transform(X)
-        else:
-            Z = X
+        self.preprocessor_, Z = fit_preprocessing(X, self.preprocess, self.pca_variance, self.random_state)
         if self.gamma == "max-distance":
             self.gamma_ = max_distance_gamma(Z)
         elif self.gamma == "scale":
@@ -101,7 +96,7 @@ class OCSVMDetector(BaseDetector):
         return self.svm_.score_samples(Z)
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        Z = self.preprocessor_.transform(X) if self.preprocessor_ is not None else X
+        Z = apply_preprocessing(self.preprocessor_, X)
         return self.svm_.score_samples(Z)
 
 

@@ -100,6 +100,23 @@ class PixelPreprocessor:
         return (z - self.lo_) / span if span > _EPS else z - self.lo_
 
 
+PREPROCESS_CHOICES = {"gcn-pca", "none"}
+
+
+def fit_preprocessing(X: np.ndarray, preprocess: str, pca_variance: float, random_state: int):
+    """The ``preprocess`` option of the shallow detectors (OC-SVM, KDE): ``"gcn-pca"`` fits a
+    :class:`PixelPreprocessor` on ``X``, ``"none"`` keeps ``X``. Returns (preprocessor or None,
+    transformed X)."""
+    if preprocess == "gcn-pca":
+        pre = PixelPreprocessor(True, pca_variance, random_state)
+        return pre, pre.fit_transform(X)
+    return None, X
+
+
+def apply_preprocessing(preprocessor, X: np.ndarray) -> np.ndarray:
+    return preprocessor.transform(X) if preprocessor is not None else X
+
+
 def _exact_solver(z: np.ndarray) -> str:
     """PCA's exact solver for ``z``: the covariance eigensolver (scikit-learn >= 1.5) when there
     are at least as many samples as features, else the full SVD."""
