@@ -154,6 +154,28 @@ def test_geom_warns_when_it_falls_back_to_the_simplified_score():
 
 # ---- divergence ---------------------------------------------------------------------------------
 
+def test_deep_svdd_pretraining_cache_changes_nothing(monkeypatch):
+    """The soft-boundary variant reuses the one-class variant's pretrained autoencoder: the
+    result must be bit-identical to pretraining again, and other settings must not hit."""
+    from corel.baselines import deep_svdd
+    train, _ = images(32, 0, seed=0)
+    test_in, test_out = images(8, 8, seed=1)
+    test = torch.cat([test_in, test_out])
+    soft = dict(_SVDD, ae_epochs=3, epochs=3, objective="soft-boundary", warm_up_epochs=1)
+    monkeypatch.setattr(deep_svdd, "_PRETRAINED", {})
+    fresh = DeepSVDDDetector(**soft).fit(train)
+    calls = []
+    real = deep_svdd.fit_loop
+    monkeypatch.setattr(deep_svdd, "fit_loop", lambda *a, **k: calls.append(k["owner"]) or real(*a, **k))
+    cached = DeepSVDDDetector(**soft).fit(train)                    # pretraining from the cache
+    assert calls == ["DeepSVDDDetector"]
+    np.testing.assert_array_equal(cached.score_samples(test), fresh.score_samples(test))
+    assert cached.ae_loss_history_ == fresh.ae_loss_history_
+    DeepSVDDDetector(**dict(soft, random_state=1)).fit(train)      # another seed: pretrains again
+    DeepSVDDDetector(**soft).fit(train[:-1])                        # other data: pretrains again
+    assert calls.count("DeepSVDDDetector (pretraining)") == 2
+
+
 def test_fit_loop_raises_diverged_on_a_nan_loss():
     w = torch.nn.Parameter(torch.ones(1))
     with pytest.raises(DivergedError, match="training loss became nan in epoch 1"):

@@ -25,6 +25,8 @@ milestone 50, batch 200, weight decay 0.5e-6; pretraining lr 1e-4, 350 epochs wi
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 
@@ -34,6 +36,11 @@ from .networks import LeNetAutoencoder
 from .preprocess import global_contrast_normalization
 
 __all__ = ["DeepSVDDDetector"]
+
+# Pretrained autoencoders of this process, shared by the one-class and soft-boundary variants
+# (see DeepSVDDDetector._pretrain); a few CIFAR-sized LeNet autoencoders are ~1 MB each.
+_PRETRAINED: dict = {}
+_PRETRAINED_MAX = 12
 
 
 class DeepSVDDDetector(BaseDetector):
@@ -139,14 +146,7 @@ class DeepSVDDDetector(BaseDetector):
         ae = LeNetAutoencoder(tuple(X.shape[1:]), self.rep_dim, tuple(self.channels)).to(device)
         self.ae_loss_history_ = []
         if self.pretrain and self.ae_epochs > 0:
-            def ae_step(idx, epoch):
-                xb = data[idx].to(device)
-                return ((ae(xb) - xb) ** 2).sum(dim=(1, 2, 3)).mean()
-            ae.train()
-            self.ae_loss_history_ = fit_loop(ae_step, len(data), epochs=self.ae_epochs,
-                                             batch_size=self.batch_size, params=ae.parameters(), lr=self.ae_lr,
-                                             weight_decay=self.ae_weight_decay, milestones=self.ae_milestones,
-                                             generator=gen, owner=owner + " (pretraining)")
+            self.ae_loss_history_ = self._pretrain(ae, data, gen, device)
         net = ae.encoder
         self.net_ = net
         self.c_ = self._init_center(data, device)
@@ -173,6 +173,41 @@ class DeepSVDDDetector(BaseDetector):
         net.eval()
         with torch.no_grad():
             return self._score_normalised(data)
+
+    def _pretrain(self, ae, data: torch.Tensor, gen: torch.Generator, device) -> list[float]:
+        """Train the autoencoder (in place) and return its loss history. The one-class and the
+        soft-boundary variants pretrain identically, so the result (weights, history and the
+        generator's state after it) is kept in a small in-process cache keyed by everything it
+        depends on: a second fit on the same data reuses it instead of training again."""
+        key = self._pretrain_key(data, ae, device)
+        hit = _PRETRAINED.get(key)
+        if hit is None:
+            def ae_step(idx, epoch):
+                xb = data[idx].to(device)
+                return ((ae(xb) - xb) ** 2).sum(dim=(1, 2, 3)).mean()
+            ae.train()
+            history = fit_loop(ae_step, len(data), epochs=self.ae_epochs, batch_size=self.batch_size,
+                               params=ae.parameters(), lr=self.ae_lr, weight_decay=self.ae_weight_decay,
+                               milestones=self.ae_milestones, generator=gen,
+                               owner=type(self).__name__ + " (pretraining)")
+            hit = ({k: v.detach().cpu().clone() for k, v in ae.state_dict().items()}, history, gen.get_state())
+            _PRETRAINED[key] = hit
+            while len(_PRETRAINED) > _PRETRAINED_MAX:
+                _PRETRAINED.pop(next(iter(_PRETRAINED)))
+        state, history, gen_state = hit
+        ae.load_state_dict(state)
+        ae.train()
+        gen.set_state(gen_state)
+        return list(history)
+
+    def _pretrain_key(self, data: torch.Tensor, ae, device) -> tuple:
+        init = hashlib.blake2b(digest_size=16)
+        for v in ae.state_dict().values():           # the initial weights (seeded)
+            init.update(v.detach().cpu().numpy().tobytes())
+        digest = hashlib.blake2b(data.detach().cpu().contiguous().numpy().tobytes(), digest_size=16)
+        return (digest.hexdigest(), tuple(data.shape), init.hexdigest(), str(device), self.rep_dim,
+                tuple(self.channels), self.ae_epochs, tuple(self.ae_milestones), float(self.ae_lr),
+                float(self.ae_weight_decay), self.batch_size, int(self.random_state))
 
     def _init_center(self, data: torch.Tensor, device, eps: float = 0.1) -> torch.Tensor:
         self.net_.eval()
