@@ -288,7 +288,7 @@ def targets(rows: list[dict], clock: str) -> list[str]:
             if r["n"] >= 1000:
                 worst_big.append((ratio, r["case"], r["mode"]))
         cd = r.get("torch.cdist")
-        if r["n"] >= 1000 and r["case"] != PAPER and isinstance(cd, dict):
+        if r["n"] >= 1000 and not r["case"].startswith(PAPER) and isinstance(cd, dict):
             vs_cdist.append((c[clock] / cd[clock], r["case"], r["mode"]))
 
     def verdict(ok: bool) -> str:
@@ -307,7 +307,7 @@ def targets(rows: list[dict], clock: str) -> list[str]:
         out.append(f"- no slower than torch.cdist at N >= 1000: {verdict(not bad)} "
                    f"({len(vs_cdist) - len(bad)} of {len(vs_cdist)} rows; worst {w[0]:.2f}, {w[1]} {w[2]})")
     for r in rows:
-        if r["case"] == PAPER and r["mode"] == "fb" and isinstance(r.get("corel"), dict) \
+        if r["case"].startswith(PAPER) and r["mode"] == "fb" and isinstance(r.get("corel"), dict) \
                 and isinstance(r.get("torch-topological"), dict):
             s = r["torch-topological"][clock] / r["corel"][clock]
             out.append(f"- paper's batched case, forward+backward >= 10x faster than looping "
@@ -404,6 +404,8 @@ def main(argv=None) -> int:
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
+        with open(os.path.splitext(args.out)[0] + ".json", "w") as f:      # the raw rows
+            json.dump({"argv": argv if argv is not None else sys.argv[1:], "rows": rows}, f, indent=1)
     return 0
 
 
