@@ -99,6 +99,23 @@ def test_a_diverged_method_is_reported_as_diverged(checkpoints, tmp_path, monkey
     assert cell["status"] == "diverged" and "nan" in cell["message"]
 
 
+def test_table_only_reports_unfinished_cells_as_not_run(checkpoints, tmp_path, capsys):
+    out = tmp_path / "part"
+    assert main(_args(checkpoints, out, "--classes", "0", methods="corel,plain-ae-hindsight")) == 0
+    capsys.readouterr()
+    assert main(_args(checkpoints, out, "--table-only", methods="corel,plain-ae-hindsight,ocsvm-pixels")) == 0
+    assert "0 cells computed, 2 reused" in capsys.readouterr().out
+    assert not (out / "cells" / "ocsvm-pixels").exists()                 # nothing was trained
+    table = json.loads((out / "compare.json").read_text())
+    rows = {r["method"]: r for r in table["rows"]}
+    assert rows["corel"]["status"] == {"0": "ok", "1": "not run"}
+    assert rows["corel"]["mean"] == rows["corel"]["per_class"]["0"] and rows["corel"]["n_classes_in_mean"] == 1
+    assert rows["ocsvm-pixels"]["mean"] is None and "not run (yet) on ['0', '1']" in rows["ocsvm-pixels"]["notes"]
+    md = (out / "compare.md").read_text()
+    assert "| not run | **" in md and "(1/2)" in md
+    assert "not run,not run" in (out / "compare.csv").read_text()
+
+
 def test_train_size_n_gives_the_baselines_corels_inliers(checkpoints, tmp_path):
     out = tmp_path / "low"
     assert main(_args(checkpoints, out, "--train-size", "n", "--baseline-draws", "2",

@@ -256,7 +256,8 @@ def _cmd_compare(args) -> int:
                        classes=classes, train_size=args.train_size, n=args.n, draws=args.draws,
                        baseline_draws=args.baseline_draws, radius=args.radius, checkpoint=args.checkpoint,
                        plain_checkpoint=args.plain_checkpoint, image_size=args.image_size, seed=args.seed,
-                       device=args.device, threads=args.threads, overrides=tuple(args.set))
+                       device=args.device, threads=args.threads, overrides=tuple(args.set),
+                       table_only=args.table_only)
     table = compare(spec, args.out_dir)
     print(format_compare_table(table))
     print(f"compare.md / .csv / .json / .png and the per-cell results under {args.out_dir} "
@@ -291,6 +292,8 @@ def _add_compare_command(sub) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     p.add_argument("--out-dir", default="runs/compare", help="output folder (cells, tables, plot)")
+    p.add_argument("--table-only", action="store_true",
+                   help="train nothing: write the table of the cells already finished (the others: 'not run')")
     p.set_defaults(func=_cmd_compare)
 
 

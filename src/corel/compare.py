@@ -29,6 +29,8 @@ Resuming
 Every finished (method, class) cell is written to ``out_dir/cells/<method>/<class>.json``
 (with its scores in a ``.npz`` beside it) and skipped when the command runs again with the same
 settings; a cell made with other settings raises instead of being mixed into the table.
+``--table-only`` (``table_only=True``) trains nothing and writes the table of the finished
+cells, the others marked "not run" (a mean over fewer classes says how many, e.g. "(6/10)").
 """
 from __future__ import annotations
 
@@ -160,6 +162,7 @@ class CompareSpec:
     device: str | None = None
     threads: int = 0                       # torch.set_num_threads (0: leave)
     overrides: tuple = ()                  # "method.param=value" strings
+    table_only: bool = False               # compute nothing: the table of the finished cells
 
 
 def _check_spec(spec: CompareSpec) -> tuple[list[str], dict]:
@@ -246,6 +249,8 @@ def compare(spec: CompareSpec, out_dir) -> dict:
         for ci in chosen:
             cell = ctx.cell_path(method, ci)
             fingerprint = ctx.fingerprint(method, ci)
+            if not cell.exists() and spec.table_only:
+                continue
             if cell.exists():
                 saved = json.loads(cell.read_text())
                 if saved.get("fingerprint") != fingerprint:
@@ -541,18 +546,26 @@ def _assemble(ctx: _Context, methods, chosen) -> dict:
     class_names = [ctx.names[ci] for ci in chosen]
     rows = []
     for method in methods:
-        cells = {ctx.names[ci]: json.loads(ctx.cell_path(method, ci).read_text()) for ci in chosen}
+        paths = {ctx.names[ci]: ctx.cell_path(method, ci) for ci in chosen}
+        cells = {k: json.loads(p.read_text()) for k, p in paths.items() if p.exists()}
         title, notes = METHODS[method].title, []
+        missing = [k for k in paths if k not in cells]
+        if missing:
+            notes.append(f"not run (yet) on {missing}")
         if method == "plain-ae-hindsight":
             radii = sorted({k for c in cells.values() for k in c.get("auroc_by_radius", {})}, key=float)
-            means = [np.mean([c["auroc_by_radius"][r] for c in cells.values()]) for r in radii]
-            best = radii[int(np.argmax(means))]
-            values = {k: c["auroc_by_radius"][best] for k, c in cells.items()}
-            title = f"plain AE (lambda=0), r={float(best):.3g}"
-            notes.append(f"{HINDSIGHT_LABEL}: best mean over {len(radii)} radii")
+            if radii:
+                means = [np.mean([c["auroc_by_radius"][r] for c in cells.values()]) for r in radii]
+                best = radii[int(np.argmax(means))]
+                values = {k: c["auroc_by_radius"][best] for k, c in cells.items()}
+                title = f"plain AE (lambda=0), r={float(best):.3g}"
+                notes.append(f"{HINDSIGHT_LABEL}: best mean over {len(radii)} radii")
+            else:
+                values = {}
         else:
             values = {k: (c["auroc"] if c["status"] == "ok" else None) for k, c in cells.items()}
-        status = {k: c["status"] for k, c in cells.items()}
+        values = {k: values.get(k) for k in paths}
+        status = {k: cells[k]["status"] if k in cells else "not run" for k in paths}
         ok = [v for v in values.values() if v is not None]
         diverged = [k for k, st in status.items() if st == "diverged"]
         if diverged:
@@ -570,6 +583,11 @@ def _fmt(v) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+def _cell_text(row: dict, name: str) -> str:
+    status = row["status"][name]
+    return status if status in ("diverged", "not run") else _fmt(row["per_class"][name])
+
+
 def format_compare_table(table: dict) -> str:
     """The Markdown table of :func:`compare`'s result (what ``compare.md`` holds)."""
     names = table["classes"]
@@ -581,7 +599,7 @@ def format_compare_table(table: dict) -> str:
              "| method | " + " | ".join(names) + " | mean | published | training | seconds |",
              "|---|" + "---|" * (len(names) + 4)]
     for r in table["rows"]:
-        cells = ["diverged" if r["status"][k] == "diverged" else _fmt(r["per_class"][k]) for k in names]
+        cells = [_cell_text(r, k) for k in names]
         mean = _fmt(r["mean"]) + ("" if r["n_classes_in_mean"] == len(names) or r["mean"] is None
                                   else f" ({r['n_classes_in_mean']}/{len(names)})")
         lines.append(f"| {r['title']} | " + " | ".join(cells) + f" | **{mean}** | {r['published'] or '-'} | "
@@ -606,7 +624,7 @@ def _write_table(table: dict, out: Path) -> None:
         w.writerow(["method", "title", *names, "mean", "published", "training", "seconds"])
         for r in table["rows"]:
             w.writerow([r["method"], r["title"],
-                        *["diverged" if r["status"][k] == "diverged" else _fmt(r["per_class"][k]) for k in names],
+                        *[_cell_text(r, k) for k in names],
                         _fmt(r["mean"]), r["published"] or "", r["training"], r["seconds"]])
     os.replace(out / "compare.csv.tmp", out / "compare.csv")
     plots.plot_compare_bars(table, out / "compare.png")
