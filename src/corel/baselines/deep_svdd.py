@@ -190,11 +190,12 @@ class DeepSVDDDetector(BaseDetector):
                                params=ae.parameters(), lr=self.ae_lr, weight_decay=self.ae_weight_decay,
                                milestones=self.ae_milestones, generator=gen,
                                owner=type(self).__name__ + " (pretraining)")
-            hit = ({k: v.detach().cpu().clone() for k, v in ae.state_dict().items()}, history, gen.get_state())
-            _PRETRAINED[key] = hit
+            _PRETRAINED[key] = ({k: v.detach().cpu().clone() for k, v in ae.state_dict().items()},
+                                history, gen.get_state())
             while len(_PRETRAINED) > _PRETRAINED_MAX:
                 _PRETRAINED.pop(next(iter(_PRETRAINED)))
-        state, history, gen_state = hit
+            return list(history)
+        state, history, gen_state = hit                  # a hit: restore what training left
         ae.load_state_dict(state)
         ae.train()
         gen.set_state(gen_state)
