@@ -228,6 +228,90 @@ def test_numba_and_numpy_backends_agree(n, d, dtype, metric, seed):
     torch.testing.assert_close(fast.deaths, slow.deaths, rtol=tol, atol=tol)
 
 
+# ----------------------------------------------------------------------------- the product Prim (l2)
+needs_numba = pytest.mark.skipif(not _prim_numba.available(), reason="needs Numba")
+
+
+def canonical_tree(edges: np.ndarray) -> np.ndarray:
+    e = np.sort(edges.reshape(-1, 2), axis=1)
+    return e[np.lexsort(e.T[::-1])]
+
+
+@st.composite
+def gram_clouds(draw):
+    """Clouds for the matrix-product Prim: Gaussian, far from the origin, two clusters far
+    apart (fine structure 1e-3 of the extent), integer grids (ties), with duplicated rows,
+    scaled over 30 orders of magnitude, float32 or float64."""
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    n, d = draw(st.integers(2, 300)), draw(st.integers(1, 200))
+    kind = draw(st.sampled_from(["gauss", "offset", "two_scales", "grid"]))
+    x = rng.standard_normal((n, d))
+    if kind == "offset":
+        x = x * 1e-3 + 1e3
+    elif kind == "two_scales":
+        x[: n // 2] += 1e3
+    elif kind == "grid":
+        x = np.round(x * 2) / 2
+    for _ in range(draw(st.integers(0, 3))):
+        x[rng.integers(n)] = x[rng.integers(n)]
+    x = x * draw(st.sampled_from([1e-15, 1e-3, 1.0, 1e3, 1e15]))
+    return x.astype(draw(st.sampled_from([np.float32, np.float64])))
+
+
+@needs_numba
+@given(gram_clouds())
+def test_product_prim_builds_the_direct_sum_tree(x):
+    # The same edges in the same join order as the direct-sum kernel: every comparison the
+    # rounding bound cannot decide is decided on the same direct sums. None (too many open
+    # comparisons) is allowed only where the estimates are useless (mostly ties/duplicates).
+    direct = _prim_numba.prim_points(x[None], 2.0)[0]
+    product = _prim_numba.prim_gram(x)
+    if product is not None:
+        np.testing.assert_array_equal(product, direct)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_product_prim_at_the_dispatch_sizes(dtype):
+    # Above _GRAM_MIN_N / _GRAM_MIN_D, where vr_persistence_0d uses it: deaths against scipy.
+    from corel import persistence
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 128)).astype(dtype)
+    x[:150] += 5.0                                            # two clusters
+    assert persistence._use_gram(x.shape, x.dtype.itemsize, 2.0)
+    res = vr_persistence_0d(torch.from_numpy(x), "l2")
+    assert is_spanning_tree(res.edges.numpy(), 300)
+    np.testing.assert_allclose(res.deaths.numpy(), scipy_mst_deaths(oracle_distances(x.astype(np.float64), "l2")),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_array_equal(canonical_tree(_prim_numba.prim_gram(x)),
+                                  canonical_tree(_prim_numba.prim_points(x[None], 2.0)[0]))
+
+
+@needs_numba
+def test_product_prim_gives_up_cleanly():
+    from corel import persistence
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((300, 100)).astype(np.float32)
+    assert _prim_numba.prim_gram(x, max_checks=0) is None               # check budget spent
+    assert _prim_numba.prim_gram(x * np.float32(1e18)) is None          # estimates would overflow
+    # vr_persistence_0d then takes the direct sums: the same deaths either way.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_prim_numba, "prim_gram", lambda cloud: None)
+        fallback = vr_persistence_0d(torch.from_numpy(x).expand(2, 300, 100), "l2")
+    direct = vr_persistence_0d(torch.from_numpy(x), "l2")
+    assert persistence._use_gram((300, 100), 4, 2.0)
+    torch.testing.assert_close(fallback.deaths[1], direct.deaths, rtol=0, atol=0)
+
+
+def test_product_prim_dispatch_rule():
+    from corel import persistence
+    assert persistence._use_gram((1000, 160), 4, 2.0)
+    assert not persistence._use_gram((1000, 160), 4, 1.0)            # l2 only
+    assert not persistence._use_gram((1000, 10), 4, 2.0)             # few coordinates
+    assert not persistence._use_gram((100, 160), 4, 2.0)             # small cloud
+    assert not persistence._use_gram((10000, 160), 4, 2.0)           # matrix over the cap
+
+
 @pytest.mark.parametrize("d", [1, 2, 5])
 def test_input_is_not_modified(d):
     # The Numba kernel reorders a scratch copy of the coordinates; for D = 1 a transpose alone

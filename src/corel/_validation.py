@@ -50,6 +50,10 @@ def check_float_tensor(x, name: str, min_dim: int) -> torch.Tensor:
 
 def check_finite(x: torch.Tensor, name: str) -> None:
     """Raise with the count and the first positions of NaN / infinite entries."""
+    # Fast path: a NaN or an infinity makes the sum non-finite (a finite sum proves every
+    # entry finite); only a non-finite sum (possibly a mere overflow) needs the full mask.
+    if x.numel() == 0 or bool(torch.isfinite(x.detach().sum())):
+        return
     bad = ~torch.isfinite(x.detach())
     if bool(bad.any()):
         where = bad.nonzero()[:5].tolist()

@@ -7,7 +7,9 @@ The work is split in two, as in torch-topological:
 
 * *which* edges: Prim's algorithm on detached inputs, returning integer indices. On the CPU
   the fused kernels of :mod:`corel._prim_numba` (each distance computed once, in the step that
-  consumes it, never stored: O(N*D) memory). Without Numba, and on CUDA, Prim runs on a
+  consumes it, never stored: O(N*D) memory); for l2 with many coordinates (D >= 96), Prim on
+  one symmetric matrix product whose rounding is bounded and every doubtful comparison
+  settled on direct sums (the same tree, 1.2-2x faster; one N x N matrix). Without Numba, and on CUDA, Prim runs on a
   distance matrix (:func:`mst_edges`; NumPy on the CPU, where its per-call overhead is ~5x
   lower than torch's, torch on CUDA); that matrix (:func:`_selection_matrix`) is built in
   cache-sized row blocks and only has to order the edges: squared l2 distances, no sqrt.
@@ -206,10 +208,9 @@ def edge_lengths(x: torch.Tensor, edges: torch.Tensor, p: float) -> torch.Tensor
     if p == 1.0:
         length = diff.abs().sum(-1)               # 5-10x faster than vector_norm(ord=1)
     elif p == 2.0:
-        # sqrt has an infinite derivative at 0 (duplicate points): use 0, a valid subgradient.
-        sq = (diff * diff).sum(-1)
-        safe = torch.where(sq > 0, sq, torch.ones_like(sq))
-        length = torch.where(sq > 0, safe.sqrt(), torch.zeros_like(sq))
+        # 2x faster than the sum of squares and sqrt; at a duplicate point (length 0) its
+        # gradient is 0, a valid subgradient (tested).
+        length = torch.linalg.vector_norm(diff, dim=-1)
     else:
         length = torch.linalg.vector_norm(diff, ord=p, dim=-1)
     return length.reshape(edges.shape[:-1])
@@ -223,9 +224,31 @@ def _point_mst_edges(x: torch.Tensor, p: float) -> torch.Tensor:
         if x.dtype not in (torch.float32, torch.float64):
             x = x.float()
         flat = x.reshape(-1, *x.shape[-2:]).numpy()
-        edges = torch.from_numpy(_prim_numba.prim_points(flat, p))
-        return edges.reshape(*x.shape[:-2], -1, 2)
+        if _use_gram(flat.shape, flat.dtype.itemsize, p):
+            edges = np.stack([_gram_or_points(cloud) for cloud in flat])
+        else:
+            edges = _prim_numba.prim_points(flat, p)
+        return torch.from_numpy(edges).reshape(*x.shape[:-2], -1, 2)
     return _mst_edges(_selection_matrix(x, p)[0], nonnegative=True, owned=True)
+
+
+# The matrix-product Prim (l2 only) pays from about this many coordinates on (measured:
+# benchmarks/README.md), for clouds large enough to amortise the BLAS call, and while its
+# N x N matrix stays below _GRAM_MAX_BYTES (beyond it the O(N*D)-memory kernel is used).
+_GRAM_MIN_D = 96
+_GRAM_MIN_N = 256
+_GRAM_MAX_BYTES = 256 << 20
+
+
+def _use_gram(shape: tuple, itemsize: int, p: float) -> bool:
+    n, d = shape[-2:]
+    return p == 2.0 and d >= _GRAM_MIN_D and _GRAM_MIN_N <= n and n * n * itemsize <= _GRAM_MAX_BYTES
+
+
+def _gram_or_points(cloud: np.ndarray) -> np.ndarray:
+    edges = _prim_numba.prim_gram(cloud)
+    # None: the rounding bound left too many comparisons open (extreme multi-scale clouds).
+    return edges if edges is not None else _prim_numba.prim_points(cloud[None], 2.0)[0]
 
 
 def mst_edges(dist: torch.Tensor) -> torch.Tensor:
