@@ -199,30 +199,6 @@ def sq_l2(x, v, w):
 
 
 @jit
-def mirror(g):
-    """Copy the lower triangle of the square matrix g onto its upper one: 64 x 64 blocks
-    (in cache) of 8 x 8 tiles moved through a small buffer (1.5x faster than a plain
-    tiled copy)."""
-    n = g.shape[0]
-    buf = np.empty((8, 8), g.dtype)
-    for i1 in range(0, n, 64):
-        for j1 in range(0, i1 + 1, 64):
-            for i0 in range(i1, min(i1 + 64, n), 8):
-                for j0 in range(j1, min(j1 + 64, i0 + 1), 8):
-                    if j0 + 8 <= i0 and i0 + 8 <= n:       # a full tile below the diagonal
-                        for a in range(8):
-                            for b in range(8):
-                                buf[b, a] = g[i0 + a, j0 + b]
-                        for b in range(8):
-                            for a in range(8):
-                                g[j0 + b, i0 + a] = buf[b, a]
-                    else:                                  # on the diagonal or the edge
-                        for i in range(i0, min(i0 + 8, n)):
-                            for j in range(j0, min(j0 + 8, i)):
-                                g[j, i] = g[i, j]
-
-
-@jit
 def gram_kernel(g, x, sq, consts, edges, bits, limit):
     """Prim on estimates of the squared distances, each with a rounding bound; every
     decision the bounds leave open is taken on direct sums (see :func:`prim_gram`).
@@ -248,7 +224,6 @@ def gram_kernel(g, x, sq, consts, edges, bits, limit):
     zero, two, tl, floor = consts[0], consts[1], consts[2], consts[4]
     inf_bits = as_bits(consts[3])
     vertex = np.arange(n).astype(x.dtype)
-    mirror(g)
     cur = 0
     checked = 0
     for step in range(n - 1):
@@ -321,3 +296,22 @@ def gram_kernel(g, x, sq, consts, edges, bits, limit):
         edges[step, 1] = cur
     return checked
 
+
+
+@jit
+def centre(x, xc, sq):
+    """xc = x minus its column means (rounded to x's dtype: a mere shift), and the squared
+    norms of xc's rows, accumulated in float64; one pass over x for each."""
+    n, d = x.shape
+    mean = np.zeros(d)
+    for i in range(n):
+        for k in range(d):
+            mean[k] += x[i, k]
+    m = (mean / n).astype(x.dtype)
+    for i in range(n):
+        s = 0.0
+        for k in range(d):
+            t = x[i, k] - m[k]
+            xc[i, k] = t
+            s += t * t
+        sq[i] = s

@@ -89,7 +89,7 @@ def _kernels():
 
 def _compile():
     from . import _prim_kernels as k         # imports Numba; the kernels compile lazily
-    return k.points_kernel, k.matrix_kernel, k.gram_kernel
+    return k.points_kernel, k.matrix_kernel, k.gram_kernel, k.centre
 
 
 def prim_gram(x: np.ndarray, max_checks: int | None = None) -> np.ndarray | None:
@@ -106,20 +106,14 @@ def prim_gram(x: np.ndarray, max_checks: int | None = None) -> np.ndarray | None
     interval lies below all others; where intervals overlap, direct sums decide. One N x N
     matrix of memory.
     """
-    from scipy.linalg import blas
-
     n, d = x.shape
     x = np.ascontiguousarray(x)
-    # Centred (the bound scales with |x - mean|^2); a rounded mean is a mere shift.
-    xc = x - x.mean(axis=0, dtype=np.float64).astype(x.dtype)
-    sq = np.einsum("ij,ij->i", xc, xc)
-    # syrk on the (D, N) Fortran view of xc: the upper triangle of xc xc^T, column-major,
-    # i.e. the lower triangle of the C-ordered transpose; the kernel mirrors it.
-    syrk = blas.ssyrk if x.dtype == np.float32 else blas.dsyrk
-    g = syrk(1.0, xc.T, trans=1).T
-    # |estimate - direct sum| <= (D + 6) * eps * (|x_v| + |x_w|)^2 (product, norms, the
-    # estimate's own arithmetic, centring, the direct sum's rounding); twice that, with
-    # (|x_v| + |x_w|)^2 <= 2 (|x_v|^2 + |x_w|^2), which the kernel has at hand.
+    # Centred (the bound scales with |x - mean|^2), with the squared norms.
+    xc, sq = np.empty_like(x), np.empty(n, dtype=x.dtype)
+    _kernels()[3](x, xc, sq)
+    # NumPy computes xc @ xc.T with BLAS syrk (half of a full product) and fills in the
+    # other triangle itself: the full symmetric matrix, faster than syrk plus our own copy.
+    g = xc @ xc.T
     info = np.finfo(x.dtype)
     if not sq.max(initial=0.0) <= float(info.max) / 16:
         return None                            # the estimates would overflow
