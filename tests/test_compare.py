@@ -14,12 +14,7 @@ from corel.plots import plot_compare_bars
 METHODS_UNDER_TEST = "corel,plain-ae,plain-ae-hindsight,ocsvm-pixels,kde-codes,dsebm,geom"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")      # tiny networks (tests/conftest.py)
 
 
 def _checkpoint(path, lam):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cells import load_cell, store_cell
 from .published import ABLATION, RADIUS, SAMPLE_SIZE
 
 __all__ = ["LAMBDAS", "PUBLISHED_CONFIGS", "FULL_CONFIGS", "RADII", "SAMPLE_SIZES", "SWEEPS", "AblationSpec",
@@ -128,20 +128,11 @@ def spec_from_args(args, train_overrides: dict) -> tuple[AblationSpec, tuple]:
 # ----------------------------------------------------------------------------- cells on disk
 def _cell(path: Path, settings: dict, compute) -> dict:
     """Load a finished cell, or compute and store it atomically. Settings must match."""
-    settings = json.loads(json.dumps(settings, default=str))          # as it will read back
-    if path.exists():
-        saved = json.loads(path.read_text())
-        if saved.get("settings") != settings:
-            diff = sorted(k for k in set(settings) | set(saved.get("settings", {}))
-                          if settings.get(k) != saved.get("settings", {}).get(k))
-            raise ValueError(f"{path} was computed with other settings (differing: {diff}); use another --out-dir "
-                             f"or delete that file to recompute it.")
+    saved = load_cell(path, settings)
+    if saved is not None:
         return {**saved, "resumed": True}
-    result = {"settings": settings, **compute()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, path)
+    result = {"settings": json.loads(json.dumps(settings, default=str)), **compute()}
+    store_cell(path, result)
     return {**result, "resumed": False}
 
 

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from ._cells import atomic_write_text, load_cell, store_cell
 from .baselines import (DAGMMDetector, DeepSVDDDetector, DivergedError, DSEBMDetector, GeomDetector,
                         KDEDetector, OCSVMDetector)
 from .baselines.plain_ae import HINDSIGHT_LABEL, radius_grid
@@ -251,20 +252,14 @@ def compare(spec: CompareSpec, out_dir) -> dict:
             fingerprint = ctx.fingerprint(method, ci)
             if not cell.exists() and spec.table_only:
                 continue
-            if cell.exists():
-                saved = json.loads(cell.read_text())
-                if saved.get("fingerprint") != fingerprint:
-                    diff = sorted(k for k in set(fingerprint) | set(saved.get("fingerprint", {}))
-                                  if fingerprint.get(k) != saved.get("fingerprint", {}).get(k))
-                    raise ValueError(f"{cell} was computed with other settings (differing: {diff}); use another "
-                                     f"--out-dir, or delete the file to recompute it.")
+            if load_cell(cell, fingerprint, key="fingerprint") is not None:
                 reused += 1
                 continue
             t0 = time.perf_counter()
             result = ctx.run_cell(method, ci)
             result.update(fingerprint=fingerprint, method=method, class_name=names[ci],
                           seconds=round(time.perf_counter() - t0, 2))
-            _write_cell(cell, result)
+            store_cell(cell, result)
             done += 1
             value = "diverged" if result["status"] == "diverged" else f"{result['auroc']:.2f}"
             log.info("[%d/%d] %s, class %s: %s (%.0f s)", done + reused, total, method, names[ci], value,
@@ -482,17 +477,6 @@ def _jsonable(v):
     return v
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _write_cell(path: Path, result: dict) -> None:
-    _atomic_write(path, json.dumps(result, indent=2) + "\n")
-
-
 def _save_scores(cell: Path, scores, test_idx) -> None:
     if scores is None:
         return
@@ -616,8 +600,8 @@ def format_compare_table(table: dict) -> str:
 def _write_table(table: dict, out: Path) -> None:
     from . import plots
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "compare.md", format_compare_table(table))
-    _atomic_write(out / "compare.json", json.dumps(table, indent=2) + "\n")
+    atomic_write_text(out / "compare.md", format_compare_table(table))
+    atomic_write_text(out / "compare.json", json.dumps(table, indent=2) + "\n")
     names = table["classes"]
     with open(out / "compare.csv.tmp", "w", newline="") as f:
         w = csv.writer(f)
