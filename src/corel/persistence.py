@@ -8,9 +8,9 @@ The work is split in two, as in torch-topological:
 * *which* edges: Prim's algorithm on detached inputs, returning integer indices. On the CPU
   the fused kernels of :mod:`corel._prim_numba` (each distance computed once, in the step that
   consumes it, never stored: O(N*D) memory); for l2 with many coordinates (D >= 96), Prim on
-  one symmetric matrix product whose rounding is bounded and every doubtful comparison
-  settled on direct sums (the same tree, 1.2-2x faster; one N x N matrix). Without Numba, and on CUDA, Prim runs on a
-  distance matrix (:func:`mst_edges`; NumPy on the CPU, where its per-call overhead is ~5x
+  one symmetric matrix product whose rounding is bounded, every doubtful comparison settled
+  on direct sums (the same tree, up to 2.9x faster; one N x N matrix). Without Numba, and on
+  CUDA, Prim runs on a distance matrix (:func:`mst_edges`; NumPy on the CPU, where its per-call overhead is ~5x
   lower than torch's, torch on CUDA); that matrix (:func:`_selection_matrix`) is built in
   cache-sized row blocks and only has to order the edges: squared l2 distances, no sqrt.
 * :func:`edge_lengths` -- *how long*: the death values recomputed from the points along the
@@ -233,8 +233,8 @@ def _point_mst_edges(x: torch.Tensor, p: float) -> torch.Tensor:
 
 
 # The matrix-product Prim (l2 only) pays from about this many coordinates on (measured:
-# benchmarks/README.md), for clouds large enough to amortise the BLAS call, and while its
-# N x N matrix stays below _GRAM_MAX_BYTES (beyond it the O(N*D)-memory kernel is used).
+# benchmarks/prim_kernels.md), for clouds large enough to amortise the BLAS call, and while
+# its N x N matrix stays below _GRAM_MAX_BYTES (beyond it the O(N*D)-memory kernel is used).
 _GRAM_MIN_D = 96
 _GRAM_MIN_N = 256
 _GRAM_MAX_BYTES = 256 << 20

@@ -1,0 +1,70 @@
+"""The two CPU Prim kernels for l2 side by side, to place corel's dispatch rule
+(persistence._use_gram: the matrix-product Prim from D >= 96 and N >= 256, up to a 256 MB
+matrix): the direct-sum kernel (prim_points, O(N*D) memory) against the matrix-product
+kernel (prim_gram: NumPy's syrk, then Prim on bounded estimates), float32 Gaussian clouds,
+one thread, process CPU time, median of repeated calls after a warm-up call. Both build the
+same tree; the script checks that too.
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/prim_kernels.py --out benchmarks/prim_kernels.md
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from corel import _prim_numba
+from corel.persistence import _use_gram
+
+
+def cpu_ms(f, min_calls: int = 5, budget: float = 1.0) -> float:
+    f()
+    times, spent = [], 0.0
+    while len(times) < min_calls or (spent < budget and len(times) < 100):
+        t = time.process_time()
+        f()
+        times.append(time.process_time() - t)
+        spent += times[-1]
+    return statistics.median(times) * 1e3
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="300,1000,2000,4000")
+    ap.add_argument("--dims", default="16,32,64,96,160,256")
+    ap.add_argument("--out")
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(0)
+    lines = ["| N | D | direct sums (ms) | matrix product (ms) | product / direct | corel uses |",
+             "|---|---|---|---|---|---|"]
+    for n in map(int, args.sizes.split(",")):
+        for d in map(int, args.dims.split(",")):
+            x = rng.standard_normal((n, d)).astype(np.float32)
+            direct = _prim_numba.prim_points(x[None], 2.0)[0]
+            product = _prim_numba.prim_gram(x)
+            assert product is not None and np.array_equal(direct, product), (n, d)
+            a = cpu_ms(lambda: _prim_numba.prim_points(x[None], 2.0))
+            b = cpu_ms(lambda: _prim_numba.prim_gram(x))
+            uses = "product" if _use_gram((n, d), 4, 2.0) else "direct"
+            lines.append(f"| {n} | {d} | {a:.3g} | {b:.3g} | {b / a:.2f} | {uses} |")
+            print(lines[-1], flush=True)
+    head = [f"Command: `OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/prim_kernels.py "
+            f"{' '.join(argv if argv is not None else os.sys.argv[1:])}`",
+            "",
+            f"Date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. Machine: {os.cpu_count()} CPUs; "
+            f"Python {platform.python_version()}, NumPy {np.__version__}. Process CPU time, median; "
+            "the same trees from both kernels (checked).", ""]
+    text = "\n".join(head + lines) + "\n"
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
