@@ -111,12 +111,12 @@ def prim_gram(x: np.ndarray, max_checks: int | None = None) -> np.ndarray | None
     # Centred (the bound scales with |x - mean|^2), with the squared norms.
     xc, sq = np.empty_like(x), np.empty(n, dtype=x.dtype)
     _kernels()[3](x, xc, sq)
-    # NumPy computes xc @ xc.T with BLAS syrk (half of a full product) and fills in the
-    # other triangle itself: the full symmetric matrix, faster than syrk plus our own copy.
-    g = xc @ xc.T
     info = np.finfo(x.dtype)
     if not sq.max(initial=0.0) <= float(info.max) / 16:
         return None                            # the estimates would overflow
+    # NumPy computes xc @ xc.T with BLAS syrk (half of a full product) and fills in the
+    # other triangle itself: the full symmetric matrix, faster than syrk plus our own copy.
+    g = xc @ xc.T
     tol = 4.0 * (d + 8) * float(info.eps)
     # Below the smallest normal number rounding errors are absolute (<= 2^-150 per
     # operation in float32): the smallest normal bounds them all, as the floor of the bound.
