@@ -1,9 +1,9 @@
 """The two CPU Prim kernels for l2 side by side, to place corel's dispatch rule
-(persistence._use_gram: the matrix-product Prim from D >= 96 and N >= 256, up to a 256 MB
-matrix): the direct-sum kernel (prim_points, O(N*D) memory) against the matrix-product
-kernel (prim_gram: NumPy's syrk, then Prim on bounded estimates), float32 Gaussian clouds,
-one thread, process CPU time, median of repeated calls after a warm-up call. Both build the
-same tree; the script checks that too.
+(persistence._use_gram: the matrix-product Prim from D >= 96, or D >= 64 up to 1,024
+points, for N >= 256 and up to a 256 MB matrix): the direct-sum kernel (prim_points, O(N*D)
+memory) against the matrix-product kernel (prim_gram: NumPy's syrk, then Prim on bounded
+estimates), float32 Gaussian clouds, one thread, process CPU time, medians of calls
+alternated between the two kernels after a warm-up call. Both build the same tree; the script checks that too.
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/prim_kernels.py --out benchmarks/prim_kernels.md
 """
@@ -22,15 +22,26 @@ from corel import _prim_numba
 from corel.persistence import _use_gram
 
 
-def cpu_ms(f, min_calls: int = 5, budget: float = 1.0) -> float:
-    f()
-    times, spent = [], 0.0
-    while len(times) < min_calls or (spent < budget and len(times) < 100):
+def paired_ms(f, g, min_calls: int = 9, budget: float = 2.0) -> tuple[float, float, float]:
+    """Medians of f's and g's CPU times, and of the per-pair ratios g / f, from calls
+    alternated f g g f ... (the machine's speed drifts; pairs see the same phase)."""
+    f(), g()
+    tf, tg, spent = [], [], 0.0
+
+    def timed(h):
         t = time.process_time()
-        f()
-        times.append(time.process_time() - t)
-        spent += times[-1]
-    return statistics.median(times) * 1e3
+        h()
+        return time.process_time() - t
+    while len(tf) < min_calls or (spent < budget and len(tf) < 200):
+        if len(tf) % 2:
+            b, a = timed(g), timed(f)
+        else:
+            a, b = timed(f), timed(g)
+        tf.append(a)
+        tg.append(b)
+        spent += a + b
+    ratio = statistics.median(b / a for a, b in zip(tf, tg))
+    return statistics.median(tf) * 1e3, statistics.median(tg) * 1e3, ratio
 
 
 def main(argv=None) -> int:
@@ -40,7 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
-    lines = ["| N | D | direct sums (ms) | matrix product (ms) | product / direct | corel uses |",
+    lines = ["| N | D | direct sums (ms) | matrix product (ms) | product / direct (paired) | corel uses |",
              "|---|---|---|---|---|---|"]
     for n in map(int, args.sizes.split(",")):
         for d in map(int, args.dims.split(",")):
@@ -48,16 +59,17 @@ def main(argv=None) -> int:
             direct = _prim_numba.prim_points(x[None], 2.0)[0]
             product = _prim_numba.prim_gram(x)
             assert product is not None and np.array_equal(direct, product), (n, d)
-            a = cpu_ms(lambda: _prim_numba.prim_points(x[None], 2.0))
-            b = cpu_ms(lambda: _prim_numba.prim_gram(x))
+            a, b, ratio = paired_ms(lambda: _prim_numba.prim_points(x[None], 2.0),
+                                    lambda: _prim_numba.prim_gram(x))
             uses = "product" if _use_gram((n, d), 4, 2.0) else "direct"
-            lines.append(f"| {n} | {d} | {a:.3g} | {b:.3g} | {b / a:.2f} | {uses} |")
+            lines.append(f"| {n} | {d} | {a:.3g} | {b:.3g} | {ratio:.2f} | {uses} |")
             print(lines[-1], flush=True)
     head = [f"Command: `OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/prim_kernels.py "
             f"{' '.join(argv if argv is not None else os.sys.argv[1:])}`",
             "",
             f"Date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. Machine: {os.cpu_count()} CPUs; "
             f"Python {platform.python_version()}, NumPy {np.__version__}. Process CPU time, median; "
+            "the calls of the two kernels alternated, the ratio the median of per-pair ratios; "
             "the same trees from both kernels (checked).", ""]
     text = "\n".join(head + lines) + "\n"
     if args.out:

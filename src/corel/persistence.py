@@ -7,9 +7,9 @@ The work is split in two, as in torch-topological:
 
 * *which* edges: Prim's algorithm on detached inputs, returning integer indices. On the CPU
   the fused kernels of :mod:`corel._prim_numba` (each distance computed once, in the step that
-  consumes it, never stored: O(N*D) memory); for l2 with many coordinates (D >= 96), Prim on
+  consumes it, never stored: O(N*D) memory); for l2 with many coordinates (D >= 64-96), Prim on
   one symmetric matrix product whose rounding is bounded, every doubtful comparison settled
-  on direct sums (the same tree, up to 2.9x faster; one N x N matrix). Without Numba, and on
+  on direct sums (the same tree, up to 2.6x faster; one N x N matrix). Without Numba, and on
   CUDA, Prim runs on a distance matrix (:func:`mst_edges`; NumPy on the CPU, where its per-call overhead is ~5x
   lower than torch's, torch on CUDA); that matrix (:func:`_selection_matrix`) is built in
   cache-sized row blocks and only has to order the edges: squared l2 distances, no sqrt.
@@ -232,17 +232,20 @@ def _point_mst_edges(x: torch.Tensor, p: float) -> torch.Tensor:
     return _mst_edges(_selection_matrix(x, p)[0], nonnegative=True, owned=True)
 
 
-# The matrix-product Prim (l2 only) pays from about this many coordinates on (measured:
-# benchmarks/prim_kernels.md), for clouds large enough to amortise the BLAS call, and while
-# its N x N matrix stays below _GRAM_MAX_BYTES (beyond it the O(N*D)-memory kernel is used).
+# The matrix-product Prim (l2 only) pays from about 64 coordinates on for clouds of up to
+# ~1000 points and from 96 on for larger ones (measured: benchmarks/prim_kernels.md), for
+# clouds large enough to amortise the BLAS call, and while its N x N matrix stays below
+# _GRAM_MAX_BYTES (beyond it the O(N*D)-memory kernel is used).
 _GRAM_MIN_D = 96
+_GRAM_MIN_D_SMALL, _GRAM_SMALL_N = 64, 1024
 _GRAM_MIN_N = 256
 _GRAM_MAX_BYTES = 256 << 20
 
 
 def _use_gram(shape: tuple, itemsize: int, p: float) -> bool:
     n, d = shape[-2:]
-    return p == 2.0 and d >= _GRAM_MIN_D and _GRAM_MIN_N <= n and n * n * itemsize <= _GRAM_MAX_BYTES
+    min_d = _GRAM_MIN_D_SMALL if n <= _GRAM_SMALL_N else _GRAM_MIN_D
+    return p == 2.0 and d >= min_d and _GRAM_MIN_N <= n and n * n * itemsize <= _GRAM_MAX_BYTES
 
 
 def _gram_or_points(cloud: np.ndarray) -> np.ndarray:
