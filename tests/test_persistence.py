@@ -285,6 +285,12 @@ def test_product_prim_at_the_dispatch_sizes(dtype):
                                rtol=1e-5 if dtype == np.float32 else 1e-12)
     np.testing.assert_array_equal(canonical_tree(_prim_numba.prim_gram(x)),
                                   canonical_tree(_prim_numba.prim_points(x[None], 2.0)[0]))
+    # A batch goes cloud by cloud through the same kernel: batched equals looped.
+    other = rng.standard_normal((300, 128)).astype(dtype)
+    batch = vr_persistence_0d(torch.from_numpy(np.stack([x, other])), "l2")
+    torch.testing.assert_close(batch.deaths[0], res.deaths, rtol=0, atol=0)
+    torch.testing.assert_close(batch.deaths[1], vr_persistence_0d(torch.from_numpy(other), "l2").deaths,
+                               rtol=0, atol=0)
 
 
 @needs_numba
