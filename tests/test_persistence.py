@@ -240,7 +240,7 @@ def canonical_tree(edges: np.ndarray) -> np.ndarray:
 @st.composite
 def gram_clouds(draw):
     """Clouds for the matrix-product Prim: Gaussian, far from the origin, two clusters far
-    apart (fine structure 1e-3 of the extent), integer grids (ties), with duplicated rows,
+    apart (fine structure 1e-3 of the extent), half-integer grids (ties), duplicated rows,
     scaled over 30 orders of magnitude, float32 or float64."""
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     n, d = draw(st.integers(2, 300)), draw(st.integers(1, 200))
@@ -263,7 +263,8 @@ def gram_clouds(draw):
 def test_product_prim_builds_the_direct_sum_tree(x):
     # The same edges in the same join order as the direct-sum kernel: every comparison the
     # rounding bound cannot decide is decided on the same direct sums. None (too many open
-    # comparisons) is allowed only where the estimates are useless (mostly ties/duplicates).
+    # comparisons: the estimates are useless, as for the two_scales clouds in float32) sends
+    # the caller to the direct kernel, tested below.
     direct = _prim_numba.prim_points(x[None], 2.0)[0]
     product = _prim_numba.prim_gram(x)
     if product is not None:
