@@ -53,6 +53,8 @@ import subprocess
 import sys
 import time
 
+from _timing import alternate   # benchmarks/_timing.py, beside this script
+
 METHODS = ["corel", "torch.cdist", "cdist-exact", "ripser", "giotto-ph", "gudhi", "torch-topological", "scipy-mst"]
 ANCHORS = ["ripser", "giotto-ph", "gudhi", "torch-topological", "scipy-mst"]
 DIFFERENTIABLE = {"corel", "torch.cdist", "cdist-exact", "torch-topological"}
@@ -203,25 +205,12 @@ def worker(spec: dict) -> None:
 
 
 def _paired(f, g, x, spec: dict) -> dict:
-    """CPU-time ratio f / g from calls alternated in one process (f g g f ...): the median of
-    the per-pair ratios, insensitive to the slow and fast phases of a shared machine that
+    """CPU-time ratio f / g from calls alternated in one process: the median of the
+    per-pair ratios, insensitive to the slow and fast phases of a shared machine that
     separate the measurements of two workers."""
     g(x)                                                          # warm-up of the partner
-    ratios, spent = [], 0.0
-
-    def timed(h):
-        t = time.process_time()
-        h(x)
-        return time.process_time() - t
-    while (len(ratios) < spec["repeats"] or spent < 1.0) and len(ratios) < 100 and spent < spec["cap"]:
-        t_wall = time.perf_counter()
-        if len(ratios) % 2:
-            b, a = timed(g), timed(f)
-        else:
-            a, b = timed(f), timed(g)
-        ratios.append(a / b)
-        spent += time.perf_counter() - t_wall
-    return {"paired_cpu": statistics.median(ratios), "paired_calls": len(ratios)}
+    tf, tg = alternate(lambda: f(x), lambda: g(x), spec["repeats"], 1.0, 100, spec["cap"])
+    return {"paired_cpu": statistics.median(a / b for a, b in zip(tf, tg)), "paired_calls": len(tf)}
 
 
 # ----------------------------------------------------------------------------- parent side

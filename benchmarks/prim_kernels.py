@@ -14,32 +14,19 @@ import datetime
 import os
 import platform
 import statistics
-import time
 
 import numpy as np
+from _timing import alternate   # benchmarks/_timing.py, beside this script
 
 from corel import _prim_numba
 from corel.persistence import _use_gram
 
 
 def paired_ms(f, g, min_calls: int = 9, budget: float = 2.0) -> tuple[float, float, float]:
-    """Medians of f's and g's CPU times, and of the per-pair ratios g / f, from calls
-    alternated f g g f ... (the machine's speed drifts; pairs see the same phase)."""
+    """Medians of f's and g's CPU times, and of the per-pair ratios g / f, from alternated
+    calls after a warm-up of each."""
     f(), g()
-    tf, tg, spent = [], [], 0.0
-
-    def timed(h):
-        t = time.process_time()
-        h()
-        return time.process_time() - t
-    while len(tf) < min_calls or (spent < budget and len(tf) < 200):
-        if len(tf) % 2:
-            b, a = timed(g), timed(f)
-        else:
-            a, b = timed(f), timed(g)
-        tf.append(a)
-        tg.append(b)
-        spent += a + b
+    tf, tg = alternate(f, g, min_calls, budget, 200)
     ratio = statistics.median(b / a for a, b in zip(tf, tg))
     return statistics.median(tf) * 1e3, statistics.median(tg) * 1e3, ratio
 

@@ -57,7 +57,7 @@ def prim_points(x: np.ndarray, p: float) -> np.ndarray:
     xt = np.zeros((b, -(-d // 4) * 4, n), dtype=x.dtype)
     xt[:, :d] = np.transpose(x, (0, 2, 1))
     edges = np.empty((b, n - 1, 2), dtype=np.int64)
-    _kernels()[0](xt, metric_code(p), float(p), edges, _bits(x.dtype))
+    _kernels().points_kernel(xt, metric_code(p), float(p), edges, _bits(x.dtype))
     return edges
 
 
@@ -71,25 +71,23 @@ def prim_matrix(dist: np.ndarray) -> np.ndarray:
     """MST edges of each complete graph, (B, N, N) -> (B, N-1, 2) int64, in join order."""
     b, n, _ = dist.shape
     edges = np.empty((b, n - 1, 2), dtype=np.int64)
-    _kernels()[1](np.ascontiguousarray(dist), edges)
+    _kernels().matrix_kernel(np.ascontiguousarray(dist), edges)
     return edges
 
 
 def _kernels():
+    """The module of Numba kernels (importing it imports Numba), or None without Numba or
+    with ``COREL_NUMBA=0``."""
     global _KERNELS, _FAILED
     if _KERNELS is None and not _FAILED:
         if os.environ.get("COREL_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
             return None
         try:
-            _KERNELS = _compile()
+            from . import _prim_kernels           # the kernels themselves compile lazily
+            _KERNELS = _prim_kernels
         except ImportError:
             _FAILED = True
     return _KERNELS
-
-
-def _compile():
-    from . import _prim_kernels as k         # imports Numba; the kernels compile lazily
-    return k.points_kernel, k.matrix_kernel, k.gram_kernel, k.centre
 
 
 def prim_gram(x: np.ndarray, max_checks: int | None = None) -> np.ndarray | None:
@@ -110,7 +108,7 @@ def prim_gram(x: np.ndarray, max_checks: int | None = None) -> np.ndarray | None
     x = np.ascontiguousarray(x)
     # Centred (the bound scales with |x - mean|^2), with the squared norms.
     xc, sq = np.empty_like(x), np.empty(n, dtype=x.dtype)
-    _kernels()[3](x, xc, sq)
+    _kernels().centre(x, xc, sq)
     info = np.finfo(x.dtype)
     if not sq.max(initial=0.0) <= float(info.max) / 16:
         return None                            # the estimates would overflow
@@ -123,5 +121,5 @@ def prim_gram(x: np.ndarray, max_checks: int | None = None) -> np.ndarray | None
     consts = np.array([0.0, 2.0, tol, np.inf, info.tiny], dtype=x.dtype)
     edges = np.empty((n - 1, 2), dtype=np.int64)
     limit = 64 * n + 1000 if max_checks is None else max_checks
-    checked = _kernels()[2](g, x, sq, consts, edges, _bits(x.dtype), limit)
+    checked = _kernels().gram_kernel(g, x, sq, consts, edges, _bits(x.dtype), limit)
     return edges if checked >= 0 else None

@@ -35,6 +35,7 @@ cells, the others marked "not run" (a mean over fewer classes says how many, e.g
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -603,13 +604,12 @@ def _write_table(table: dict, out: Path) -> None:
     atomic_write_text(out / "compare.md", format_compare_table(table))
     atomic_write_text(out / "compare.json", json.dumps(table, indent=2) + "\n")
     names = table["classes"]
-    with open(out / "compare.csv.tmp", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["method", "title", *names, "mean", "published", "training", "seconds"])
-        for r in table["rows"]:
-            w.writerow([r["method"], r["title"],
-                        *[_cell_text(r, k) for k in names],
-                        _fmt(r["mean"]), r["published"] or "", r["training"], r["seconds"]])
-    os.replace(out / "compare.csv.tmp", out / "compare.csv")
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["method", "title", *names, "mean", "published", "training", "seconds"])
+    for r in table["rows"]:
+        w.writerow([r["method"], r["title"], *[_cell_text(r, k) for k in names],
+                    _fmt(r["mean"]), r["published"] or "", r["training"], r["seconds"]])
+    atomic_write_text(out / "compare.csv", buf.getvalue())
     plots.plot_compare_bars(table, out / "compare.png")
 
