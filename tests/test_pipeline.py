@@ -1,7 +1,16 @@
 """`corel evaluate | reproduce | demo` end to end on the bundled digits data."""
+import io
 import json
+import shutil
+import zipfile
+from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from PIL import Image
+
+from corel.data import CIFAR10_CLASSES
 
 from corel.cli import main
 from corel.pipeline import format_table
@@ -18,7 +27,7 @@ def model_path(tmp_path_factory):
     return out / "model.pt"
 
 
-def test_evaluate_writes_tables_summary_and_plots(model_path, tmp_path, capsys):
+def test_evaluate_writes_tables_summary_and_plots(model_path, tmp_path, capsys, monkeypatch):
     out = tmp_path / "eval"
     assert main(["evaluate", str(model_path), "--dataset", "digits", "--n", "20,50", "--draws", "2",
                  "--out-dir", str(out)]) == 0
@@ -34,11 +43,17 @@ def test_evaluate_writes_tables_summary_and_plots(model_path, tmp_path, capsys):
         assert summary["dataset"] == "digits" and summary["checkpoint"] == str(model_path)
         assert set(summary["per_class"]) == {str(d) for d in range(10)}
         assert 0.0 <= summary["mean_auroc"] <= 100.0
-    # the codes were cached: a second run reuses them and gives the same numbers
+
+    # the codes were cached: a second run encodes nothing and gives the same numbers
+    first = json.loads((out / "n20" / "summary.json").read_text())["mean_auroc"]
+    import corel.encode
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("the cached codes were not used")
+    monkeypatch.setattr(corel.encode, "encode_images", no_encoding)
     assert main(["evaluate", str(model_path), "--dataset", "digits", "--n", "20", "--draws", "2",
                  "--out-dir", str(out)]) == 0
-    again = json.loads((out / "n20" / "summary.json").read_text())
-    assert again["mean_auroc"] == json.loads((out / "n20" / "summary.json").read_text())["mean_auroc"]
+    assert json.loads((out / "n20" / "summary.json").read_text())["mean_auroc"] == first
 
 
 @pytest.mark.parametrize("args, message", [
@@ -60,9 +75,120 @@ def test_evaluate_missing_or_corrupt_checkpoint(tmp_path, capsys):
     assert "corrupt" in capsys.readouterr().err
 
 
-def test_reproduce_with_a_checkpoint_and_unknown_setting(model_path, tmp_path, capsys):
+def test_reproduce_unknown_setting(tmp_path, capsys):
     assert main(["reproduce", "nope", "--out-dir", str(tmp_path)]) == 2
     assert "Unknown setting" in capsys.readouterr().err
+
+
+def _evaluate(model, out, *extra):
+    assert main(["evaluate", str(model), "--dataset", "digits", "--n", "20", "--draws", "2", "--no-progress",
+                 "--out-dir", str(out), *extra]) == 0
+    return json.loads((Path(out) / "n20" / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory):
+    """Another model of the same architecture (lambda 0, seed 1): other codes, other numbers."""
+    out = tmp_path_factory.mktemp("other")
+    assert main(["train", *SMALL, "--out-dir", str(out), "--epochs", "2", "--lam", "0", "--seed", "1"]) == 0
+    return out / "model.pt"
+
+
+def test_evaluate_never_serves_another_models_codes(model_path, other_model, tmp_path):
+    """The reproduction of the stale-cache bug: two models evaluated into one folder."""
+    shared = tmp_path / "shared"
+    a = _evaluate(model_path, shared)
+    b = _evaluate(other_model, shared)
+    b_fresh = _evaluate(other_model, tmp_path / "fresh")
+    assert b["mean_auroc"] == b_fresh["mean_auroc"]
+    assert b["mean_auroc"] != a["mean_auroc"]
+    assert b["checkpoint_sha256"] != a["checkpoint_sha256"]
+
+
+def test_retrained_in_place_is_another_model(model_path, other_model, tmp_path):
+    """Same checkpoint path, new weights (retrained in place): the cache must not serve the old codes."""
+    path = tmp_path / "model.pt"
+    shutil.copy(model_path, path)
+    first = _evaluate(path, tmp_path / "eval")
+    shutil.copy(other_model, path)
+    second = _evaluate(path, tmp_path / "eval")
+    assert second["mean_auroc"] == _evaluate(other_model, tmp_path / "fresh")["mean_auroc"]
+    assert second["mean_auroc"] != first["mean_auroc"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "other-key"])
+def test_damaged_codes_cache_is_recomputed_with_a_notice(model_path, tmp_path, capsys, damage):
+    out = tmp_path / "eval"
+    before = _evaluate(model_path, out)
+    files = sorted((out / "codes").glob("codes_*.pt"))
+    assert len(files) == 2
+    for f in files:
+        if damage == "truncate":
+            f.write_bytes(f.read_bytes()[:200])
+        elif damage == "garbage":
+            f.write_text("not a tensor file")
+        else:
+            saved = torch.load(f, weights_only=True)
+            saved["key"]["checkpoint_sha256"] = "0" * 64
+            torch.save(saved, f)
+    capsys.readouterr()
+    after = _evaluate(model_path, out)
+    err = capsys.readouterr().err
+    assert after["mean_auroc"] == before["mean_auroc"]
+    assert err.count("notice: codes cache") == 2 and "Traceback" not in err
+    assert all(line.count("\n") == 0 for line in err.splitlines() if "notice" in line)
+
+
+def test_validation_protocol_needs_a_holdout_and_scores_it(model_path, tmp_path, capsys):
+    assert main(["evaluate", str(model_path), "--dataset", "digits", "--n", "20", "--draws", "1",
+                 "--protocol", "validation", "--out-dir", str(tmp_path)]) == 2
+    assert "--holdout" in capsys.readouterr().err
+    out = tmp_path / "held"
+    assert main(["train", *SMALL, "--out-dir", str(out), "--epochs", "1", "--holdout", "300"]) == 0
+    summary = _evaluate(out / "model.pt", tmp_path / "val", "--protocol", "validation")
+    assert summary["protocol"] == "validation" and summary["published_mean_auroc"] is None
+    assert summary["n_test"] == 300    # the held-out training images, not the test split (540)
+
+
+def _write_cifar10_jpeg(root: Path, per_class: dict) -> None:
+    """The shared CIFAR-10 JPEG layout: train.zip / test.zip of <split>/<class>/<k>.jpg."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True)
+    for split, count in per_class.items():
+        with zipfile.ZipFile(root / f"{split}.zip", "w") as z:
+            for ci, name in enumerate(CIFAR10_CLASSES):
+                for k in range(count):
+                    # class-dependent colour so that the classes are separable at all
+                    img = np.clip(rng.normal(25 * ci, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
+                    buf = io.BytesIO()
+                    Image.fromarray(img).save(buf, format="JPEG", quality=75)
+                    z.writestr(f"{split}/{name}/{k:04d}.jpg", buf.getvalue())
+
+
+def test_reproduce_success_path_and_with_a_checkpoint(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COREL_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "c10"
+    _write_cifar10_jpeg(root, {"train": 12, "test": 4})
+    out = tmp_path / "rep"
+    assert main(["reproduce", "cifar10", "--quick", "--data-root", str(root), "--n", "5", "--threads", "1",
+                 "--out-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| cifar10-jpeg | cifar10-jpeg | 20.0 | 5 |" in printed
+    summary = json.loads((out / "eval" / "n5" / "summary.json").read_text())
+    assert summary["draws"] == 2 and (out / "train" / "model.pt").is_file()
+    # with --checkpoint nothing is trained; the same model gives the same numbers
+    again = tmp_path / "again"
+    assert main(["reproduce", "cifar10", "--quick", "--data-root", str(root), "--n", "5",
+                 "--checkpoint", str(out / "train" / "model.pt"), "--out-dir", str(again)]) == 0
+    assert not (again / "train").exists()
+    assert json.loads((again / "eval" / "n5" / "summary.json").read_text())["mean_auroc"] == summary["mean_auroc"]
+
+
+def test_demo_runs_end_to_end_at_reduced_size(tmp_path, capsys):
+    assert main(["demo", "--epochs", "1", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "lambda" in printed.lower()
+    assert (tmp_path / "lam20" / "train" / "model.pt").is_file()
 
 
 def test_published_numbers_and_table():

@@ -93,7 +93,8 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "model.pt").is_file()
-    assert "gloo" in res.stderr + res.stdout or True  # Lightning picks gloo on CPU
+    # Two ranks share each epoch: 1257 // (2 ranks x 50) steps, not the 25 of one process.
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 1257 // 100
     ck = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     # 2 ranks, each with its own 50-code batches: half the steps of a single process
     n_train = 1257
@@ -133,7 +134,7 @@ def test_unknown_dataset_and_missing_folder(tmp_path, capsys):
 def test_resume_with_another_architecture_is_refused(tmp_path, capsys):
     assert _train(tmp_path, "--max-steps", "2", "--epochs", "1") == 0
     assert main(["train", *SMALL, "--out-dir", str(tmp_path), "--n-branches", "2", "--branch-dim", "10"]) == 2
-    assert "Use another out_dir" in capsys.readouterr().err
+    assert "choose another --out-dir" in capsys.readouterr().err
 
 
 def test_corrupt_and_missing_checkpoints(tmp_path):
@@ -173,3 +174,95 @@ def test_help_documents_options_and_defaults(capsys):
     out = capsys.readouterr().out
     for text in ["--lam", "paper: 20", "--eta", "--batch-size", "--strategy", "default: 50"]:
         assert text in out
+
+
+# --- resuming only what is the same run (issue: a resume that mixes settings) -------------------
+def test_resume_with_other_settings_is_refused_naming_each_key(tmp_path, capsys):
+    """The reproduction: lambda 20, then lambda 0 / seed 7 / lr 0.5 into the same folder."""
+    assert _train(tmp_path, "--epochs", "1", "--lam", "20") == 0
+    weights = _state(tmp_path / "model.pt")
+    capsys.readouterr()
+    assert _train(tmp_path, "--epochs", "2", "--lam", "0", "--seed", "7", "--lr", "0.5") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    for text in ("lam: checkpoint 20.0, now 0.0", "seed: checkpoint 0, now 7", "lr: checkpoint 0.001, now 0.5",
+                 "--no-resume", "--out-dir"):
+        assert text in err, text
+    after = _state(tmp_path / "model.pt")
+    assert all(torch.equal(weights[k], after[k]) for k in weights), "the refused run changed model.pt"
+
+
+def test_resume_with_only_run_options_changed_continues(tmp_path, capsys):
+    assert _train(tmp_path, "--epochs", "1") == 0
+    assert _train(tmp_path, "--epochs", "2", "--threads", "2", "--progress-bar", "--hist-batches", "1") == 0
+    assert _epochs_done(tmp_path / "checkpoints" / "last.ckpt") == 2
+
+
+def test_new_options_change_the_run(tmp_path, capsys):
+    """Options beyond the paper are settings too: an augmented run does not resume a plain one."""
+    assert _train(tmp_path, "--epochs", "1") == 0
+    assert _train(tmp_path, "--epochs", "2", "--augment", "crop,flip") == 2
+    assert "augment: checkpoint '', now 'crop,flip'" in capsys.readouterr().err
+    assert _train(tmp_path, "--epochs", "2", "--augment", "crop,flip", "--no-resume") == 0
+
+
+def test_corrupt_last_checkpoint_resumes_from_the_intact_epoch_file(tmp_path, capsys):
+    assert _train(tmp_path, "--epochs", "1") == 0
+    ckpts = tmp_path / "checkpoints"
+    epoch_file = next(ckpts.glob("epoch*.ckpt"))
+    (ckpts / "last.ckpt").write_bytes((ckpts / "last.ckpt").read_bytes()[:1000])   # a kill mid-copy
+    capsys.readouterr()
+    assert _train(tmp_path, "--epochs", "2") == 0
+    assert f"resuming from {epoch_file}" in capsys.readouterr().out
+    assert _epochs_done(ckpts / "last.ckpt") == 2
+    # nothing intact left: one line that names the ways out
+    for f in ckpts.glob("*.ckpt"):
+        f.write_bytes(b"\0" * 100)
+    assert _train(tmp_path, "--epochs", "3") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--no-resume" in err and "corrupt" in err
+
+
+def test_rerun_epoch_after_a_kill_is_not_counted_twice_in_death_stats(tmp_path):
+    """A kill after an epoch's rows were written but before its checkpoint: the epoch runs again."""
+    assert _train(tmp_path, "--epochs", "1") == 0
+    stats = tmp_path / "death_stats.csv"
+    with open(stats) as f:
+        rows = list(csv.reader(f))
+    # what a kill between the CSV write of epoch 1 and its checkpoint leaves behind
+    with open(stats, "a", newline="") as f:
+        csv.writer(f).writerows([["1", *r[1:]] for r in rows[1:]])
+    assert _train(tmp_path, "--epochs", "2") == 0
+    with open(stats) as f:
+        keys = [(r["epoch"], r["branch"]) for r in csv.DictReader(f)]
+    assert len(keys) == len(set(keys)) == 2 * 4
+
+
+def test_yaml_keys_as_flag_names_and_numbers_as_strings(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("data-root: null\nlr: 1e-3\nbranch-dim: 5\nepochs: 1\n")
+    assert main(["train", "--config", str(config), *SMALL, "--out-dir", str(tmp_path / "run")]) == 0
+    cfg = load_checkpoint(tmp_path / "run" / "model.pt")["config"]
+    assert cfg["lr"] == 1e-3 and isinstance(cfg["lr"], float) and cfg["branch_dim"] == 5
+
+
+@pytest.mark.parametrize("content, kind", [(b"lam: 20\nepochs: 3\n", "yaml"), (b"hello, not a model\n", "text")])
+def test_a_file_that_is_not_a_model_gives_one_line(tmp_path, capsys, content, kind):
+    path = tmp_path / f"model.{kind}"
+    path.write_bytes(content)
+    assert main(["evaluate", str(path), "--dataset", "digits", "--out-dir", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert str(path) in err and "corel train" in err and "weights_only" not in err
+
+
+def test_augmented_contrastive_denoising_run_trains_and_resumes_exactly(tmp_path):
+    extra = ["--augment", "rcrop,flip,jitter,gray", "--contrastive", "10", "--denoise", "0.1", "--holdout", "200"]
+    full, killed = tmp_path / "full", tmp_path / "two"
+    assert _train(full, "--epochs", "2", *extra) == 0
+    assert _train(killed, "--epochs", "1", *extra) == 0
+    assert _train(killed, "--epochs", "2", *extra) == 0
+    a, b = _state(full / "model.pt"), _state(killed / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with open(full / "logs" / "version_0" / "metrics.csv") as f:
+        assert "ctr" in next(csv.DictReader(f))

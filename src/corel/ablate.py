@@ -138,16 +138,14 @@ def _cell(path: Path, settings: dict, compute) -> dict:
 
 def _codes_for(checkpoint, spec: AblationSpec, cache_dir: Path):
     """Codes of the evaluation set's train and test splits with the model of ``checkpoint`` (cached)."""
-    from .pipeline import EvalSpec, _encode_split
-    from .training import load_checkpoint, load_model
+    from .pipeline import EvalSpec, protocol_codes
+    from .checkpoints import load_checkpoint, load_model
 
     ck = load_checkpoint(checkpoint)
     model = load_model(checkpoint)
-    image_size = ck["model_args"].get("image_size", ck["config"].get("image_size", 32))
     es = EvalSpec(dataset=spec.eval_dataset, data_root=spec.eval_root, batch_size=spec.encode_batch_size,
                   device=spec.device)
-    tr, tr_y, classes = _encode_split(model, es, "train", image_size, cache_dir / "codes_train.pt")
-    te, te_y, _ = _encode_split(model, es, "test", image_size, cache_dir / "codes_test.pt")
+    tr, tr_y, te, te_y, classes = protocol_codes(checkpoint, model, ck, es, cache_dir)
     return {"train": tr, "train_y": tr_y, "test": te, "test_y": te_y, "classes": classes,
             "n_branches": ck["model_args"]["n_branches"]}
 
@@ -173,7 +171,9 @@ def _cell_name(lam: float, branches: int, dims: int) -> str:
 
 def run_lambda_grid(spec: AblationSpec, out_dir) -> list[dict]:
     """Train and evaluate every (lambda, branches x dims) cell not already finished."""
-    from .training import TrainConfig, load_checkpoint, train
+    from .checkpoints import load_checkpoint
+    from .config import TrainConfig
+    from .training import train
 
     spec.validate()
     out = Path(out_dir)
@@ -232,8 +232,10 @@ def _sweep_codes(checkpoint, spec: AblationSpec, out: Path):
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} does not exist. Pass --checkpoint, or run the lambda sweep first "
                                 f"(its lambda=20 cell of the first configuration is the default).")
+    # The cells' settings name the checkpoint by this short SHA-1 (kept for the committed results);
+    # the codes cache keys by the full SHA-256 itself.
     digest = hashlib.sha1(path.read_bytes()).hexdigest()[:12]
-    return digest, _codes_for(path, spec, out / "sweeps" / digest)
+    return digest, _codes_for(path, spec, out / "codes")
 
 
 def run_radius_sweep(checkpoint, spec: AblationSpec, out_dir) -> list[dict]:

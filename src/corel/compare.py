@@ -298,6 +298,7 @@ class _Context:
         self.y_train, self.y_test = train.labels.numpy(), test.labels.numpy()
         self.members = [np.flatnonzero(self.y_train == c) for c in classes]
         self._codes: dict = {}
+        self._digests: dict = {}
         self._grid = None
 
     # ---- settings ---------------------------------------------------------------------------
@@ -321,7 +322,8 @@ class _Context:
               "seed": s.seed}
         if m.kind == "count":
             ck = s.checkpoint if method == "corel" else s.plain_checkpoint
-            fp.update(checkpoint=os.fspath(ck), n=s.n, draws=s.draws, radius=s.radius)
+            fp.update(checkpoint=os.fspath(ck), checkpoint_sha256=self.digest(ck), n=s.n, draws=s.draws,
+                      radius=s.radius)
         else:
             params = {k: v for k, v in self.params(method).items() if k != "device"}   # where != what
             fp.update(params=_jsonable(params), train_size=s.train_size,
@@ -329,8 +331,16 @@ class _Context:
             if s.train_size == "n":
                 fp.update(n=s.n, baseline_draws=s.baseline_draws)
             if m.kind == "codes":
-                fp.update(checkpoint=os.fspath(s.checkpoint))
+                fp.update(checkpoint=os.fspath(s.checkpoint), checkpoint_sha256=self.digest(s.checkpoint))
         return fp
+
+    def digest(self, checkpoint) -> str:
+        """The checkpoint's content digest: a model retrained in place is another model."""
+        key = os.fspath(checkpoint)
+        if key not in self._digests:
+            from .codes import checkpoint_digest
+            self._digests[key] = checkpoint_digest(checkpoint)
+        return self._digests[key]
 
     def cell_path(self, method: str, ci: int) -> Path:
         return self.out / "cells" / method / f"{ci:03d}.json"
@@ -340,8 +350,8 @@ class _Context:
     def codes(self, which: str):
         """(train codes, test codes, n_branches, config) of ``checkpoint`` or ``plain_checkpoint``."""
         if which not in self._codes:
-            from .encode import encode_images
-            from .training import load_checkpoint, load_model
+            from .codes import encode_split
+            from .checkpoints import load_checkpoint, load_model
             path = self.spec.checkpoint if which == "corel" else self.spec.plain_checkpoint
             ck = load_checkpoint(path)
             size = ck["model_args"].get("image_size", ck.get("config", {}).get("image_size"))
@@ -349,25 +359,16 @@ class _Context:
                 raise ValueError(f"Checkpoint {path} expects {size} x {size} images but --image-size is "
                                  f"{self.spec.image_size}; pass --image-size {size}.")
             model = load_model(path)
-            out = []
-            for split, data in (("train", self.train), ("test", self.test)):
-                cache = self.out / "codes" / f"{which}_{split}.pt"
-                if cache.exists():
-                    saved = torch.load(cache, weights_only=True)
-                    if saved.get("checkpoint") == os.fspath(path) and torch.equal(saved["labels"], data.labels):
-                        out.append(saved["codes"])
-                        continue
-                codes = encode_images(model, data.images, 1000, self.spec.device, progress=False,
-                                      desc=f"encoding {split}")
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                torch.save({"codes": codes, "labels": data.labels, "checkpoint": os.fspath(path)}, cache)
-                out.append(codes)
+            out = [encode_split(path, self.spec.dataset, split, self.spec.data_root, self.out / "codes", model=model,
+                                image_size=self.spec.image_size, device=self.spec.device, progress=False,
+                                data=data).codes
+                   for split, data in (("train", self.train), ("test", self.test))]
             self._codes[which] = (out[0], out[1], int(ck["model_args"]["n_branches"]), ck.get("config", {}))
         return self._codes[which]
 
     def draw(self, ci: int, d: int) -> np.ndarray:
         """Training indices of COREL's draw d of class ci (as corel.evaluate draws them)."""
-        from .evaluate import _draw_rng
+        from .evaluate import draw_rng as _draw_rng
         idx = self.members[ci]
         if len(idx) < self.spec.n:
             raise ValueError(f"Class {self.names[ci]!r} has {len(idx)} training images, fewer than n={self.spec.n}; "
@@ -516,7 +517,7 @@ def _describe(ctx: _Context, method: str) -> str:
 def _published(ctx: _Context, method: str) -> str | None:
     family = FAMILY.get(ctx.spec.dataset)
     if method == "corel":
-        from .training import load_checkpoint
+        from .checkpoints import load_checkpoint
         config = load_checkpoint(ctx.spec.checkpoint).get("config", {})
         pub = published(str(config.get("dataset", "")), ctx.spec.dataset, ctx.spec.n,
                         float(config.get("lam", 20.0)))

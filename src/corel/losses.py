@@ -9,7 +9,7 @@ from torch import nn
 from ._validation import check_float_tensor, check_positive, metric_to_p
 from .persistence import vr_persistence_0d
 
-__all__ = ["ConnectivityLoss", "DeathStats", "death_stats", "split_branches", "reconstruction_l1"]
+__all__ = ["ConnectivityLoss", "DeathStats", "death_stats", "split_branches", "reconstruction_l1", "nt_xent"]
 
 
 @dataclass(frozen=True)
@@ -104,3 +104,19 @@ def reconstruction_l1(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if x_hat.shape != x.shape:
         raise ValueError(f"Reconstruction shape {tuple(x_hat.shape)} differs from input shape {tuple(x.shape)}.")
     return (x_hat - x).abs().flatten(1).sum(1).mean()
+
+
+def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """SimCLR's normalised temperature-scaled cross entropy for two views ``a``, ``b`` of a batch.
+
+    Row i of ``a`` and row i of ``b`` are the positive pair; the other 2B - 2 rows are negatives.
+    Cosine similarity, so the loss does not see the codes' scale (the connectivity loss sets it).
+    """
+    if a.shape != b.shape or a.dim() != 2 or a.shape[0] < 2:
+        raise ValueError(f"nt_xent expects two (B, D) views with B >= 2; got {tuple(a.shape)} and {tuple(b.shape)}.")
+    n = a.shape[0]
+    z = torch.nn.functional.normalize(torch.cat([a, b]), dim=1)
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return torch.nn.functional.cross_entropy(sim, target)

@@ -11,138 +11,29 @@ effective batch for the optimiser is ``batch_size * world_size``.
 from __future__ import annotations
 
 import csv
-import dataclasses
-import math
+import io
 import os
 import time
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .losses import ConnectivityLoss, reconstruction_l1, split_branches
+from .augment import augment
+from .checkpoints import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model
+from .config import TrainConfig, config_differences, model_kwargs
+from .losses import ConnectivityLoss, nt_xent, reconstruction_l1, split_branches
 from .models import build_model
 from .persistence import vr_persistence_0d
 
 __all__ = ["TrainConfig", "CorelModule", "train", "load_model", "load_checkpoint", "CheckpointError",
            "TrainingDiverged", "collect_deaths"]
 
-FORMAT_VERSION = 1
-
-
-def _opt(default, help: str):
-    """A config field with its help text (shown by `corel train --help`)."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs; the defaults are the paper's CIFAR-10 setting."""
-
-    # data
-    dataset: str = _opt("cifar10-jpeg", "data set name, one of corel.data.DATASETS")
-    data_root: str | None = _opt(None, "folder or file of the data set (default: the loader's own)")
-    image_size: int = _opt(32, "images are resized to this side (the protocol: 32)")
-    # model
-    model: str = _opt("conv", "'conv' (the paper's autoencoder) or 'mlp'")
-    channels: list[int] = _opt([32, 64, 128], "encoder conv widths (paper: 32,64,128)")
-    hidden: list[int] = _opt([10, 10], "hidden widths of the mlp model")
-    n_branches: int = _opt(16, "latent branches; latent size = n_branches * branch_dim (paper: 16)")
-    branch_dim: int = _opt(10, "dims per branch (paper: 10)")
-    # loss
-    lam: float = _opt(20.0, "weight lambda of the connectivity loss (paper: 20; 0 = plain autoencoder)")
-    eta: float = _opt(2.0, "target death time eta (paper: 2)")
-    metric: str = _opt("l1", "l_p metric of the persistence: l1, l2, linf or a number p (paper: l1)")
-    # optimisation
-    lr: float = _opt(1e-3, "Adam learning rate, no weight decay, no schedule (paper: 1e-3)")
-    batch_size: int = _opt(100, "codes per persistence computation, per rank (paper: 100)")
-    epochs: int = _opt(50, "training epochs (paper: 50)")
-    max_steps: int = _opt(-1, "stop after this many optimiser steps (-1: no limit)")
-    seed: int = _opt(0, "seeds the weights and the per-epoch shuffling")
-    # engine
-    out_dir: str = _opt("runs/train", "folder for checkpoints, logs and plots")
-    accelerator: str = _opt("auto", "Lightning accelerator: cpu, gpu, auto")
-    devices: str = _opt("auto", "Lightning devices: auto, a count (2) or a list (0,1)")
-    strategy: str = _opt("auto", "Lightning strategy: auto, ddp, ddp_spawn, ...")
-    num_nodes: int = _opt(1, "nodes for multi-node DDP")
-    num_workers: int = _opt(0, "DataLoader workers (images are decoded once and kept in memory)")
-    threads: int = _opt(0, "torch.set_num_threads (0: torch's default)")
-    progress_bar: bool = _opt(True, "show a progress bar")
-    hist_batches: int = _opt(10, "batches whose death times are plotted at the start and the end")
-
-    def validate(self) -> "TrainConfig":
-        hints = typing.get_type_hints(TrainConfig)
-        for f in dataclasses.fields(self):
-            _check_type(f.name, getattr(self, f.name), hints[f.name])
-        for name in ("image_size", "n_branches", "branch_dim", "batch_size", "epochs", "num_nodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Config key '{name}' must be >= 1; got {getattr(self, name)}.")
-        if self.batch_size < 2:
-            raise ValueError(f"Config key 'batch_size' must be >= 2 for persistence; got {self.batch_size}.")
-        if self.lam < 0 or not math.isfinite(self.lam):
-            raise ValueError(f"Config key 'lam' must be a finite float >= 0; got {self.lam}.")
-        if not (self.eta > 0) or not math.isfinite(self.eta):
-            raise ValueError(f"Config key 'eta' must be a finite float > 0; got {self.eta}.")
-        if not (self.lr > 0):
-            raise ValueError(f"Config key 'lr' must be > 0; got {self.lr}.")
-        if self.model not in ("conv", "mlp"):
-            raise ValueError(f"Config key 'model' must be 'conv' or 'mlp'; got {self.model!r}.")
-        ConnectivityLoss(self.eta, self.metric, self.n_branches)  # validates metric
-        return self
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"Unknown config key(s) {unknown}; valid keys are {sorted(known)}.")
-        return cls(**values).validate()
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def _check_type(name, value, hint) -> None:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin is typing.Union or (origin is not None and type(None) in args):
-        if value is None:
-            return
-        hint = next(a for a in args if a is not type(None))
-        origin = typing.get_origin(hint)
-    if origin is list:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                                         for v in value):
-            raise TypeError(f"Config key '{name}' must be a list of ints; got {value!r}.")
-        return
-    ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          str: lambda v: isinstance(v, str),
-          bool: lambda v: isinstance(v, bool)}[hint](value)
-    if not ok:
-        raise TypeError(f"Config key '{name}' must be of type {hint.__name__}; got {value!r} "
-                        f"({type(value).__name__}).")
-
-
-def model_kwargs(cfg: TrainConfig, in_channels: int, in_dim: int) -> tuple[str, dict]:
-    """The model's registry name and constructor arguments for a config and a data set."""
-    if cfg.model == "conv":
-        return "conv", dict(in_channels=in_channels, image_size=cfg.image_size, channels=list(cfg.channels),
-                            n_branches=cfg.n_branches, branch_dim=cfg.branch_dim)
-    return "mlp", dict(in_dim=in_dim, hidden=list(cfg.hidden), latent_dim=cfg.n_branches * cfg.branch_dim,
-                       n_branches=cfg.n_branches)
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, corrupt, or does not match the model."""
 
 
 # ----------------------------------------------------------------------------- the module
@@ -152,7 +43,12 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO  # noqa: E402
 
 
 class CorelModule(pl.LightningModule):
-    """Wraps a plain autoencoder; one training step = reconstruction + lam * connectivity."""
+    """Wraps a plain autoencoder; one training step is a weighted sum of independent loss parts.
+
+    ``rec_weight * reconstruction + lam * connectivity + contrastive * NT-Xent``. With the
+    defaults (no augmentation, no noise, no contrastive term) this is the paper's step exactly.
+    The reconstruction target is the (augmented) view the encoder saw, without the noise.
+    """
 
     def __init__(self, model_name: str, model_args: dict, config: dict):
         super().__init__()
@@ -160,18 +56,43 @@ class CorelModule(pl.LightningModule):
         self.cfg = TrainConfig.from_dict(config)
         self.model = build_model(model_name, **model_args)
         self.connectivity = ConnectivityLoss(self.cfg.eta, self.cfg.metric, self.cfg.n_branches)
+        self.augmentations = self.cfg.augmentations()
+        # SimCLR's projection head; used for the contrastive term only, not part of the exported model.
+        self.head = (nn.Sequential(nn.Linear(self.model.latent_dim, 256), nn.ReLU(), nn.Linear(256, self.cfg.proj_dim))
+                     if self.cfg.contrastive > 0 else None)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr)
+        return torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
+
+    def _step_generator(self, batch_idx: int) -> torch.Generator:
+        # Augmentations and noise depend on (seed, epoch, batch, rank) only: resumed runs stay exact.
+        key = ((self.cfg.seed * 1_000_003 + self.current_epoch) * 1_000_003 + batch_idx) * 1009 + self.global_rank
+        return torch.Generator().manual_seed(key % (2 ** 63))
+
+    def _view(self, x, gen):
+        return augment(x, self.augmentations, gen) if self.augmentations else x
+
+    def _noisy(self, x, gen):
+        if self.cfg.denoise == 0:
+            return x
+        return x + self.cfg.denoise * torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
 
     def training_step(self, batch, batch_idx):
+        cfg = self.cfg
         x = batch[0]
-        x_hat, z = self.model(x)
-        rec = reconstruction_l1(x_hat, x)
-        loss = rec
-        if self.cfg.lam > 0:
+        gen = self._step_generator(batch_idx) if (self.augmentations or cfg.denoise or cfg.contrastive) else None
+        v1 = self._view(x, gen)
+        x_hat, z = self.model(self._noisy(v1, gen))
+        rec = reconstruction_l1(x_hat, v1)
+        loss = cfg.rec_weight * rec
+        if cfg.contrastive > 0:
+            z2 = self.model.encode(self._noisy(self._view(x, gen), gen))
+            ctr = nt_xent(self.head(z), self.head(z2), cfg.temperature)
+            loss = loss + cfg.contrastive * ctr
+            self.log("ctr", ctr, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
+        if cfg.lam > 0:
             conn = self.connectivity(z)
-            loss = rec + self.cfg.lam * conn
+            loss = loss + cfg.lam * conn
             stats = self.connectivity.last_stats
         else:
             # The plain AE does not need persistence: measure it only now and then, for the logs.
@@ -184,7 +105,7 @@ class CorelModule(pl.LightningModule):
             raise TrainingDiverged(
                 f"The loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step} "
                 f"(reconstruction {rec.item():.4g}). The last good checkpoint is kept in "
-                f"{self.cfg.out_dir}/checkpoints; lower 'lr' or 'lam' and resume.")
+                f"{cfg.out_dir}/checkpoints; lower 'lr' or 'lam' and resume.")
         self.log("loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
         self.log("rec", rec, on_step=False, on_epoch=True, batch_size=x.shape[0])
         if conn is not None:
@@ -234,7 +155,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class BranchStatsWriter(Callback):
-    """Appends per-branch death-time min / mean / max of every epoch to ``death_stats.csv``."""
+    """Per-branch death-time min / mean / max of every epoch in ``death_stats.csv``.
+
+    Each write drops the rows of this epoch and later ones first and replaces the file
+    atomically: an epoch rerun after a kill (its rows written, its checkpoint not) is never
+    counted twice.
+    """
+
+    HEADER = ["epoch", "branch", "death_min", "death_mean", "death_max"]
 
     def __init__(self, path: Path):
         self.path = path
@@ -243,13 +171,21 @@ class BranchStatsWriter(Callback):
         stats = module.branch_summary()
         if stats is None or trainer.global_rank != 0:
             return
-        new = not self.path.exists()
-        with open(self.path, "a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["epoch", "branch", "death_min", "death_mean", "death_max"])
-            for k, (a, m, b) in enumerate(zip(*stats)):
-                w.writerow([trainer.current_epoch, k, f"{a:.6f}", f"{m:.6f}", f"{b:.6f}"])
+        epoch = trainer.current_epoch
+        rows = [r for r in self._rows() if int(r[0]) < epoch]
+        rows += [[epoch, k, f"{a:.6f}", f"{m:.6f}", f"{b:.6f}"] for k, (a, m, b) in enumerate(zip(*stats))]
+        buf = io.StringIO()
+        csv.writer(buf).writerows([self.HEADER] + rows)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(buf.getvalue())
+        os.replace(tmp, self.path)
+
+    def _rows(self) -> list[list[str]]:
+        if not self.path.exists():
+            return []
+        with open(self.path, newline="") as f:
+            rows = list(csv.reader(f))
+        return [r for r in rows[1:] if r and r[0].isdigit()]
 
 
 # ----------------------------------------------------------------------------- the run
@@ -271,11 +207,12 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     data = load_dataset(cfg.dataset, split="train", root=cfg.data_root, image_size=cfg.image_size)
+    if cfg.holdout:
+        from .data import holdout_split
+        data = data.subset(holdout_split(len(data), cfg.holdout)[0])
     name, args = model_kwargs(cfg, data.n_channels, data.n_channels * cfg.image_size ** 2)
     module = CorelModule(name, args, cfg.to_dict())
-    resume_from = str(last) if resume and last.exists() else None
-    if resume_from:
-        _check_same_architecture(last, name, args)
+    resume_from = _resume_point(ckpt_dir, name, args, cfg) if resume else None
 
     loader = _EpochLoader(data, cfg)
     trainer = pl.Trainer(
@@ -305,8 +242,9 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     if trainer.global_rank == 0:
         export_model(module, final)
         after = collect_deaths(module.model, hist_x, cfg)
+        torch.save(after, out / "deaths_end.pt")
         before_path = out / "deaths_start.pt"
-        before = torch.load(before_path) if before_path.exists() else None
+        before = torch.load(before_path, weights_only=True) if before_path.exists() else None
         from . import plots  # matplotlib only when needed
         plots.plot_death_histogram(before, after, cfg.eta, out / "death_histogram.png")
     return final
@@ -364,50 +302,48 @@ def export_model(module: CorelModule, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path) -> dict:
-    """Read a ``model.pt`` export or a Lightning ``.ckpt`` into {model_name, model_args, config, state_dict}."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"Checkpoint {path} does not exist. Train one with `corel train` first.")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated / foreign files
-        raise CheckpointError(f"Checkpoint {path} could not be read ({type(err).__name__}: {err}); "
-                              f"the file is corrupt or not a corel checkpoint.") from None
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"Checkpoint {path} is not a corel checkpoint (no dict inside).")
-    if "corel" in raw:  # Lightning checkpoint
-        meta = raw["corel"]
-        state = {k[len("model."):]: v for k, v in raw["state_dict"].items() if k.startswith("model.")}
-        return {**meta, "state_dict": state}
-    if {"model_name", "model_args", "state_dict"} <= set(raw):
-        return raw
-    raise CheckpointError(f"Checkpoint {path} holds keys {sorted(raw)[:8]}, not a corel model "
-                          f"(expected model_name, model_args, state_dict).")
+def _resume_point(ckpt_dir: Path, name: str, args: dict, cfg: TrainConfig) -> str | None:
+    """The checkpoint to resume from, or None for a fresh run; refuses one of other settings.
 
-
-def load_model(path, **expect) -> torch.nn.Module:
-    """Rebuild the model of a checkpoint alone, in eval mode.
-
-    ``expect`` (e.g. ``n_branches=16``) checks constructor arguments and raises a clear
-    CheckpointError when the checkpoint is of another architecture.
+    A corrupt ``last.ckpt`` (a kill while it was copied, a full disk) falls back to the newest
+    readable ``epochNNN.ckpt`` beside it, with a notice.
     """
-    ck = load_checkpoint(path)
-    for key, value in expect.items():
-        got = ck["model_args"].get(key)
-        if got != value:
-            raise CheckpointError(f"Checkpoint {path} was trained with {key}={got}, but {key}={value} was asked for.")
-    model = build_model(ck["model_name"], **ck["model_args"])
+    last = ckpt_dir / "last.ckpt"
+    if not last.exists():
+        return None
     try:
-        model.load_state_dict(ck["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(f"Checkpoint {path} does not match its declared architecture: {err}") from None
-    return model.eval()
+        ck = load_checkpoint(last)
+        chosen = last
+    except CheckpointError as err:
+        chosen, ck = _newest_epoch_checkpoint(ckpt_dir)
+        if chosen is None:
+            raise CheckpointError(f"{err} Start afresh with --no-resume, or choose another --out-dir.") from None
+        # Moved aside (not deleted), so that Lightning writes a fresh last.ckpt rather than last-v1.ckpt.
+        os.replace(last, last.with_name("last.ckpt.corrupt"))
+        print(f"notice: {last} is unreadable (kept as last.ckpt.corrupt); resuming from {chosen}, "
+              f"the newest intact epoch checkpoint.")
+    _check_same_run(chosen, ck, name, args, cfg)
+    return str(chosen)
 
 
-def _check_same_architecture(last: Path, name: str, args: dict) -> None:
-    ck = load_checkpoint(last)
+def _newest_epoch_checkpoint(ckpt_dir: Path):
+    for path in sorted(ckpt_dir.glob("epoch*.ckpt"), reverse=True):
+        try:
+            return path, load_checkpoint(path)
+        except CheckpointError:
+            continue
+    return None, None
+
+
+def _check_same_run(path: Path, ck: dict, name: str, args: dict, cfg: TrainConfig) -> None:
+    """Resuming is only sound when every setting that changes the result is the checkpoint's."""
+    ways_out = "Start afresh there with --no-resume, or choose another --out-dir."
     if ck["model_name"] != name or ck["model_args"] != args:
         raise CheckpointError(
-            f"{last} holds a {ck['model_name']} model with {ck['model_args']}, but this run builds {name} with "
-            f"{args}. Use another out_dir, or --no-resume to start afresh there.")
+            f"{path} holds a {ck['model_name']} model with {ck['model_args']}, but this run builds {name} with "
+            f"{args}. {ways_out}")
+    diffs = config_differences(ck.get("config", {}), cfg.to_dict())
+    if diffs:
+        listed = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in diffs.items())
+        raise CheckpointError(f"{path} was trained with other settings ({listed}); resuming would mix two "
+                              f"trainings. {ways_out}")

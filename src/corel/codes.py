@@ -1,0 +1,134 @@
+"""Latent codes of a data split under a trained model, and their one cache on disk.
+
+`corel evaluate`, `corel compare` and `corel ablate` all encode a whole split and reuse the
+codes between runs. A cached file is served only for exactly what determines the codes: the
+checkpoint's content digest (not its path: a model retrained in place is another model), the
+data set, its root, the split and the image size. Files are named by that key, written
+atomically, and checked again when read; a corrupt, truncated or mismatched file is recomputed
+with a one-line notice, never trusted.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+__all__ = ["CodeKey", "Codes", "checkpoint_digest", "encode_split", "load_cached_codes"]
+
+CACHE_FORMAT = 1
+
+
+def checkpoint_digest(path) -> str:
+    """SHA-256 of the checkpoint file's bytes (what the model is, whatever its file is called)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class CodeKey:
+    """Everything that determines the codes of one split."""
+
+    checkpoint_sha256: str
+    dataset: str
+    data_root: str | None        # resolved absolute path, or None for the loader's own default
+    split: str
+    image_size: int
+
+    @classmethod
+    def of(cls, checkpoint, dataset: str, data_root, split: str, image_size: int) -> "CodeKey":
+        root = None if data_root is None else os.path.abspath(os.fspath(data_root))
+        return cls(checkpoint_digest(checkpoint), dataset, root, split, int(image_size))
+
+    def as_dict(self) -> dict:
+        return dict(checkpoint_sha256=self.checkpoint_sha256, dataset=self.dataset, data_root=self.data_root,
+                    split=self.split, image_size=self.image_size)
+
+    def file_name(self) -> str:
+        digest = hashlib.sha256(repr(sorted(self.as_dict().items())).encode()).hexdigest()[:16]
+        return f"codes_{self.split}_{digest}.pt"
+
+
+@dataclass(frozen=True)
+class Codes:
+    """The codes (N, D) of a split, its labels (N,) and class names."""
+
+    codes: torch.Tensor
+    labels: torch.Tensor
+    classes: list
+
+
+def load_cached_codes(path: Path, key: CodeKey, labels: torch.Tensor | None = None) -> torch.Tensor | None:
+    """The cached codes at ``path`` when they are intact and belong to ``key`` (and ``labels``); else None.
+
+    Anything else (missing, unreadable, another key, wrong shapes, non-finite values) returns
+    None; a file that exists but is not served prints a one-line notice on stderr.
+    """
+    if not path.exists():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        reason = _mismatch(saved, key, labels)
+    except Exception as err:  # torch raises many types for truncated or foreign files
+        reason = f"unreadable ({type(err).__name__})"
+    if reason is None:
+        return saved["codes"]
+    print(f"notice: codes cache {path} {reason}; encoding again.", file=sys.stderr)
+    return None
+
+
+def _mismatch(saved, key: CodeKey, labels) -> str | None:
+    if not isinstance(saved, dict) or saved.get("format") != CACHE_FORMAT:
+        return "is not a corel codes cache"
+    if saved.get("key") != key.as_dict():
+        return "belongs to another model or data set"
+    codes, saved_labels = saved.get("codes"), saved.get("labels")
+    if not isinstance(codes, torch.Tensor) or not isinstance(saved_labels, torch.Tensor) \
+            or codes.dim() != 2 or len(codes) != len(saved_labels):
+        return "is malformed"
+    if labels is not None and (saved_labels.shape != labels.shape or not torch.equal(saved_labels, labels)):
+        return "holds other labels than the data set now"
+    if not torch.isfinite(codes).all():
+        return "holds non-finite codes"
+    return None
+
+
+def _store(path: Path, key: CodeKey, codes: torch.Tensor, labels: torch.Tensor) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({"format": CACHE_FORMAT, "key": key.as_dict(), "codes": codes, "labels": labels}, tmp)
+    os.replace(tmp, path)
+
+
+def encode_split(checkpoint, dataset: str, split: str, data_root=None, cache_dir=None, *, model=None,
+                 image_size: int | None = None, batch_size: int = 1000, device=None, progress: bool = True,
+                 data=None) -> Codes:
+    """Codes of ``split`` of ``dataset`` under the model of ``checkpoint``, cached in ``cache_dir``.
+
+    ``model`` (already loaded) and ``data`` (an already loaded ImageSet of that split) save work
+    when the caller has them; ``image_size`` defaults to the checkpoint's.
+    """
+    from .data import load_dataset
+    from .encode import encode_images
+    from .checkpoints import load_checkpoint, load_model
+
+    if image_size is None or model is None:
+        ck = load_checkpoint(checkpoint)
+        image_size = image_size or int(ck["model_args"].get("image_size", ck.get("config", {}).get("image_size", 32)))
+        model = model if model is not None else load_model(checkpoint)
+    if data is None:
+        data = load_dataset(dataset, split=split, root=data_root, image_size=image_size)
+    key = CodeKey.of(checkpoint, dataset, data_root, split, image_size)
+    path = Path(cache_dir) / key.file_name() if cache_dir is not None else None
+    codes = load_cached_codes(path, key, data.labels) if path is not None else None
+    if codes is None:
+        codes = encode_images(model, data.images, batch_size, device, progress=progress, desc=f"encoding {split}")
+        if path is not None:
+            _store(path, key, codes, data.labels)
+    return Codes(codes, data.labels, list(data.classes))
