@@ -1,7 +1,7 @@
 """Throughput of COREL's count score against scikit-learn trees and plain torch.cdist counting.
 
 Scores test codes against the inlier codes of every class of one draw of the one-class protocol
-(METHOD.md section 5): per branch, the number of inliers in the closed l1 ball of radius 2,
+(docs/method.md, section 5): per branch, the number of inliers in the closed l1 ball of radius 2,
 summed over 16 branches of 10 dims.
 
     python benchmarks/scoring.py                      # both scales, all methods

@@ -1,4 +1,4 @@
-"""Densification measured on trained codes (METHOD.md section 7), for one checkpoint.
+"""Densification measured on trained codes (docs/method.md, section 7), for one checkpoint.
 
     python scripts/densification.py results/cifar10-ae/model.pt --n-codes 2000 \
         --out results/cifar10-densification

@@ -389,3 +389,137 @@ def test_scoring_other_shapes_than_fitted():
     det = DSEBMDetector(width=4, rep_dim=8, epochs=0).fit(torch.rand(4, 1, 8, 8))
     with pytest.raises(ValueError, match="fitted on \\(1, 8, 8\\)"):
         det.score_samples(torch.rand(2, 1, 16, 16))
+
+
+# ---- safe defaults for feature vectors (OC-SVM, KDE) --------------------------------------------
+
+def _blobs_and_outliers(seed=0):
+    """200 inliers in two 2-D blobs; 20 true outliers at least 3 away from every inlier."""
+    from sklearn.datasets import make_blobs
+    inliers, _ = make_blobs(n_samples=200, centers=[[0.0, 0.0], [6.0, 6.0]], cluster_std=0.8, random_state=seed)
+    cand = np.random.default_rng(seed).uniform(-8.0, 14.0, size=(2000, 2))
+    far = np.sqrt(((cand[:, None] - inliers[None]) ** 2).sum(-1)).min(1) > 3.0
+    return inliers, cand[far][:20]
+
+
+@pytest.mark.parametrize("factory", [OCSVMDetector, KDEDetector])
+def test_default_shallow_detectors_flag_outliers_in_2d_blobs(factory):
+    inliers, outliers = _blobs_and_outliers()
+    assert len(outliers) == 20
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        det = factory().fit(inliers)
+    assert (det.predict(outliers) == -1).sum() >= 16            # gcn-pca flagged none of the 20
+    assert (det.predict(inliers) == 1).mean() >= 0.8
+    assert len(np.unique(det.score_samples(inliers))) > 100     # gcn-pca gave 1 (OC-SVM) or 2 (KDE) values
+    labels = factory().fit_predict(np.vstack([inliers, outliers]))   # contaminated training set
+    assert (labels[200:] == -1).sum() >= 14
+    assert det.preprocess_ == "standardize" and [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("factory", [OCSVMDetector, KDEDetector])
+def test_auto_preprocessing_is_gcn_pca_exactly_for_images(factory):
+    train, _ = images(40, 0, seed=0)                           # (N, 1, 8, 8), as `corel compare` passes pixels
+    query = torch.cat(images(5, 5, seed=1))
+    kw = {"cv": 2} if factory is KDEDetector else {}
+    auto = factory(**kw).fit(train)
+    explicit = factory(preprocess="gcn-pca", **kw).fit(train)
+    assert factory().preprocess == "auto" and auto.preprocess_ == "gcn-pca"
+    np.testing.assert_array_equal(auto.score_samples(query), explicit.score_samples(query))
+    flat = train.reshape(len(train), -1).numpy()
+    assert factory(**kw).fit(flat).preprocess_ == "standardize"
+    with pytest.warns(UserWarning, match="preprocess='gcn-pca' is image preprocessing.*X is 2-D"):
+        factory(preprocess="gcn-pca", **kw).fit(flat)
+    assert factory(preprocess="none", **kw).fit(flat).preprocessor_ is None
+
+
+def test_standardize_handles_constant_features():
+    X = np.c_[np.random.default_rng(0).normal(size=50), np.full(50, 3.0)]
+    det = OCSVMDetector(preprocess="standardize").fit(X)
+    assert np.isfinite(det.score_samples(X)).all()
+    np.testing.assert_array_equal(det.preprocessor_.scale_[1], 1.0)
+
+
+@pytest.mark.parametrize("name", sorted(_DEGENERATE))
+def test_sparse_input_gives_one_clear_error(name):
+    from scipy import sparse
+    det = _DEGENERATE[name]()
+    X = sparse.random(20, 64, density=0.3, format="csr", random_state=0)
+    with pytest.raises(TypeError, match=r"^Sparse data was passed for X, but dense data is required") as err:
+        det.fit(X)
+    assert "\n" not in str(err.value)
+    if name in ("ocsvm", "kde"):                                # also when scoring a dense fit
+        det.fit(X.toarray())
+        with pytest.raises(TypeError, match="dense data is required"):
+            det.score_samples(X)
+
+
+def test_too_few_samples_message_names_n_samples():
+    with pytest.raises(ValueError, match="at least 2 training samples; got n_samples=1"):
+        OCSVMDetector().fit(np.zeros((1, 3)))
+
+
+# ---- scikit-learn's check_estimator: passes, each expected failure declared on the class --------
+
+_CHECKED = {
+    "ocsvm": OCSVMDetector,                                     # the defaults (the point of the checks)
+    "kde": KDEDetector,
+    "deep-svdd": lambda: DeepSVDDDetector(channels=(2, 2, 2), rep_dim=4, ae_epochs=1, epochs=1, milestones=(),
+                                          ae_milestones=(), batch_size=8),
+    "dsebm": lambda: DSEBMDetector(width=2, rep_dim=4, epochs=1, batch_size=8),
+    "dagmm": lambda: DAGMMDetector(width=2, epochs=1, batch_size=8),
+    "geom": lambda: GeomDetector(depth=10, widen_factor=1, epochs=1, batch_size=8),
+}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
+@pytest.mark.parametrize("name", sorted(_CHECKED))
+def test_sklearn_check_estimator(name):
+    from sklearn.utils.estimator_checks import check_estimator
+
+    from corel.detector_base import IMAGE_ONLY_CHECKS, expected_failed_checks
+
+    det = _CHECKED[name]()
+    declared = expected_failed_checks(det)
+    if name in ("ocsvm", "kde"):
+        assert declared == {}                                   # no excuse needed for vectors
+    else:
+        assert sorted(declared) == sorted(IMAGE_ONLY_CHECKS) and all("image-only" in r for r in declared.values())
+    results = check_estimator(det, expected_failed_checks=declared)
+    xfail = [r for r in results if r["status"] == "xfail"]
+    # a declared failure must fail for the declared reason (2-D data refused), not for another
+    assert all("expects images of shape (N, C, H, W)" in str(r["exception"]) or
+               "negative input" in str(r["exception"]) for r in xfail), xfail
+    assert sum(r["status"] == "passed" for r in results) >= (45 if name in ("ocsvm", "kde") else 19)
+
+
+# ---- the contract on images, which check_estimator cannot feed to the image detectors -----------
+
+_TINY_IMAGES = {
+    "deep-svdd": lambda: DeepSVDDDetector(**dict(_SVDD, ae_epochs=1, epochs=1)),
+    "dsebm": lambda: DSEBMDetector(width=4, rep_dim=8, epochs=1, batch_size=16),
+    "dagmm": lambda: DAGMMDetector(width=4, epochs=1, batch_size=16),
+    "geom": lambda: GeomDetector(depth=10, widen_factor=1, epochs=1, batch_size=64),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_TINY_IMAGES))
+def test_image_detector_contract(name):
+    import pickle
+    train, _ = images(16, 0, seed=0)
+    query = torch.cat(images(4, 4, seed=1))
+    det = _TINY_IMAGES[name]()
+    params = repr(det.get_params())
+    readonly = train.numpy().copy()
+    readonly.setflags(write=False)
+    assert det.fit(readonly) is det and repr(det.get_params()) == params      # fit returns self, params kept
+    s = det.score_samples(query)
+    state = {k: repr(v) for k, v in vars(det).items()}
+    for method in (det.score_samples, det.decision_function, det.predict):
+        method(query)
+    assert {k: repr(v) for k, v in vars(det).items()} == state                # scoring changes nothing
+    np.testing.assert_allclose(det.score_samples(query[:3]), s[:3], rtol=1e-5, atol=1e-6)      # subsets
+    perm = np.random.default_rng(0).permutation(len(query))
+    np.testing.assert_allclose(det.score_samples(query[perm]), s[perm], rtol=1e-5, atol=1e-6)  # order
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(det)).score_samples(query), s)
+    np.testing.assert_array_equal(_TINY_IMAGES[name]().fit(train).score_samples(query), s)   # idempotent

@@ -158,7 +158,7 @@ def test_profiles_and_published_numbers():
         for method, plan in profile.items():
             assert method in METHODS
             METHODS[method].factory(**{**METHODS[method].defaults, **plan.params})._check_params()
-    pub = PUBLISHED_BASELINES["cifar10"]   # METHOD.md section 6
+    pub = PUBLISHED_BASELINES["cifar10"]   # as each baseline's paper reports it
     assert (pub["dagmm"], pub["dsebm"], pub["deep-svdd"], pub["geom"]) == ("53.1", "60.9", "64.8", "86.0")
     assert pub["ocsvm-pixels"] == "62-65" and pub["kde-pixels"] == "~65"
 

@@ -1,4 +1,4 @@
-"""The paper's ablations (METHOD.md section 6): lambda x branches, the radius, the sample size.
+"""The paper's ablations (Hofer et al., ICML 2019): lambda x branches, the radius, the sample size.
 
 * ``lambda``: one autoencoder per (lambda, branches x dims) cell, trained with
   :func:`corel.training.train` on ``dataset`` and evaluated with the one-class protocol on

@@ -6,7 +6,7 @@ roc_auc_score``, x 100). One table (Markdown, CSV, JSON) and one grouped-bar plo
 
 Who gets which training data
 ----------------------------
-* ``corel``, ``plain-ae``, ``plain-ae-hindsight``: COREL's protocol (METHOD.md section 5): the
+* ``corel``, ``plain-ae``, ``plain-ae-hindsight``: COREL's protocol (Hofer et al., ICML 2019): the
   autoencoder is trained once without labels (``--checkpoint`` with lambda = 20,
   ``--plain-checkpoint`` with lambda = 0); per class, n training images are drawn ``draws``
   times and counted against. ``plain-ae-hindsight`` reports the best radius of a grid *chosen
@@ -60,7 +60,7 @@ log = logging.getLogger("corel.compare")
 
 # ----------------------------------------------------------------------------- the methods
 
-# METHOD.md section 6: mean AUROC x 100 as each baseline's own paper reports it (CIFAR-10; GEOM
+# Mean AUROC x 100 as each baseline's own paper reports it (CIFAR-10; GEOM
 # also on the CIFAR-100 superclasses). Text as published; "~65" and "62-65" are ranges there.
 PUBLISHED_BASELINES = {
     "cifar10": {"plain-ae": f"{PLAIN_AE_RANGE[0]:g}-{PLAIN_AE_RANGE[1]:g}",
@@ -594,7 +594,7 @@ def format_compare_table(table: dict) -> str:
     if notes:
         lines += ["", *notes]
     lines += ["", "Published: the mean AUROC over all classes of this data set as each method's paper reports it "
-              "(METHOD.md section 6; COREL: the authors' notebook). The baselines' papers tuned OC-SVM on test "
+              "(COREL: Hofer et al., ICML 2019, the authors' result notebook). The baselines' papers tuned OC-SVM on test "
               "data; here no method sees test labels except the row marked as chosen on the test set."]
     return "\n".join(lines) + "\n"
 

@@ -1,4 +1,4 @@
-"""The one-class novelty-detection protocol of COREL (METHOD.md section 5), on codes.
+"""The one-class novelty-detection protocol of COREL (Hofer et al., ICML 2019), on codes.
 
 It works on latent codes, not images, so it does not depend on the model code: encode the
 training and test splits once, then call :func:`evaluate_one_class`. :func:`write_results`
@@ -17,7 +17,11 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from .detect import _as_float_tensor, _check_finite, _check_n_branches, _check_radius, count_neighbors
+from ._validation import as_float_tensor as _as_float_tensor
+from ._validation import check_finite_codes as _check_finite
+from ._validation import check_n_branches as _check_n_branches
+from ._validation import check_radius as _check_radius
+from .counting import count_neighbors
 
 __all__ = ["OneClassResult", "evaluate_one_class", "write_results"]
 
@@ -83,7 +87,7 @@ class OneClassResult:
 
 def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: int = 120, draws: int = 5,
                        radius: float = 2.0, n_branches: int = 16, seed: int = 0, class_names=None,
-                       *, device=None, chunk_size: int | None = None) -> OneClassResult:
+                       *, device=None, chunk_size: int | None = None, scorer=None) -> OneClassResult:
     """Run COREL's one-class protocol on precomputed codes.
 
     For each draw and each class c: n training codes of class c are drawn uniformly without
@@ -113,6 +117,9 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
         Where to count (default: CPU, or the device of ``test_codes`` if it is a tensor).
     chunk_size : int, optional
         Passed to :func:`count_neighbors`.
+    scorer : corel.scoring.Scorer, optional
+        Another label-free score than the paper's count (soft counts, k-NN distances, other
+        branch aggregations, a radius read off the inliers); ``radius`` is then ignored.
 
     Returns
     -------
@@ -170,23 +177,29 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
             raise ValueError(f"class_names has {len(names)} names but the labels hold {len(classes)} classes "
                              f"({classes.tolist()[:10]}...); give one name per class in sorted label order.")
 
+    if scorer is not None and scorer.radius != "auto":
+        radius = float(scorer.radius)
     auroc = np.empty((len(classes), draws))
     scores0 = None
     for d in range(draws):
-        picks = np.stack([members[ci][_draw_rng(seed, ci, d).choice(len(members[ci]), size=n, replace=False)]
+        picks = np.stack([members[ci][draw_rng(seed, ci, d).choice(len(members[ci]), size=n, replace=False)]
                           for ci in range(len(classes))])                     # (C, n)
         inliers = train[torch.as_tensor(picks, device=dev)]                   # (C, n, D)
-        scores = count_neighbors(test, inliers, n_branches, radius, chunk_size).cpu().numpy()   # (C, Q)
+        if scorer is None or scorer.is_paper:
+            scores = count_neighbors(test, inliers, n_branches, radius, chunk_size).cpu().numpy()   # (C, Q)
+            scores = scores.astype(_score_dtype(n_branches * n))
+        else:
+            scores = scorer.score(test, inliers, n_branches).cpu().numpy()
         for ci in range(len(classes)):
             auroc[ci, d] = 100.0 * roc_auc_score(positives[ci], scores[ci])
         if d == 0:
-            scores0 = scores.astype(_score_dtype(n_branches * n))
+            scores0 = scores
     return OneClassResult(class_names=names, classes=classes, auroc=auroc, n=int(n), draws=int(draws),
                           radius=float(radius), n_branches=int(n_branches), seed=int(seed),
                           test_labels=y_test, scores_draw0=scores0)
 
 
-def _draw_rng(seed: int, class_index: int, draw: int) -> np.random.Generator:
+def draw_rng(seed: int, class_index: int, draw: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(class_index), int(draw))))
 
 

@@ -45,7 +45,7 @@ class BranchLinear(nn.Module):
 
 
 class CorelAutoencoder(nn.Module):
-    """The convolutional autoencoder of the COREL experiments (METHOD.md section 4).
+    """The convolutional autoencoder of the COREL experiments (Hofer et al., ICML 2019).
 
     Encoder: three Conv2d(k3, s2, p1) + LeakyReLU, flatten (channel-major), BranchLinear to
     ``n_branches x branch_dim`` with no activation. Decoder: BranchLinear back, reshape, three

@@ -1,4 +1,4 @@
-"""The published numbers of COREL (METHOD.md section 6), to print beside ours.
+"""The published numbers of COREL (Hofer et al., ICML 2019, and the authors' result notebooks), to print beside ours.
 
 Mean AUROC x 100 over classes, lambda = 20, 16 x 10 branches, radius 2, from the authors'
 result notebook; std (over the 5 draws, averaged over classes) where it was published.

@@ -1,4 +1,4 @@
-"""The theory of COREL as tools to measure and to plan with (METHOD.md section 7).
+"""The theory of COREL as tools to measure and to plan with (Hofer et al., ICML 2019).
 
 Setting: a set M of N codes in one latent branch (R^d with an l_p metric, the paper's l1) and
 mini-batches of b of them. ``alpha``, ``epsilon`` and ``beta`` are the smallest, mean and largest

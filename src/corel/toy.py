@@ -1,8 +1,8 @@
 """The toy example of COREL: three 2-D blobs, the connectivity loss alone, before and after.
 
 Three Gaussian blobs of 500 points with very different spreads (default 0.05, 0.3 and 1.0)
-are mapped by an MLP 2-10-10-2 (LeakyReLU) trained with the connectivity loss only (METHOD.md
-section 7: Adam lr 0.01, divided by 10 at epochs 20 and 40, batch 50, 50 epochs, eta 2, l1).
+are mapped by an MLP 2-10-10-2 (LeakyReLU) trained with the connectivity loss only (Hofer et al.,
+ICML 2019: Adam lr 0.01, divided by 10 at epochs 20 and 40, batch 50, 50 epochs, eta 2, l1).
 
 Two things are shown:
 

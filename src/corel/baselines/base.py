@@ -1,12 +1,12 @@
-"""What every baseline detector shares: the estimator contract, input checks, seeding, the
-training loop, and the error raised when a method diverges.
+"""What every baseline detector shares: fit / score around the hooks, seeding, the training
+loop, and the error raised when a method diverges.
 
 The contract (as :class:`corel.detect.CorelDetector` and scikit-learn's outlier detectors):
 ``__init__`` only stores its keyword arguments; ``fit(X)`` validates them, seeds, trains and
-returns ``self``; ``score_samples`` is higher for more normal samples; ``decision_function =
-score_samples - offset_``; ``predict`` gives +1 / -1. The PyOD view (``decision_scores_``,
-``threshold_``, ``labels_``; higher = more abnormal) is derived from ``training_scores_`` and
-``offset_`` in :class:`BaseDetector` only.
+returns ``self``; ``score_samples`` is higher for more normal samples. ``decision_function``,
+``predict``, ``fit_predict`` and the PyOD view (``decision_scores_``, ``threshold_``,
+``labels_``) come from :class:`corel.detector_base.DetectorBase`, which CorelDetector shares.
+The input and parameter checks live in :mod:`corel._validation` (re-exported here).
 
 No detector ever returns a NaN or infinite score: a method whose training loss or scores stop
 being finite raises :class:`DivergedError` instead, which ``corel compare`` reports as
@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import numbers
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["DivergedError", "BaseDetector", "check_images", "check_vectors", "fit_loop", "predict_batched"]
+from .._validation import as_device, check_contamination, check_images, check_int, check_vectors
+from ..detector_base import IMAGE_ONLY_CHECKS, IMAGE_ONLY_REASON, DetectorBase
+from .preprocess import apply_preprocessing, fit_preprocessing, resolve_preprocess
+
+__all__ = ["DivergedError", "BaseDetector", "ShallowDetector", "check_images", "check_vectors", "fit_loop",
+           "predict_batched"]
 
 log = logging.getLogger("corel.baselines")
 
@@ -43,8 +45,8 @@ class DivergedError(RuntimeError):
         super().__init__(f"{method} diverged: {detail}")
 
 
-class BaseDetector(OutlierMixin, BaseEstimator):
-    """The shared half of every baseline: fit / score / predict, the offset and the PyOD view.
+class BaseDetector(DetectorBase):
+    """The shared half of every baseline: fit and score around the hooks, the offset.
 
     A subclass defines ``__init__`` (keyword arguments stored as they are, including
     ``contamination`` and ``random_state``), ``_check_params()``, ``_prepare(X, fitting)``
@@ -58,10 +60,13 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     offset_ : float
         The ``contamination`` quantile of ``training_scores_``.
     decision_scores_, threshold_, labels_ : PyOD view (read-only properties)
-        ``-training_scores_``, ``-offset_``, and 1 where ``decision_scores_ > threshold_``.
+        ``-training_scores_``, ``-offset_``, and 1 where ``decision_scores_ > threshold_``
+        (from :class:`~corel.detector_base.DetectorBase`).
     """
 
     _input_kind = "images"   # or "vectors"; decides the input check
+    # Image detectors cannot take scikit-learn's 2-D test data (see corel.detector_base).
+    _expected_failed_checks = dict.fromkeys(IMAGE_ONLY_CHECKS, IMAGE_ONLY_REASON)
 
     # ---- the public contract ------------------------------------------------------------------
 
@@ -85,34 +90,6 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         with torch.no_grad():
             scores = self._score(data)
         return _require_finite(scores, type(self).__name__, "scores")
-
-    def decision_function(self, X) -> np.ndarray:
-        """``score_samples(X) - offset_``: negative for predicted outliers."""
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X) -> np.ndarray:
-        """+1 for inliers, -1 for outliers (``decision_function < 0``)."""
-        return np.where(self.decision_function(X) < 0, -1, 1)
-
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        """Fit, then label the training samples (+1 / -1): -1 exactly where ``labels_`` is 1."""
-        return np.where(self.fit(X, y).labels_ == 1, -1, 1)
-
-    # ---- the PyOD view, derived here only -------------------------------------------------------
-
-    @property
-    def decision_scores_(self) -> np.ndarray:
-        check_is_fitted(self, "training_scores_")
-        return -self.training_scores_
-
-    @property
-    def threshold_(self) -> float:
-        check_is_fitted(self, "offset_")
-        return -self.offset_
-
-    @property
-    def labels_(self) -> np.ndarray:
-        return (self.decision_scores_ > self.threshold_).astype(np.int64)
 
     # ---- hooks ----------------------------------------------------------------------------------
 
@@ -146,96 +123,48 @@ class BaseDetector(OutlierMixin, BaseEstimator):
 
     def _check_common_params(self) -> None:
         owner = type(self).__name__
-        c = self.contamination
-        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (0 < c <= 0.5):
-            raise ValueError(f"The 'contamination' parameter of {owner} must be a float in (0, 0.5]. "
-                             f"Got {c!r} instead.")
+        check_contamination(self.contamination, owner)
         check_int(self.random_state, "random_state", owner, low=0)
 
     def _device(self) -> torch.device:
         device = getattr(self, "device", None)
-        if device is None:
-            return torch.device("cpu")
-        try:
-            return torch.device(device)
-        except (RuntimeError, TypeError) as err:
-            raise ValueError(f"The 'device' parameter of {type(self).__name__} must name a torch device such "
-                             f"as 'cpu' or 'cuda:0'. Got {device!r} instead.") from err
+        return torch.device("cpu") if device is None else as_device(device, type(self).__name__)
 
 
-# --------------------------------------------------------------------------------------------
-# Input checks
-# --------------------------------------------------------------------------------------------
+class ShallowDetector(BaseDetector):
+    """A detector on feature vectors (OC-SVM, KDE): (N, D) arrays, or images flattened to their
+    pixels, through the ``preprocess`` option (see :mod:`corel.baselines.preprocess`).
 
-def check_images(X, owner: str) -> torch.Tensor:
-    """``X`` as a float32 CPU tensor (N, C, H, W) in [0, 1]: uint8 images are divided by 255.
-
-    Floats are taken as they are (expected in [0, 1], as ``ImageSet.float_images()`` gives);
-    NaN or infinite values raise.
+    Subclasses have the parameters ``preprocess``, ``pca_variance`` and ``random_state`` and
+    call :meth:`_fit_preprocessing` first in ``_fit``. Sets ``preprocess_`` (the preprocessing
+    used: "auto" resolved by the shape of the training input) and ``preprocessor_``.
     """
+
+    _input_kind = "vectors"
+    _expected_failed_checks: dict[str, str] = {}       # scikit-learn's checks all apply and pass
+
+    def _prepare(self, X, fitting: bool):
+        data = super()._prepare(X, fitting)
+        if fitting:
+            self.preprocess_ = resolve_preprocess(self.preprocess, _ndim(X), type(self).__name__)
+        return data
+
+    def _fit_preprocessing(self, X: np.ndarray) -> np.ndarray:
+        if len(X) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 training samples; got n_samples={len(X)}.")
+        self.preprocessor_, Z = fit_preprocessing(X, self.preprocess_, self.pca_variance, self.random_state)
+        return Z
+
+    def _preprocessed(self, X: np.ndarray) -> np.ndarray:
+        return apply_preprocessing(self.preprocessor_, X)
+
+
+def _ndim(X) -> int:
+    """The number of axes of a (validated) array-like, without copying arrays or tensors."""
     if isinstance(X, torch.Tensor):
-        x = X.detach().cpu()
-    else:
-        arr = np.asarray(X)
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)):
-            raise TypeError(f"{owner} expects images as a numeric array or tensor of shape (N, C, H, W); "
-                            f"got {type(X).__name__} of dtype {arr.dtype}.")
-        x = torch.from_numpy(np.ascontiguousarray(arr))
-    if x.dim() != 4:
-        raise ValueError(f"{owner} expects images of shape (N, C, H, W); got shape {tuple(x.shape)}. "
-                         f"A single image needs a batch axis: x[None].")
-    if x.dtype == torch.uint8:
-        x = x.float().div_(255.0)
-    elif x.is_floating_point():
-        x = x.float()
-    else:
-        raise TypeError(f"{owner} expects uint8 images (0..255) or floats in [0, 1]; got dtype {x.dtype}.")
-    if x.numel() and not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{owner} got images with {int((~torch.isfinite(x)).sum())} NaN or infinite values.")
-    return x.contiguous()
-
-
-def check_vectors(X, owner: str) -> np.ndarray:
-    """``X`` (N, ...) as a float64 (N, D) array; more than 2 axes are flattened (images: pixels)."""
-    arr = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
-    if arr.ndim > 2:
-        arr = arr.reshape(arr.shape[0], int(np.prod(arr.shape[1:])))
-    if arr.dtype == np.uint8:
-        arr = arr / 255.0
-    return check_array(arr, dtype=np.float64, ensure_min_samples=0, input_name="X")
-
-
-# --------------------------------------------------------------------------------------------
-# Parameter checks (the message names the owner, the parameter, the rule and the value)
-# --------------------------------------------------------------------------------------------
-
-def check_int(value, name: str, owner: str, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"The '{name}' parameter of {owner} must be an int >= {low}. Got {value!r} instead.")
-
-
-def check_float(value, name: str, owner: str, low: float = 0.0, high: float = math.inf,
-                low_open: bool = True, high_open: bool = False) -> None:
-    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-          and (value > low if low_open else value >= low) and (value < high if high_open else value <= high))
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ValueError(f"The '{name}' parameter of {owner} must be a float in {lo}{low}, {high}{hi}. "
-                         f"Got {value!r} instead.")
-
-
-def check_choice(value, name: str, owner: str, choices) -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"The '{name}' parameter of {owner} must be one of {sorted(choices)}. "
-                         f"Got {value!r} instead.")
-
-
-def check_milestones(value, name: str, owner: str) -> None:
-    if not isinstance(value, (tuple, list)) or not all(
-            isinstance(m, numbers.Integral) and not isinstance(m, bool) and m >= 1 for m in value):
-        raise ValueError(f"The '{name}' parameter of {owner} must be a tuple of epoch numbers >= 1, e.g. (50,). "
-                         f"Got {value!r} instead.")
+        return X.dim()
+    ndim = getattr(X, "ndim", None)
+    return int(ndim) if isinstance(ndim, int) else np.asarray(X).ndim
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import BaseDetector, DivergedError, check_float, check_int, fit_loop, predict_batched
+from .._validation import check_float, check_int
+from .base import BaseDetector, DivergedError, fit_loop, predict_batched
 from .networks import ConvDecoder, ConvEncoder
 from .preprocess import to_minus_one_one
 

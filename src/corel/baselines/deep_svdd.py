@@ -30,8 +30,8 @@ import hashlib
 import numpy as np
 import torch
 
-from .base import (BaseDetector, DivergedError, check_choice, check_float, check_int, check_milestones,
-                   fit_loop, predict_batched)
+from .._validation import check_choice, check_float, check_int, check_milestones
+from .base import BaseDetector, DivergedError, fit_loop, predict_batched
 from .networks import LeNetAutoencoder
 from .preprocess import global_contrast_normalization
 
@@ -105,7 +105,7 @@ class DeepSVDDDetector(BaseDetector):
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        check_choice(self.objective, "objective", owner, {"one-class", "soft-boundary"})
+        check_choice(self.objective, "objective", {"one-class", "soft-boundary"}, owner=owner)
         check_float(self.nu, "nu", owner, 0.0, 1.0)
         check_int(self.rep_dim, "rep_dim", owner)
         if not isinstance(self.channels, (tuple, list)) or len(self.channels) != 3 or not all(

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import BaseDetector, check_float, check_int, fit_loop, predict_batched
+from .._validation import check_float, check_int
+from .base import BaseDetector, fit_loop, predict_batched
 from .networks import ConvEncoder
 from .preprocess import to_minus_one_one
 

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import BaseDetector, check_choice, check_float, check_int, fit_loop
+from .._validation import check_choice, check_float, check_int
+from .base import BaseDetector, fit_loop
 from .networks import WideResNet
 from .preprocess import to_minus_one_one
 
@@ -242,7 +243,7 @@ class GeomDetector(BaseDetector):
         check_float(self.weight_decay, "weight_decay", owner, low_open=False)
         if self.shift is not None:
             check_int(self.shift, "shift", owner, low=0)
-        check_choice(self.normality, "normality", owner, {"dirichlet", "simplified"})
+        check_choice(self.normality, "normality", {"dirichlet", "simplified"}, owner=owner)
         self._device()
 
     def _fit(self, X: torch.Tensor) -> np.ndarray:

@@ -15,8 +15,10 @@ would drive ``KernelDensity``):
 
 which never underflows to -inf, so scores are always finite.
 
-Preprocessing (``preprocess="gcn-pca"``, for pixels): GCN (l1), min-max to [0, 1], PCA to 95 %
-of the training variance, as Ruff et al.'s code (``--gcn 1 --pca 1``); ``"none"`` for codes.
+Preprocessing (``preprocess``, see :mod:`corel.baselines.preprocess`): the default ``"auto"``
+is ``"gcn-pca"`` for images given as (N, C, H, W) - GCN (l1), min-max to [0, 1], PCA to 95 % of
+the training variance, as Ruff et al.'s code (``--gcn 1 --pca 1``) - and ``"standardize"`` for
+2-D feature vectors (so that the bandwidth grid fits their scale); ``"none"`` for codes.
 """
 from __future__ import annotations
 
@@ -27,9 +29,9 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from .base import BaseDetector, check_choice, check_float, check_int
-from .preprocess import PREPROCESS_CHOICES as _PREPROCESS
-from .preprocess import apply_preprocessing, fit_preprocessing
+from .._validation import check_choice, check_float, check_int
+from .base import ShallowDetector
+from .preprocess import PREPROCESS_CHOICES
 
 __all__ = ["KDEDetector", "ExactGaussianKDE", "DEFAULT_BANDWIDTHS"]
 
@@ -71,7 +73,7 @@ class ExactGaussianKDE(BaseEstimator):
         return float(self.score_samples(X).sum())
 
 
-class KDEDetector(BaseDetector):
+class KDEDetector(ShallowDetector):
     """Gaussian KDE; the score is the log density (higher = more normal).
 
     Parameters
@@ -82,7 +84,9 @@ class KDEDetector(BaseDetector):
     bandwidths : tuple of float, optional
         The grid; default ``DEFAULT_BANDWIDTHS`` (2^-4.5 ... 2^5, 20 values).
     cv : int >= 2, default=5
-    preprocess : {"gcn-pca", "none"}, default="gcn-pca"
+    preprocess : {"auto", "gcn-pca", "standardize", "none"}, default="auto"
+        "auto": "gcn-pca" for images (N, C, H, W) (flattened to pixels), "standardize" for
+        2-D feature vectors. "none" for codes whose scale matters. "gcn-pca" on 2-D input warns.
     pca_variance : float in (0, 1], default=0.95
     contamination : float in (0, 0.5], default=0.1
     random_state : int, default=0
@@ -91,19 +95,19 @@ class KDEDetector(BaseDetector):
     ----------
     bandwidth_ : float
     kde_ : ExactGaussianKDE
-    preprocessor_ : PixelPreprocessor or None
+    preprocess_ : str
+        The preprocessing used ("auto" resolved).
+    preprocessor_ : PixelPreprocessor, Standardizer or None
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> det = KDEDetector(preprocess="none").fit(rng.normal(size=(100, 2)))
+    >>> det = KDEDetector().fit(rng.normal(size=(100, 2)))
     >>> det.predict(np.array([[0.0, 0.0], [8.0, 8.0]]))
     array([ 1, -1])
     """
 
-    _input_kind = "vectors"
-
-    def __init__(self, bandwidth="cv", bandwidths=None, cv: int = 5, preprocess: str = "gcn-pca",
+    def __init__(self, bandwidth="cv", bandwidths=None, cv: int = 5, preprocess: str = "auto",
                  pca_variance: float = 0.95, contamination: float = 0.1, random_state: int = 0):
         self.bandwidth = bandwidth
         self.bandwidths = bandwidths
@@ -116,7 +120,7 @@ class KDEDetector(BaseDetector):
     def _check_params(self) -> None:
         owner = type(self).__name__
         if isinstance(self.bandwidth, str):
-            check_choice(self.bandwidth, "bandwidth", owner, {"cv"})
+            check_choice(self.bandwidth, "bandwidth", {"cv"}, owner=owner)
         else:
             check_float(self.bandwidth, "bandwidth", owner)
         if self.bandwidths is not None:
@@ -126,13 +130,11 @@ class KDEDetector(BaseDetector):
             for b in self.bandwidths:
                 check_float(b, "bandwidths", owner)
         check_int(self.cv, "cv", owner, low=2)
-        check_choice(self.preprocess, "preprocess", owner, _PREPROCESS)
+        check_choice(self.preprocess, "preprocess", PREPROCESS_CHOICES, owner=owner)
         check_float(self.pca_variance, "pca_variance", owner, 0.0, 1.0)
 
     def _fit(self, X: np.ndarray) -> np.ndarray:
-        if len(X) < 2:
-            raise ValueError(f"KDEDetector needs at least 2 training samples; got {len(X)}.")
-        self.preprocessor_, Z = fit_preprocessing(X, self.preprocess, self.pca_variance, self.random_state)
+        Z = self._fit_preprocessing(X)
         if self.bandwidth == "cv":
             self.bandwidth_ = self._select_bandwidth(Z)
         else:
@@ -141,8 +143,7 @@ class KDEDetector(BaseDetector):
         return self.kde_.score_samples(Z)
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        Z = apply_preprocessing(self.preprocessor_, X)
-        return self.kde_.score_samples(Z)
+        return self.kde_.score_samples(self._preprocessed(X))
 
     def _select_bandwidth(self, Z: np.ndarray) -> float:
         from sklearn.model_selection import GridSearchCV, KFold

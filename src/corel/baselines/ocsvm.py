@@ -10,24 +10,25 @@ Hyper-parameters are chosen on the training inliers only, never on test data:
 * ``gamma="scale"``: scikit-learn's ``1 / (n_features * X.var())``; or a float.
 * ``nu = 0.1`` by default (Ruff et al.'s grid was {0.01, 0.1}).
 
-Preprocessing (``preprocess="gcn-pca"``, for pixels): GCN (l1), min-max to [0, 1] by the
-training extremes, PCA to 95 % of the training variance, as Ruff et al.'s code; ``"none"`` for
-latent codes.
+Preprocessing (``preprocess``, see :mod:`corel.baselines.preprocess`): the default ``"auto"``
+is ``"gcn-pca"`` for images given as (N, C, H, W) - GCN (l1), min-max to [0, 1] by the
+training extremes, PCA to 95 % of the training variance, as Ruff et al.'s code - and
+``"standardize"`` for 2-D feature vectors; ``"none"`` keeps latent codes as they are.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from .base import BaseDetector, check_choice, check_float
-from .preprocess import PREPROCESS_CHOICES as _PREPROCESS
-from .preprocess import apply_preprocessing, fit_preprocessing
+from .._validation import check_choice, check_float
+from .base import ShallowDetector
+from .preprocess import PREPROCESS_CHOICES
 
 __all__ = ["OCSVMDetector", "max_distance_gamma"]
 
 
 
-class OCSVMDetector(BaseDetector):
+class OCSVMDetector(ShallowDetector):
     """scikit-learn's ``OneClassSVM`` (RBF) with a training-only rule for gamma.
 
     Parameters
@@ -36,8 +37,9 @@ class OCSVMDetector(BaseDetector):
         Upper bound on the share of training outliers / lower bound on support vectors.
     gamma : "max-distance", "scale" or float > 0, default="max-distance"
         See the module docstring.
-    preprocess : {"gcn-pca", "none"}, default="gcn-pca"
-        "gcn-pca" for images (flattened), "none" for codes.
+    preprocess : {"auto", "gcn-pca", "standardize", "none"}, default="auto"
+        "auto": "gcn-pca" for images (N, C, H, W) (flattened to pixels), "standardize" for
+        2-D feature vectors. "none" for codes whose scale matters. "gcn-pca" on 2-D input warns.
     pca_variance : float in (0, 1], default=0.95
         Share of the training variance PCA keeps (with "gcn-pca").
     contamination : float in (0, 0.5], default=0.1
@@ -49,19 +51,19 @@ class OCSVMDetector(BaseDetector):
     svm_ : sklearn.svm.OneClassSVM
     gamma_ : float
         The gamma used.
-    preprocessor_ : PixelPreprocessor or None
+    preprocess_ : str
+        The preprocessing used ("auto" resolved).
+    preprocessor_ : PixelPreprocessor, Standardizer or None
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> det = OCSVMDetector(preprocess="none").fit(rng.normal(size=(200, 3)))
+    >>> det = OCSVMDetector().fit(rng.normal(size=(200, 3)))
     >>> det.predict(np.array([[0.0, 0.0, 0.0], [9.0, 9.0, 9.0]]))
     array([ 1, -1])
     """
 
-    _input_kind = "vectors"
-
-    def __init__(self, nu: float = 0.1, gamma="max-distance", preprocess: str = "gcn-pca",
+    def __init__(self, nu: float = 0.1, gamma="max-distance", preprocess: str = "auto",
                  pca_variance: float = 0.95, contamination: float = 0.1, random_state: int = 0):
         self.nu = nu
         self.gamma = gamma
@@ -74,17 +76,15 @@ class OCSVMDetector(BaseDetector):
         owner = type(self).__name__
         check_float(self.nu, "nu", owner, 0.0, 1.0)
         if isinstance(self.gamma, str):
-            check_choice(self.gamma, "gamma", owner, {"max-distance", "scale"})
+            check_choice(self.gamma, "gamma", {"max-distance", "scale"}, owner=owner)
         else:
             check_float(self.gamma, "gamma", owner)
-        check_choice(self.preprocess, "preprocess", owner, _PREPROCESS)
+        check_choice(self.preprocess, "preprocess", PREPROCESS_CHOICES, owner=owner)
         check_float(self.pca_variance, "pca_variance", owner, 0.0, 1.0)
 
     def _fit(self, X: np.ndarray) -> np.ndarray:
         from sklearn.svm import OneClassSVM
-        if len(X) < 2:
-            raise ValueError(f"OCSVMDetector needs at least 2 training samples; got {len(X)}.")
-        self.preprocessor_, Z = fit_preprocessing(X, self.preprocess, self.pca_variance, self.random_state)
+        Z = self._fit_preprocessing(X)
         if self.gamma == "max-distance":
             self.gamma_ = max_distance_gamma(Z)
         elif self.gamma == "scale":
@@ -96,8 +96,7 @@ class OCSVMDetector(BaseDetector):
         return self.svm_.score_samples(Z)
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        Z = apply_preprocessing(self.preprocessor_, X)
-        return self.svm_.score_samples(Z)
+        return self.svm_.score_samples(self._preprocessed(X))
 
 
 def max_distance_gamma(Z: np.ndarray, chunk: int = 2048) -> float:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..detect import CorelDetector, _check_n_branches
+from .._validation import check_n_branches
+from ..detect import CorelDetector
 from ..evaluate import evaluate_one_class
 
 __all__ = ["plain_autoencoder_detector", "radius_grid", "hindsight_radius", "HindsightRadius",
@@ -65,7 +66,7 @@ def radius_grid(train_codes, n_branches: int, quantiles=DEFAULT_QUANTILES, n_pai
     z = torch.as_tensor(np.asarray(train_codes, dtype=np.float64))
     if z.dim() != 2 or len(z) < 2:
         raise ValueError(f"radius_grid needs (n >= 2, latent_dim) codes; got shape {tuple(z.shape)}.")
-    _check_n_branches(n_branches, z.shape[1], "radius_grid")
+    check_n_branches(n_branches, z.shape[1], "radius_grid")
     rng = np.random.default_rng(seed)
     i = rng.integers(0, len(z), size=n_pairs)
     j = rng.integers(0, len(z), size=n_pairs)

@@ -11,13 +11,29 @@
 Guards (not in the papers, which never meet these inputs): a constant image has l1 scale 0, so
 the scale is clamped to ``eps``; constant training data (max == min) is only shifted; PCA is
 skipped when the training variance is 0.
+
+The ``preprocess`` option of the shallow detectors (OC-SVM, KDE), :func:`resolve_preprocess`:
+
+* ``"auto"`` (their default): ``"gcn-pca"`` for images, i.e. input with more than 2 axes such
+  as (N, C, H, W) (what ``corel compare`` passes for the pixel baselines), else
+  ``"standardize"``. GCN subtracts each *row's* mean and divides by its scale: meaningful for
+  the pixels of one image, destructive for feature vectors (2 features collapse onto at most
+  3 points; on 2-D blobs OC-SVM gave one distinct score for all points).
+* ``"gcn-pca"``: :class:`PixelPreprocessor`; on 2-D input each row is taken as a flattened
+  image, with a warning.
+* ``"standardize"``: each feature to zero mean and unit variance on the training data
+  (:class:`Standardizer`; constant features are only centred).
+* ``"none"``: the data as they are (codes whose scale is meaningful).
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
 
-__all__ = ["global_contrast_normalization", "to_minus_one_one", "PixelPreprocessor"]
+__all__ = ["global_contrast_normalization", "to_minus_one_one", "PixelPreprocessor", "Standardizer",
+           "PREPROCESS_CHOICES", "resolve_preprocess", "fit_preprocessing", "apply_preprocessing"]
 
 _EPS = 1e-8
 
@@ -100,16 +116,61 @@ class PixelPreprocessor:
         return (z - self.lo_) / span if span > _EPS else z - self.lo_
 
 
-PREPROCESS_CHOICES = {"gcn-pca", "none"}
+class Standardizer:
+    """Each feature to zero mean and unit variance, with the training mean and std (float64);
+    a feature constant on the training data is only centred (its std taken as 1)."""
+
+    def fit_transform(self, x: np.ndarray) -> np.ndarray:
+        self.mean_ = x.mean(0)
+        std = x.std(0)
+        constant = ~(std > 1e-12 * np.abs(self.mean_)) | ~(std > 0)      # rounding noise of a constant
+        self.scale_ = np.where(constant, 1.0, std)
+        return self.transform(x)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean_) / self.scale_
+
+    @property
+    def n_components(self) -> None:
+        return None
+
+
+PREPROCESS_CHOICES = ("auto", "gcn-pca", "standardize", "none")
+
+
+def resolve_preprocess(preprocess: str, ndim: int, owner: str) -> str:
+    """The preprocessing ``preprocess`` means for raw input with ``ndim`` axes (before
+    flattening): ``"auto"`` is ``"gcn-pca"`` for images (more than 2 axes), else
+    ``"standardize"``; an explicit ``"gcn-pca"`` on 2-D input warns (each row is taken as a
+    flattened image).
+
+    Examples
+    --------
+    >>> resolve_preprocess("auto", 4, "OCSVMDetector"), resolve_preprocess("auto", 2, "OCSVMDetector")
+    ('gcn-pca', 'standardize')
+    """
+    if preprocess == "auto":
+        return "gcn-pca" if ndim > 2 else "standardize"
+    if preprocess == "gcn-pca" and ndim <= 2:
+        warnings.warn(f"{owner}: preprocess='gcn-pca' is image preprocessing (per-row contrast normalisation, "
+                      f"then PCA), but X is 2-D, so each row is taken as a flattened image; on feature vectors "
+                      f"or codes it can merge distinct points. Pass images as (N, C, H, W), or use "
+                      f"preprocess='auto', 'standardize' or 'none'.", UserWarning, stacklevel=5)
+    return preprocess
 
 
 def fit_preprocessing(X: np.ndarray, preprocess: str, pca_variance: float, random_state: int):
-    """The ``preprocess`` option of the shallow detectors (OC-SVM, KDE): ``"gcn-pca"`` fits a
-    :class:`PixelPreprocessor` on ``X``, ``"none"`` keeps ``X``. Returns (preprocessor or None,
-    transformed X)."""
+    """The resolved ``preprocess`` option of the shallow detectors (OC-SVM, KDE) on the (N, D)
+    training data: ``"gcn-pca"`` fits a :class:`PixelPreprocessor`, ``"standardize"`` a
+    :class:`Standardizer`, ``"none"`` keeps ``X``. Returns (preprocessor or None, transformed X)."""
     if preprocess == "gcn-pca":
         pre = PixelPreprocessor(True, pca_variance, random_state)
         return pre, pre.fit_transform(X)
+    if preprocess == "standardize":
+        pre = Standardizer()
+        return pre, pre.fit_transform(X)
+    if preprocess != "none":
+        raise ValueError(f"Unresolved preprocess={preprocess!r}; call resolve_preprocess first.")
     return None, X
 
 

@@ -1,0 +1,156 @@
+"""Label-free novelty scores of query codes against n inlier codes, beside the paper's count.
+
+Every scorer works per branch (the latent dims cut into ``n_branches`` consecutive slices, as
+the connectivity loss cuts them), computes a per-branch *normality* from the l1 distances of
+the query to the inliers, and aggregates the branches. Higher always means more normal (the
+paper's convention; PyOD's ``decision_function`` is its negation).
+
+Per-branch normality (``kind``):
+
+* ``count``: inliers within the closed l1 ball of radius r (the paper, with r = eta = 2).
+* ``soft``: sum over the inliers of ``exp(-d / r)``, a Laplace kernel in l1: the count with
+  its hard edge smoothed, so ties vanish and near misses still count a little.
+* ``knn``: minus the l1 distance to the k-th nearest inlier (``k_stat="kth"``), or minus the
+  mean distance to the k nearest (``k_stat="mean"``).
+
+Branch aggregation (``aggregate``): ``sum`` (the paper), ``mean``, ``max``, ``median``.
+
+Radius (``radius``): a number, or ``"auto"``: per branch, the ``radius_quantile`` quantile of the
+0-dim death times (minimum spanning tree edge lengths, l1) of the n inlier codes themselves.
+That is the scale the connectivity loss trained towards eta, read off the inliers alone: no
+labels and no hand-set scale.
+
+``Scorer()`` with its defaults is the paper's score, computed by the exact count kernel.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .counting import count_neighbors
+from .persistence import vr_persistence_0d
+
+__all__ = ["Scorer", "KINDS", "AGGREGATES", "parse_scorer"]
+
+KINDS = ("count", "soft", "knn")
+AGGREGATES = ("sum", "mean", "max", "median")
+K_STATS = ("kth", "mean")
+# Bytes of the (branches, queries, inliers) distance block computed at once.
+_BLOCK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """How query codes are scored against inlier codes; see the module docstring."""
+
+    kind: str = "count"
+    radius: float | str = 2.0
+    radius_quantile: float = 0.5
+    k: int = 5
+    k_stat: str = "mean"
+    aggregate: str = "sum"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"Unknown scorer kind {self.kind!r}; choose one of {list(KINDS)}.")
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"Unknown branch aggregation {self.aggregate!r}; choose one of {list(AGGREGATES)}.")
+        if self.k_stat not in K_STATS:
+            raise ValueError(f"Unknown k statistic {self.k_stat!r}; choose one of {list(K_STATS)}.")
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"k must be an int >= 1; got {self.k!r}.")
+        if isinstance(self.radius, str):
+            if self.radius != "auto":
+                raise ValueError(f"radius must be a number > 0 or 'auto'; got {self.radius!r}.")
+        elif not (isinstance(self.radius, (int, float)) and math.isfinite(self.radius) and self.radius > 0):
+            raise ValueError(f"radius must be a finite number > 0 or 'auto'; got {self.radius!r}.")
+        if not 0.0 <= self.radius_quantile <= 1.0:
+            raise ValueError(f"radius_quantile must lie in [0, 1]; got {self.radius_quantile!r}.")
+
+    @property
+    def is_paper(self) -> bool:
+        return self.kind == "count" and self.aggregate in ("sum", "mean") and self.radius != "auto"
+
+    def describe(self) -> str:
+        if self.kind == "knn":
+            what = f"knn ({'k-th' if self.k_stat == 'kth' else 'mean of'} {self.k} nearest l1)"
+        else:
+            r = (f"radius = q{self.radius_quantile:g} of the inliers' death times" if self.radius == "auto"
+                 else f"radius {self.radius:g}")
+            what = f"{self.kind} ({r})"
+        return f"{what}, branches aggregated by {self.aggregate}"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    # ------------------------------------------------------------------------------------------
+    def score(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int) -> torch.Tensor:
+        """Normality of (Q, D) ``queries`` against (n, D) or (C, n, D) ``inliers``: (Q,) or (C, Q) float64."""
+        single = inliers.dim() == 2
+        sets = inliers[None] if single else inliers
+        if self.is_paper:
+            out = count_neighbors(queries, sets, n_branches, float(self.radius)).double()
+            out = out / n_branches if self.aggregate == "mean" else out
+        else:
+            out = torch.stack([self._score_one(queries, s, n_branches) for s in sets])
+        return out[0] if single else out
+
+    def radii(self, inliers: torch.Tensor, n_branches: int) -> torch.Tensor:
+        """Per-branch radius (n_branches,) for one (n, D) inlier set."""
+        if self.radius != "auto":
+            return torch.full((n_branches,), float(self.radius), dtype=torch.float64)
+        x = _branches(inliers, n_branches).detach().double()                  # (B, n, w)
+        deaths = vr_persistence_0d(x, metric="l1").deaths                       # (B, n - 1)
+        r = torch.quantile(deaths, self.radius_quantile, dim=1)
+        return r.clamp_min(torch.finfo(torch.float64).tiny)
+
+    def _score_one(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int) -> torch.Tensor:
+        q = _branches(queries, n_branches)                                      # (B, Q, w)
+        x = _branches(inliers, n_branches).to(q.dtype)                          # (B, n, w)
+        radii = self.radii(inliers, n_branches).to(q.device)
+        per_q = max(1, _BLOCK_BYTES // (8 * n_branches * max(1, x.shape[1])))
+        parts = [self._per_branch(torch.cdist(q[:, a:a + per_q].double(), x.double(), p=1), radii)
+                 for a in range(0, q.shape[1], per_q)]
+        per_branch = torch.cat(parts, dim=1)                                    # (B, Q)
+        return _aggregate(per_branch, self.aggregate)
+
+    def _per_branch(self, d: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+        r = radii[:, None, None]
+        if self.kind == "count":
+            return (d <= r).sum(-1).double()
+        if self.kind == "soft":
+            return torch.exp(-d / r).sum(-1)
+        k = min(self.k, d.shape[-1])
+        nearest = d.topk(k, dim=-1, largest=False).values                       # (B, Q, k), ascending
+        return -(nearest[..., -1] if self.k_stat == "kth" else nearest.mean(-1))
+
+
+def _branches(z: torch.Tensor, n_branches: int) -> torch.Tensor:
+    m, dim = z.shape
+    if dim % n_branches:
+        raise ValueError(f"The latent size {dim} is not divisible by n_branches={n_branches}.")
+    return z.reshape(m, n_branches, dim // n_branches).transpose(0, 1)
+
+
+def _aggregate(per_branch: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "sum":
+        return per_branch.sum(0)
+    if how == "mean":
+        return per_branch.mean(0)
+    if how == "max":
+        return per_branch.max(0).values
+    return per_branch.median(0).values
+
+
+def parse_scorer(kind: str = "count", radius="2.0", radius_quantile: float = 0.5, k: int = 5,
+                 aggregate: str = "sum") -> Scorer:
+    """A Scorer from command-line words: ``kind`` is count, soft, knn-mean or knn-kth; radius a number or auto."""
+    k_stat = "mean"
+    if kind.startswith("knn"):
+        kind, _, k_stat = kind.partition("-")
+        k_stat = k_stat or "mean"
+    r = radius if radius == "auto" else float(radius)
+    return Scorer(kind=kind, radius=r, radius_quantile=float(radius_quantile), k=int(k), k_stat=k_stat,
+                  aggregate=aggregate)
