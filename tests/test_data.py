@@ -433,6 +433,76 @@ def test_cifar10_jpeg_class_order_and_env_root(tmp_path, monkeypatch):
         load_dataset("cifar10-jpeg", "test")
 
 
+def _write_cifar10_jpeg(folder: Path, seed: int = 0, splits=("train", "test")) -> Path:
+    """``folder/{train,test}.zip`` in the shared copy's format: entries ``<split>/<class>/NNNN.jpg``."""
+    for split in splits:
+        tree = folder.parent / f".tree-{folder.name}-{split}"
+        _write_tree(tree, {split: {c: [_rand((32, 32, 3), seed + k)] for k, c in enumerate(CIFAR10_CLASSES[:3])}},
+                    ext=".jpg")
+        folder.mkdir(parents=True, exist_ok=True)
+        _zip_tree(tree, folder / f"{split}.zip")
+    return folder
+
+
+def _no_cifar10_jpeg_env(monkeypatch, tmp_path):
+    for var in ("COREL_CIFAR10_JPEG", "COREL_DATA"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("COREL_CACHE", str(tmp_path / "cache"))
+
+
+def test_cifar10_jpeg_root_from_corel_data(tmp_path, monkeypatch):
+    _no_cifar10_jpeg_env(monkeypatch, tmp_path)
+    _write_cifar10_jpeg(tmp_path / "store" / "cifar10-jpeg", seed=1)
+    _write_cifar10_jpeg(tmp_path / "work" / "data" / "cifar10-jpeg", seed=50)  # ./data: not used when set
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.setenv("COREL_DATA", str(tmp_path / "store"))
+    ds = load_dataset("cifar10-jpeg", "test")
+    assert ds.labels.tolist() == [0, 1, 2] and ds.images.shape == (3, 3, 32, 32)
+    expected = load_dataset("cifar10-jpeg", "test", root=tmp_path / "store" / "cifar10-jpeg", cache=False)
+    assert torch.equal(ds.images, expected.images)
+    from corel.data.cifar10_jpeg import default_cifar10_jpeg_root
+    assert default_cifar10_jpeg_root() == tmp_path / "store" / "cifar10-jpeg"
+    # a COREL_DATA without the data set is an error naming it, not a fall-back to ./data
+    monkeypatch.setenv("COREL_DATA", str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError) as err:
+        load_dataset("cifar10-jpeg", "train")
+    msg = str(err.value)
+    assert "$COREL_DATA/cifar10-jpeg" in msg and str(tmp_path / "empty" / "cifar10-jpeg") in msg
+    assert "--data-root (root= in Python)" in msg and "COREL_DATA" in msg
+
+
+def test_cifar10_jpeg_default_roots_are_relative_to_the_working_directory(tmp_path, monkeypatch):
+    _no_cifar10_jpeg_env(monkeypatch, tmp_path)
+    work = tmp_path / "checkout"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.raises(FileNotFoundError) as err:  # nothing anywhere: the message says where it looked
+        load_dataset("cifar10-jpeg", "test")
+    msg = str(err.value)
+    assert "./data/cifar10-jpeg" in msg and "../shared/data/cifar10-jpeg" in msg and str(work) in msg
+    assert "--data-root (root= in Python)" in msg and "cifar10-jpeg/test.zip" in msg
+    shared = _write_cifar10_jpeg(tmp_path / "shared" / "data" / "cifar10-jpeg", seed=3)  # ../shared/data
+    from_shared = load_dataset("cifar10-jpeg", "test")
+    assert torch.equal(from_shared.images, load_dataset("cifar10-jpeg", "test", root=shared, cache=False).images)
+    local = _write_cifar10_jpeg(work / "data" / "cifar10-jpeg", seed=7)  # ./data comes first
+    from_local = load_dataset("cifar10-jpeg", "test")
+    assert torch.equal(from_local.images, load_dataset("cifar10-jpeg", "test", root=local, cache=False).images)
+    assert not torch.equal(from_local.images, from_shared.images)
+
+
+def test_cifar10_jpeg_ignores_the_source_tree(tmp_path, monkeypatch):
+    _no_cifar10_jpeg_env(monkeypatch, tmp_path)
+    monkeypatch.chdir(tmp_path)  # no ./data, no ../shared here, whatever lies beside the checkout
+    with pytest.raises(FileNotFoundError, match=r"no --data-root given"):
+        load_dataset("cifar10-jpeg", "train")
+
+
+def test_missing_data_messages_name_the_flag_and_the_keyword(tmp_path):
+    for name in ("cifar10", "cifar100", "cifar10-jpeg", "mnist", "imagenet", "tinyimagenet", "npz", "imagefolder"):
+        with pytest.raises(FileNotFoundError, match=r"--data-root \(root= in Python\)"):
+            load_dataset(name, "train", root=tmp_path / "absent")
+
+
 @pytest.mark.skipif(not (SHARED_CIFAR10_JPEG / "test.zip").is_file(), reason="shared CIFAR-10 JPEGs absent")
 def test_real_cifar10_jpeg_test_split(tmp_path):
     ds = load_dataset("cifar10-jpeg", "test", root=SHARED_CIFAR10_JPEG, cache=tmp_path)

@@ -1,4 +1,9 @@
-"""The command line: ``corel train | evaluate | ...``. Parses and calls; no logic of its own."""
+"""The command line: ``corel train | evaluate | ...``. Parses and calls; no logic of its own.
+
+Building the parser imports neither torch nor Lightning (``corel.config`` is torch-free and the
+other subcommands' defaults and choices are plain constants here): ``corel --help`` and argument
+errors are instant. Each command imports its modules when it runs.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +12,14 @@ import sys
 import typing
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument error is one line on stderr (exit status 2), naming the help to read."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
@@ -60,7 +72,8 @@ def _config_from(args: argparse.Namespace, config_cls, skip: set[str]):
 
 # ----------------------------------------------------------------------------- commands
 def _cmd_train(args) -> int:
-    from .training import TrainConfig, train
+    from .config import TrainConfig
+    from .training import train
     cfg = _config_from(args, TrainConfig, skip={"command", "config", "resume", "func"})
     final = train(cfg, resume=args.resume)
     print(f"model written to {final}")
@@ -80,11 +93,19 @@ def _print_summaries(summaries, out_dir) -> None:
     print(f"\nper-class tables, summary.json and plots under {out_dir}")
 
 
+def _set_threads(threads: int) -> None:
+    if threads > 0:
+        import torch
+        torch.set_num_threads(threads)
+
+
 def _cmd_evaluate(args) -> int:
-    from .pipeline import EvalSpec, evaluate_checkpoint
-    spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, ns=args.n, draws=args.draws,
-                    radius=args.radius, seed=args.seed, batch_size=args.batch_size, device=args.device)
     _check_eval_args(args)
+    from .pipeline import EvalSpec, evaluate_checkpoint
+    _set_threads(args.threads)
+    spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, ns=args.n, draws=args.draws,
+                    radius=args.radius, seed=args.seed, batch_size=args.batch_size, device=args.device,
+                    progress=args.progress, protocol=args.protocol)
     _print_summaries(evaluate_checkpoint(args.checkpoint, spec, args.out_dir), args.out_dir)
     return 0
 
@@ -99,8 +120,8 @@ def _check_eval_args(args) -> None:
 
 
 def _cmd_reproduce(args) -> int:
-    from .pipeline import reproduce
     _check_eval_args(args)
+    from .pipeline import reproduce
     summaries = reproduce(args.setting, "quick" if args.quick else "full", args.out_dir, data_root=args.data_root,
                           checkpoint=args.checkpoint, lam=args.lam, ns=args.n, draws=args.draws, seed=args.seed,
                           threads=args.threads)
@@ -110,13 +131,14 @@ def _cmd_reproduce(args) -> int:
 
 def _cmd_demo(args) -> int:
     from .pipeline import demo
-    _print_summaries(demo(args.out_dir, epochs=args.epochs, seed=args.seed, threads=args.threads), args.out_dir)
+    _print_summaries(demo(args.out_dir, epochs=args.epochs, seed=args.seed, threads=args.threads,
+                          progress=args.progress), args.out_dir)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .training import TrainConfig
-    parser = argparse.ArgumentParser(prog="corel", description=__doc__.splitlines()[0] if __doc__ else None)
+    from .config import TrainConfig
+    parser = _Parser(prog="corel", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a COREL autoencoder",
@@ -140,7 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="its folder or file")
     _add_protocol_flags(p)
     p.add_argument("--batch-size", type=int, default=1000, help="images per encoder call")
+    p.add_argument("--protocol", choices=["test", "validation"], default="test",
+                   help="test: the paper's (the test split scored); validation: the model's --holdout images "
+                        "scored, inliers from the rest of the training split")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bars while encoding")
     p.add_argument("--out-dir", default="runs/evaluate", help="where tables, summary.json and plots go")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -161,10 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=30, help="training epochs per model")
     p.add_argument("--seed", type=int, default=0, help="seed of training and draws")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bars while training and encoding")
     p.add_argument("--out-dir", default="runs/demo", help="output folder")
     p.set_defaults(func=_cmd_demo)
     _add_theory_commands(sub)
     _add_compare_command(sub)
+    parser.commands = sub.choices  # name -> its parser (main() reports stray flags with the subcommand's)
     return parser
 
 
@@ -265,6 +296,13 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+# What the compare parser shows, as plain constants (corel.compare imports torch and the baselines);
+# tests/test_cli.py checks them against corel.compare.METHODS and PROFILES.
+COMPARE_METHODS = ("corel", "plain-ae", "plain-ae-hindsight", "ocsvm-pixels", "ocsvm-codes", "kde-pixels",
+                   "kde-codes", "deep-svdd", "deep-svdd-soft", "dsebm", "dagmm", "geom")
+COMPARE_PROFILES = ("cpu", "full", "smoke")
+
+
 def _add_compare_command(sub) -> None:
     p = sub.add_parser("compare", help="COREL beside the baselines (OC-SVM, KDE, Deep SVDD, DSEBM, DAGMM, GEOM) "
                                        "and the published numbers, class by class (resumable)",
@@ -272,9 +310,8 @@ def _add_compare_command(sub) -> None:
     p.add_argument("--dataset", default="cifar10-jpeg", help="evaluation set (a corel.data name)")
     p.add_argument("--data-root", default=None, help="its folder or file")
     p.add_argument("--methods", default="all",
-                   help="comma-separated: corel, plain-ae, plain-ae-hindsight, ocsvm-pixels, ocsvm-codes, kde-pixels, "
-                        "kde-codes, deep-svdd, deep-svdd-soft, dsebm, dagmm, geom; or all")
-    p.add_argument("--profile", choices=["cpu", "full", "smoke"], default="cpu",
+                   help=f"comma-separated: {', '.join(COMPARE_METHODS)}; or all")
+    p.add_argument("--profile", choices=COMPARE_PROFILES, default="cpu",
                    help="cpu: shortened deep training (hours on 2 cores); full: the papers' settings; smoke: tests")
     p.add_argument("--classes", default=None, help="comma-separated class names or indices (default: all)")
     p.add_argument("--train-size", choices=["full", "n"], default="full",
@@ -307,7 +344,9 @@ def _add_protocol_flags(p) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``corel``; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # name the subcommand's help, not the top-level one
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extras)}")
     try:
         return args.func(args)
     except (ValueError, TypeError, FileNotFoundError, NotImplementedError) as err:

@@ -93,8 +93,8 @@ def _find_folder(root, folder_name: str, marker: str, title: str) -> Path:
         if (c / marker).is_file():
             return c
     raise FileNotFoundError(
-        f"{title} not found: no '{marker}' in {' or '.join(str(c) for c in candidates)}. Pass root= "
-        f"the '{folder_name}' folder from the official python tarball, or its parent "
+        f"{title} not found: no '{marker}' in {' or '.join(str(c) for c in candidates)}. Pass --data-root "
+        f"(root= in Python): the '{folder_name}' folder from the official python tarball, or its parent "
         f"(the default root is $COREL_DATA, else ./data).")
 
 

@@ -83,7 +83,9 @@ def scan_folder(root: Path, split: str, classes: Sequence[str] | None = None,
                 allow_flat: bool = True) -> tuple[list[Item], list[int], list[str]]:
     """List a class-folder tree: ``(items, labels, classes)``, items sorted by class then path."""
     if not root.exists():
-        raise FileNotFoundError(f"Image folder {root} does not exist.")
+        raise FileNotFoundError(f"Image folder {root} does not exist. Pass --data-root (root= in Python): a "
+                                f"folder or .zip of <split>/<class>/<image> files (the default root is "
+                                f"$COREL_DATA, else ./data).")
     if not root.is_dir():
         raise DataError(f"{root} is neither a folder nor a zip file.")
     splits = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name in SPLIT_NAMES)

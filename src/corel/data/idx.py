@@ -92,7 +92,8 @@ def _find_idx(root: Path, subfolders, names) -> Path:
                 if candidate.is_file():
                     return candidate
     raise FileNotFoundError(f"No {names[0]}[.gz] found in {', '.join(str(f) for f in folders)}. "
-                            f"Pass root= the folder that holds the IDX files.")
+                            f"Pass --data-root (root= in Python): the folder that holds the IDX files "
+                            f"(the default root is $COREL_DATA, else ./data).")
 
 
 def read_idx(path, ndim: int | None = None) -> np.ndarray:

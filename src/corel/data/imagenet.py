@@ -47,8 +47,9 @@ def load_imagenet(split: str = "train", root=None, image_size: int | None = 32, 
     image_size, channels = check_image_size(image_size), check_channels(channels)
     root = default_data_root() / "imagenet" if root is None else Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"ImageNet folder {root} does not exist. Pass root= the folder "
-                                f"holding train/<wnid>/ and val/<wnid>/.")
+        raise FileNotFoundError(f"ImageNet folder {root} does not exist. Pass --data-root (root= in Python): "
+                                f"the folder holding train/<wnid>/ and val/<wnid>/ (the default is "
+                                f"$COREL_DATA/imagenet, else ./data/imagenet).")
     items, labels, wnids = scan_folder(root, _SPLITS[split], allow_flat=False)
     images = decode_all(items, image_size, 3 if channels is None else channels, num_workers)
     return make_imageset(images, labels, wnids, "imagenet", root, image_size, channels)

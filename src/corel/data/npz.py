@@ -53,7 +53,9 @@ def load_npz(split: str = "train", root=None, image_size: int | None = 32, *,
     root = default_data_root() if root is None else Path(root)
     path = root / f"{split}.npz" if root.is_dir() else root
     if not path.is_file():
-        raise FileNotFoundError(f"npz file {path} does not exist.")
+        raise FileNotFoundError(f"npz file {path} does not exist. Pass --data-root (root= in Python): an .npz "
+                                f"file, or a folder of <split>.npz files (the default root is $COREL_DATA, "
+                                f"else ./data).")
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)

@@ -65,8 +65,9 @@ def _find_root(root) -> Path:
         if (c / "wnids.txt").is_file():
             return c
     raise FileNotFoundError(f"TinyImageNet not found: no wnids.txt in "
-                            f"{' or '.join(str(c) for c in candidates)}. Pass root= the "
-                            f"'tiny-imagenet-200' folder or its parent.")
+                            f"{' or '.join(str(c) for c in candidates)}. Pass --data-root (root= in Python): "
+                            f"the 'tiny-imagenet-200' folder or its parent (the default root is $COREL_DATA, "
+                            f"else ./data).")
 
 
 def _read_wnids(path: Path) -> list[str]:

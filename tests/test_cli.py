@@ -1,0 +1,149 @@
+"""The command line: help and argument errors without torch or Lightning; flags reach the jobs."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corel import cli
+
+COMMANDS = ("train", "evaluate", "reproduce", "demo", "toy", "guide", "ablate", "compare")
+HEAVY = ("torch", "lightning", "numba", "sklearn")
+
+
+def _corel() -> list[str]:
+    script = Path(sys.executable).with_name("corel")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "corel"]
+
+
+def _run(args, code: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-c", code] if code is not None else _corel() + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+
+
+def _loaded(*names: str) -> str:
+    return "print(" + ", ".join(f"{n!r} in sys.modules" for n in names) + ")"
+
+
+def test_building_the_parser_imports_neither_torch_nor_lightning():
+    res = _run(None, "import sys, corel.cli; corel.cli.build_parser(); "
+                     "print('torch' in sys.modules, 'lightning' in sys.modules)")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False", "False"]
+
+
+def test_every_subcommand_help_and_argument_errors_stay_light():
+    code = ("import sys, contextlib, io\nfrom corel.cli import main\n"
+            f"for cmd in {COMMANDS!r}:\n"
+            "    for argv in ([cmd, '--help'], [cmd, '--no-such-flag']):\n"
+            "        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+            "            try:\n"
+            "                main(argv)\n"
+            "            except SystemExit as e:\n"
+            "                assert e.code == (0 if argv[1] == '--help' else 2), (argv, e.code)\n"
+            "            else:\n"
+            "                raise AssertionError(argv)\n"
+            # value checks of evaluate and reproduce come before their imports
+            "with contextlib.redirect_stderr(io.StringIO()):\n"
+            "    assert main(['evaluate', 'm.pt', '--radius', '0']) == 2\n"
+            "    assert main(['reproduce', 'cifar10', '--draws', '0']) == 2\n"
+            + _loaded(*HEAVY))
+    res = _run(None, code)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False"] * len(HEAVY)
+
+
+def test_import_corel_is_lazy_and_the_top_level_names_still_work():
+    res = _run(None, "import sys, corel\n" + _loaded(*HEAVY) + "\n"
+                     "from corel import CorelDetector, count_neighbors, vr_persistence_0d, ConnectivityLoss\n"
+                     "import corel.detect\n"
+                     "assert count_neighbors is corel.detect.count_neighbors\n"
+                     "assert sorted(n for n in corel.__all__ if getattr(corel, n) is None) == []\n"
+                     "print(corel.__version__)")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False"] * len(HEAVY) + ["0.1.0"]
+
+
+def test_unknown_top_level_name_is_an_attribute_error():
+    import corel
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        corel.nope  # noqa: B018
+    assert set(corel.__all__) <= set(dir(corel))
+
+
+def test_help_from_the_console_script():
+    res = _run(["--help"])
+    assert res.returncode == 0, res.stderr
+    assert all(c in res.stdout for c in COMMANDS) and not res.stderr
+    res = _run(["train", "--help"])
+    assert res.returncode == 0, res.stderr
+    assert "--lam" in res.stdout and "--data-root" in res.stdout and "--progress-bar" in res.stdout
+    res = _run(["evaluate", "--help"])
+    assert "--threads" in res.stdout and "--no-progress" in res.stdout
+
+
+@pytest.mark.parametrize("argv, prog, message", [
+    (["train", "--bogus"], "corel train", "unrecognized arguments: --bogus"),
+    (["train", "--epochs", "x"], "corel train", "argument --epochs: invalid int value: 'x'"),
+    (["evaluate", "m.pt", "--threads", "two"], "corel evaluate", "argument --threads: invalid int value"),
+    (["--bogus"], "corel", "the following arguments are required: COMMAND"),
+    (["nope"], "corel", "invalid choice: 'nope'"),
+])
+def test_a_bad_flag_is_one_line_and_exit_2(argv, prog, message):
+    res = _run(argv)
+    assert res.returncode == 2
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"{prog}: error: ") and message in lines[0]
+    assert lines[0].endswith(f"(see `{prog} --help`)") and "Traceback" not in res.stderr and not res.stdout
+
+
+def test_compare_choices_are_the_modules():
+    from corel.compare import METHODS, PROFILES
+    assert cli.COMPARE_METHODS == tuple(METHODS)
+    assert set(cli.COMPARE_PROFILES) == set(PROFILES)
+
+
+def test_ablate_defaults_are_the_modules():
+    from corel import ablate
+    args = cli.build_parser().parse_args(["ablate"])
+    assert tuple(args.sweeps.split(",")) == ablate.SWEEPS
+    assert tuple(float(v) for v in args.lams.split(",")) == ablate.LAMBDAS
+    assert tuple(float(v) for v in args.radii.split(",")) == ablate.RADII
+    assert tuple(int(v) for v in args.sample_sizes.split(",")) == ablate.SAMPLE_SIZES
+
+
+def test_evaluate_passes_threads_progress_and_protocol(monkeypatch, tmp_path):
+    import torch
+    from corel import pipeline
+    seen = {}
+
+    def fake(checkpoint, spec, out_dir):
+        seen.update(checkpoint=checkpoint, spec=spec, threads=torch.get_num_threads())
+        return []
+
+    monkeypatch.setattr(pipeline, "evaluate_checkpoint", fake)
+    before = torch.get_num_threads()
+    try:
+        assert cli.main(["evaluate", "m.pt", "--threads", "1", "--no-progress", "--out-dir", str(tmp_path)]) == 0
+        assert seen["threads"] == 1 and seen["spec"].progress is False and seen["spec"].protocol == "test"
+        torch.set_num_threads(before)
+        assert cli.main(["evaluate", "m.pt", "--protocol", "validation", "--out-dir", str(tmp_path)]) == 0
+        assert seen["threads"] == before  # --threads 0: left alone
+        assert seen["spec"].progress is True and seen["spec"].protocol == "validation"
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_demo_passes_progress(monkeypatch, tmp_path):
+    from corel import pipeline
+    seen = {}
+    monkeypatch.setattr(pipeline, "demo", lambda out_dir, **kw: seen.update(kw) or [])
+    assert cli.main(["demo", "--no-progress", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
+    assert seen["progress"] is False and seen["threads"] == 1
+    assert cli.main(["demo", "--out-dir", str(tmp_path)]) == 0
+    assert seen["progress"] is True
