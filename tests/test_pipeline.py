@@ -198,3 +198,13 @@ def test_published_numbers_and_table():
     table = format_table([{"trained_on": "cifar10-jpeg", "dataset": "cifar10-jpeg", "lam": 20.0, "n": 120,
                            "mean_auroc": 70.0, "std_auroc": 1.0, "published_mean_auroc": 75.96}])
     assert "| 70.00 +- 1.00 | 75.96 |" in table
+
+
+@pytest.mark.parametrize("flags, described", [
+    (["--scorer", "knn-mean", "--k", "3", "--aggregate", "median"], "knn (mean of 3 nearest l1), branches aggregated by median"),
+    (["--scorer", "soft", "--radius", "auto", "--radius-quantile", "0.25"], "soft (radius = q0.25 of the inliers' death times)"),
+])
+def test_evaluate_with_other_scorers_names_them_and_no_published_number(model_path, tmp_path, flags, described):
+    summary = _evaluate(model_path, tmp_path, *flags)
+    assert summary["scorer"].startswith(described)
+    assert summary["published_mean_auroc"] is None and 50.0 < summary["mean_auroc"] <= 100.0

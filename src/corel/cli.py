@@ -103,15 +103,20 @@ def _cmd_evaluate(args) -> int:
     _check_eval_args(args)
     from .pipeline import EvalSpec, evaluate_checkpoint
     _set_threads(args.threads)
+    from .scoring import parse_scorer
+    scorer = parse_scorer(args.scorer, args.radius, args.radius_quantile, args.k, args.aggregate)
     spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, ns=args.n, draws=args.draws,
-                    radius=args.radius, seed=args.seed, batch_size=args.batch_size, device=args.device,
-                    progress=args.progress, protocol=args.protocol)
+                    radius=2.0 if args.radius == "auto" else args.radius, seed=args.seed,
+                    batch_size=args.batch_size, device=args.device, progress=args.progress, protocol=args.protocol,
+                    scorer=None if scorer.is_paper and scorer.aggregate == "sum" else scorer)
     _print_summaries(evaluate_checkpoint(args.checkpoint, spec, args.out_dir), args.out_dir)
     return 0
 
 
 def _check_eval_args(args) -> None:
-    if not args.radius > 0:
+    if args.radius == "auto" and not hasattr(args, "scorer"):
+        raise ValueError(f"--radius auto is an option of `corel evaluate`; pass a number here.")
+    if args.radius != "auto" and not args.radius > 0:
         raise ValueError(f"--radius must be > 0; got {args.radius}.")
     if args.draws < 1:
         raise ValueError(f"--draws must be >= 1; got {args.draws}.")
@@ -124,15 +129,16 @@ def _cmd_reproduce(args) -> int:
     from .pipeline import reproduce
     summaries = reproduce(args.setting, "quick" if args.quick else "full", args.out_dir, data_root=args.data_root,
                           checkpoint=args.checkpoint, lam=args.lam, ns=args.n, draws=args.draws, seed=args.seed,
-                          threads=args.threads)
+                          threads=args.threads, progress=args.progress)
     _print_summaries(summaries, args.out_dir)
     return 0
 
 
 def _cmd_demo(args) -> int:
-    from .pipeline import demo
-    _print_summaries(demo(args.out_dir, epochs=args.epochs, seed=args.seed, threads=args.threads,
-                          progress=args.progress), args.out_dir)
+    from .pipeline import demo, format_demo_table
+    summaries = demo(args.out_dir, epochs=args.epochs, seed=args.seed, threads=args.threads, progress=args.progress)
+    print(format_demo_table(summaries))
+    print(f"\nper-class tables, summary.json and plots under {args.out_dir}")
     return 0
 
 
@@ -161,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="cifar10-jpeg", help="evaluation set (a corel.data name)")
     p.add_argument("--data-root", default=None, help="its folder or file")
     _add_protocol_flags(p)
+    _add_scorer_flags(p)
     p.add_argument("--batch-size", type=int, default=1000, help="images per encoder call")
     p.add_argument("--protocol", choices=["test", "validation"], default="test",
                    help="test: the paper's (the test split scored); validation: the model's --holdout images "
@@ -181,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=20.0, help="connectivity weight lambda (0: plain autoencoder)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     _add_protocol_flags(p)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bars while training and encoding")
     p.add_argument("--out-dir", default="runs/reproduce", help="output folder")
     p.set_defaults(func=_cmd_reproduce)
 
@@ -334,10 +343,31 @@ def _add_compare_command(sub) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
+def _add_scorer_flags(p) -> None:
+    p.add_argument("--scorer", default="count", choices=["count", "soft", "knn-mean", "knn-kth"],
+                   help="per-branch normality: the paper's count in the ball, a soft (Laplace) count, or minus "
+                        "the mean / k-th l1 distance to the k nearest inliers")
+    p.add_argument("--k", type=int, default=5, help="neighbours of the knn scorers")
+    p.add_argument("--aggregate", default="sum", choices=["sum", "mean", "max", "median"],
+                   help="how branch scores are combined (the paper: sum)")
+    p.add_argument("--radius-quantile", type=float, default=0.5,
+                   help="with --radius auto: the quantile of the inliers' own death times used as radius")
+
+
+def _radius(text: str):
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'auto'; got {text!r}") from None
+
+
 def _add_protocol_flags(p) -> None:
     p.add_argument("--n", type=_int_tuple, default=(120,), help="inliers per class, comma-separated (80,120,500)")
     p.add_argument("--draws", type=int, default=5, help="fresh draws of the n inliers per class")
-    p.add_argument("--radius", type=float, default=2.0, help="l1 ball radius per branch (eta)")
+    p.add_argument("--radius", type=_radius, default=2.0,
+                   help="l1 ball radius per branch (eta), or 'auto' (read off the inliers' death times; evaluate only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws")
 
 

@@ -29,6 +29,7 @@ class EvalSpec:
     batch_size: int = 1000             # images per encoder call
     device: str | None = None
     progress: bool = True              # progress bars while encoding
+    scorer: object = None              # a corel.scoring.Scorer; None = the paper's count at ``radius``
     protocol: str = "test"             # "test" (the paper's) or "validation": inliers from the training
                                        # split minus a hold-out, the hold-out scored (needs the model's
                                        # own --holdout, so that it never trained on those images)
@@ -59,11 +60,12 @@ def evaluate_checkpoint(checkpoint, spec: EvalSpec, out_dir, trained_on: str | N
         t0 = time.perf_counter()
         res = evaluate_one_class(train_codes, train_y, test_codes, test_y, n=n, draws=spec.draws,
                                  radius=spec.radius, n_branches=n_branches, seed=spec.seed,
-                                 class_names=classes, device=spec.device)
+                                 class_names=classes, device=spec.device, scorer=spec.scorer)
         pub = published(trained_on, spec.dataset, n, lam)
         meta = {"dataset": spec.dataset, "checkpoint": str(checkpoint), "checkpoint_sha256": checkpoint_digest(checkpoint),
                 "protocol": spec.protocol, "trained_on": trained_on, "lam": lam,
-                "published_mean_auroc": pub[0] if pub and spec.protocol == "test" else None,
+                "scorer": spec.scorer.describe() if spec.scorer is not None else "count (the paper)",
+                "published_mean_auroc": pub[0] if pub and spec.protocol == "test" and spec.scorer is None else None,
                 "seconds": round(time.perf_counter() - t0, 2)}
         sub = out / f"n{n}"
         write_results(res, sub, meta)
@@ -126,7 +128,7 @@ SETTINGS = {  # name -> (training data set, evaluation data set)
 
 def reproduce(setting: str, profile: str, out_dir, data_root: str | None = None, eval_root: str | None = None,
               checkpoint: str | None = None, lam: float = 20.0, ns=(120,), draws: int = 5, seed: int = 0,
-              threads: int = 0) -> list[dict]:
+              threads: int = 0, progress: bool = True) -> list[dict]:
     """Train (or load ``checkpoint``) and evaluate a named setting of the paper; returns summaries."""
     from .training import TrainConfig, train
     if setting not in SETTINGS:
@@ -137,12 +139,13 @@ def reproduce(setting: str, profile: str, out_dir, data_root: str | None = None,
     out = Path(out_dir)
     if checkpoint is None:
         cfg = TrainConfig.from_dict(dict(dataset=train_set, data_root=data_root, lam=float(lam), seed=seed,
-                                         out_dir=str(out / "train"), threads=threads, **PROFILES[profile]))
+                                         out_dir=str(out / "train"), threads=threads, progress_bar=progress,
+                                         **PROFILES[profile]))
         checkpoint = train(cfg)
     if profile == "quick":
         draws = min(draws, 2)
     spec = EvalSpec(dataset=eval_set, data_root=eval_root if eval_root is not None else data_root,
-                    ns=tuple(ns), draws=draws, seed=seed)
+                    ns=tuple(ns), draws=draws, seed=seed, progress=progress)
     return evaluate_checkpoint(checkpoint, spec, out / "eval", trained_on=train_set)
 
 
@@ -178,6 +181,8 @@ def demo(out_dir, epochs: int = 30, n: int = 100, draws: int = 5, seed: int = 0,
 
 def format_demo_table(summaries: list[dict]) -> str:
     """Both models' AUROC at every radius, their median death time, and how to read it."""
+    if not summaries:
+        return "(no results)"
     radii = sorted({s["radius"] for s in summaries})
     lines = ["| model | median death time | " + " | ".join(f"r = {r:g}" for r in radii) + " |",
              "|---|---|" + "---|" * len(radii)]

@@ -196,8 +196,10 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     exists and ``resume`` is true, training continues from it and, with the same seed, ends
     with the same weights as an uninterrupted run.
     """
+    from ._quiet import quiet_lightning
     from .data import load_dataset
 
+    quiet_lightning()
     cfg.validate()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

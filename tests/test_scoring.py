@@ -1,0 +1,95 @@
+"""Label-free scorers (corel.scoring) against brute force NumPy / SciPy oracles."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse.csgraph import minimum_spanning_tree
+from scipy.spatial.distance import cdist
+
+from corel.counting import count_neighbors
+from corel.scoring import Scorer, parse_scorer
+
+
+def _brute(q, x, nb, kind, radii, k=5, k_stat="mean", aggregate="sum"):
+    w = q.shape[1] // nb
+    per = []
+    for b in range(nb):
+        d = cdist(q[:, b * w:(b + 1) * w], x[:, b * w:(b + 1) * w], "cityblock")
+        if kind == "count":
+            per.append((d <= radii[b]).sum(1).astype(float))
+        elif kind == "soft":
+            per.append(np.exp(-d / radii[b]).sum(1))
+        else:
+            s = np.sort(d, 1)[:, :k]
+            per.append(-(s[:, -1] if k_stat == "kth" else s.mean(1)))
+    per = np.stack(per)
+    return {"sum": per.sum(0), "mean": per.mean(0), "max": per.max(0), "median": np.median(per, 0)}[aggregate]
+
+
+def _mst_quantile(x, nb, q):
+    w = x.shape[1] // nb
+    out = []
+    for b in range(nb):
+        d = cdist(x[:, b * w:(b + 1) * w], x[:, b * w:(b + 1) * w], "cityblock")
+        out.append(np.quantile(minimum_spanning_tree(d).data, q))
+    return np.array(out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), kind=st.sampled_from(["count", "soft", "knn"]),
+       aggregate=st.sampled_from(["sum", "mean", "max", "median"]), k=st.integers(1, 7),
+       k_stat=st.sampled_from(["kth", "mean"]), scale=st.sampled_from([0.3, 1.0, 4.0]))
+def test_scorers_match_brute_force(seed, kind, aggregate, k, k_stat, scale):
+    rng = np.random.default_rng(seed)
+    nb = 3
+    x, q = rng.normal(0, scale, (12, 6 * nb)), rng.normal(0, scale, (20, 6 * nb))
+    s = Scorer(kind=kind, radius=2.0, k=k, k_stat=k_stat, aggregate=aggregate)
+    got = s.score(torch.tensor(q), torch.tensor(x), nb).numpy()
+    want = _brute(q, x, nb, kind, [2.0] * nb, k, k_stat, aggregate)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("quantile", [0.0, 0.25, 0.5, 1.0])
+def test_auto_radius_is_the_quantile_of_the_inliers_own_death_times(quantile):
+    rng = np.random.default_rng(1)
+    x, q = rng.normal(size=(30, 20)), rng.normal(size=(15, 20))
+    s = Scorer(kind="count", radius="auto", radius_quantile=quantile)
+    radii = _mst_quantile(x, 4, quantile)
+    np.testing.assert_allclose(s.radii(torch.tensor(x), 4).numpy(), radii, rtol=1e-12)
+    np.testing.assert_allclose(s.score(torch.tensor(q), torch.tensor(x), 4).numpy(), _brute(q, x, 4, "count", radii))
+
+
+def test_auto_radius_does_not_depend_on_the_codes_scale():
+    """The point of 'auto': scaling every code by 7 leaves the scores' ranking unchanged."""
+    rng = np.random.default_rng(2)
+    x, q = torch.tensor(rng.normal(size=(40, 20))), torch.tensor(rng.normal(size=(50, 20)))
+    for kind in ("count", "soft"):
+        s = Scorer(kind=kind, radius="auto")
+        np.testing.assert_allclose(s.score(q * 7, x * 7, 4).numpy(), s.score(q, x, 4).numpy(), rtol=1e-9)
+
+
+def test_default_is_the_papers_exact_count_and_sets_score_like_loops():
+    rng = np.random.default_rng(3)
+    x, q = torch.tensor(rng.normal(size=(3, 25, 20))), torch.tensor(rng.normal(size=(40, 20)))
+    assert torch.equal(Scorer().score(q, x, 4), count_neighbors(q, x, 4, 2.0).double())
+    for s in (Scorer(kind="soft"), Scorer(kind="knn", aggregate="median"), Scorer(radius="auto")):
+        batched = s.score(q, x, 4)
+        assert torch.allclose(batched, torch.stack([s.score(q, xi, 4) for xi in x]))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(kind="dense"), "Unknown scorer kind"), (dict(aggregate="min"), "Unknown branch aggregation"),
+    (dict(k=0), "k must be an int >= 1"), (dict(radius="big"), "'auto'"), (dict(radius=-1.0), "> 0"),
+    (dict(radius_quantile=1.5), "radius_quantile"), (dict(k_stat="median"), "Unknown k statistic"),
+])
+def test_bad_scorer_settings_say_what_to_pass(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Scorer(**kwargs)
+
+
+def test_parse_scorer_words():
+    assert parse_scorer("knn-kth", "2", k=3) == Scorer(kind="knn", k=3, k_stat="kth")
+    assert parse_scorer("soft", "auto", 0.25, aggregate="max") == Scorer(kind="soft", radius="auto",
+                                                                         radius_quantile=0.25, aggregate="max")
+    assert parse_scorer().is_paper
