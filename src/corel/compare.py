@@ -497,6 +497,8 @@ def _describe(ctx: _Context, method: str) -> str:
             return f"count, n={s.n}, {s.draws} draws, r chosen on the test set"
         return f"count, r={s.radius:g}, n={s.n}, {s.draws} draws"
     p = {**METHODS[method].factory().get_params(), **ctx.params(method)}
+    if p.get("preprocess") == "auto":   # what "auto" resolves to on compare's (N, C, H, W) images
+        p["preprocess"] = "gcn-pca" if METHODS[method].kind == "pixels" else "standardize"
     text = {
         "OCSVMDetector": lambda: f"nu={p['nu']:g}, gamma={p['gamma']}, {p['preprocess']}",
         "KDEDetector": lambda: f"bandwidth {p['bandwidth']} ({p['cv']}-fold), {p['preprocess']}",
