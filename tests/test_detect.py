@@ -427,3 +427,33 @@ def test_no_module_imports_another_modules_private_names():
             offenders += [f"{path.name}:{node.lineno} {a.name}" for a in node.names
                           if a.name.startswith("_") and not a.name.startswith("__")]
     assert offenders == []
+
+
+# --- label-free scorers beyond the paper's count ------------------------------------------------
+@pytest.mark.parametrize("params", [dict(scorer="knn-mean", k=3), dict(scorer="soft", radius="auto"),
+                                    dict(scorer="knn-kth", aggregate="median"),
+                                    dict(radius="auto", radius_quantile=0.9)])
+def test_detector_scorers_flag_far_points_and_survive_save_load(params, tmp_path):
+    from corel.scoring import parse_scorer
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8))
+    det = CorelDetector(n_branches=2, contamination=0.02, **params).fit(x)
+    far = np.vstack([rng.normal(size=(5, 8)) * 0.3, rng.normal(size=(5, 8)) + 8.0])
+    assert (det.predict(far) == np.r_[np.ones(5), -np.ones(5)]).all()
+    want = parse_scorer(params.get("scorer", "count"), params.get("radius", 2.0), params.get("radius_quantile", 0.5),
+                        params.get("k", 5),
+                        params.get("aggregate", "sum")).score(torch.tensor(far), torch.tensor(x), 2).numpy()
+    np.testing.assert_allclose(det.score_samples(far), want)
+    path = tmp_path / "det.pt"
+    det.save(path)
+    again = CorelDetector.load(path)
+    np.testing.assert_allclose(again.score_samples(far), det.score_samples(far))
+    assert again.get_params()["scorer"] == det.scorer
+
+
+@pytest.mark.parametrize("params, message", [(dict(scorer="lof"), "'scorer' parameter"),
+                                             (dict(radius="big"), "'radius' parameter"),
+                                             (dict(aggregate="min"), "branch aggregation"), (dict(k=0), "'k'")])
+def test_detector_bad_scorer_params(params, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        CorelDetector(n_branches=2, **params).fit(np.zeros((10, 4)))

@@ -93,3 +93,14 @@ def test_parse_scorer_words():
     assert parse_scorer("soft", "auto", 0.25, aggregate="max") == Scorer(kind="soft", radius="auto",
                                                                          radius_quantile=0.25, aggregate="max")
     assert parse_scorer().is_paper
+
+
+@pytest.mark.parametrize("scorer", [Scorer(), Scorer(kind="soft", aggregate="max"), Scorer(kind="knn", k=3),
+                                    Scorer(kind="knn", k=2, k_stat="kth", aggregate="median")])
+def test_leave_one_out_equals_scoring_each_against_the_others(scorer):
+    rng = np.random.default_rng(4)
+    x = torch.tensor(rng.normal(size=(15, 12)))
+    loo = scorer.score_leave_one_out(x, 3)
+    for i in range(len(x)):
+        others = torch.cat([x[:i], x[i + 1:]])
+        assert torch.allclose(loo[i], scorer._score_one(x[i:i + 1], others, 3)[0])

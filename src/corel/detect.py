@@ -39,8 +39,19 @@ class CorelDetector(DetectorBase):
         and its training flag is restored afterwards.
     n_branches : int, default=16
         Latent branches (the paper: 16 of 10 dims).
-    radius : float, default=2.0
-        Closed l1-ball radius per branch (the paper: eta = 2.0).
+    radius : float or "auto", default=2.0
+        Closed l1-ball radius per branch (the paper: eta = 2.0). ``"auto"``: per branch, the
+        ``radius_quantile`` quantile of the inliers' own 0-dim death times (no scale to set).
+    scorer : {"count", "soft", "knn-mean", "knn-kth"}, default="count"
+        Per-branch normality (see :mod:`corel.scoring`): the paper's count in the ball, a soft
+        (Laplace, ``exp(-d / radius)``) count, or minus the mean / k-th l1 distance to the ``k``
+        nearest inliers.
+    k : int, default=5
+        Neighbours of the knn scorers.
+    aggregate : {"sum", "mean", "max", "median"}, default="sum"
+        How the branch scores are combined (the paper: sum).
+    radius_quantile : float in [0, 1], default=0.5
+        Used with ``radius="auto"``.
     contamination : float in (0, 0.5], default=0.1
         Expected share of outliers in the training set; sets ``offset_`` (sklearn) and
         ``threshold_`` (PyOD) only, never the scores.
@@ -85,10 +96,15 @@ class CorelDetector(DetectorBase):
     _expected_failed_checks = {"check_outliers_fit_predict": _LOO, "check_outliers_train": _LOO}
 
     def __init__(self, encoder=None, n_branches: int = 16, radius: float = 2.0, contamination: float = 0.1,
-                 batch_size: int = 1000, device=None):
+                 batch_size: int = 1000, device=None, scorer: str = "count", k: int = 5, aggregate: str = "sum",
+                 radius_quantile: float = 0.5):
         self.encoder = encoder
         self.n_branches = n_branches
         self.radius = radius
+        self.scorer = scorer
+        self.k = k
+        self.aggregate = aggregate
+        self.radius_quantile = radius_quantile
         self.contamination = contamination
         self.batch_size = batch_size
         self.device = device
@@ -107,22 +123,34 @@ class CorelDetector(DetectorBase):
         self.inlier_codes_ = codes
         if self.encoder is None:
             self.n_features_in_ = codes.shape[1]
-        loo = count_neighbors(codes, codes, self.n_branches, self.radius) - self.n_branches
+        scorer = self._scorer()
+        if scorer.is_paper and scorer.aggregate == "sum":
+            loo = count_neighbors(codes, codes, self.n_branches, self.radius) - self.n_branches
+        else:
+            loo = scorer.score_leave_one_out(codes, self.n_branches)
         self.training_scores_ = loo.cpu().numpy()
         self.offset_ = float(np.percentile(self.training_scores_, 100.0 * self.contamination))
         return self
 
     def score_samples(self, X) -> np.ndarray:
-        """COREL's score: summed per-branch neighbour counts (higher = more normal).
-
-        Integers, returned as float64 as scikit-learn's outlier detectors do.
+        """COREL's score: summed per-branch neighbour counts (higher = more normal), or the
+        chosen ``scorer``'s normality. Float64, as scikit-learn's outlier detectors return.
         """
         check_is_fitted(self, "inlier_codes_")
         codes = self._encode(X, fitted_dim=self.inlier_codes_.shape[1])
         if codes.shape[0] == 0:
             return np.zeros(0)
-        counts = count_neighbors(codes, self.inlier_codes_, self.n_branches, self.radius)
+        scorer = self._scorer()
+        if scorer.is_paper and scorer.aggregate == "sum":
+            counts = count_neighbors(codes, self.inlier_codes_, self.n_branches, self.radius)
+        else:
+            counts = scorer.score(codes, self.inlier_codes_, self.n_branches)
         return counts.cpu().numpy().astype(np.float64)
+
+    def _scorer(self):
+        from .scoring import parse_scorer
+        return parse_scorer(self.scorer, self.radius if self.radius == "auto" else float(self.radius),
+                            self.radius_quantile, self.k, self.aggregate)
 
     # ---- persistence ------------------------------------------------------------------------
 
@@ -134,8 +162,11 @@ class CorelDetector(DetectorBase):
         check_is_fitted(self, "inlier_codes_")
         state = {
             "format": _SAVE_FORMAT, "version": _SAVE_VERSION,
-            "params": {"n_branches": int(self.n_branches), "radius": float(self.radius),
-                       "contamination": float(self.contamination), "batch_size": int(self.batch_size)},
+            "params": {"n_branches": int(self.n_branches),
+                       "radius": self.radius if self.radius == "auto" else float(self.radius),
+                       "contamination": float(self.contamination), "batch_size": int(self.batch_size),
+                       "scorer": str(self.scorer), "k": int(self.k), "aggregate": str(self.aggregate),
+                       "radius_quantile": float(self.radius_quantile)},
             "had_encoder": self.encoder is not None,
             "inlier_codes": self.inlier_codes_.detach().cpu(),
             "training_scores": torch.from_numpy(np.asarray(self.training_scores_)),
@@ -167,7 +198,13 @@ class CorelDetector(DetectorBase):
 
     def _validate_params(self) -> None:
         check_int(self.n_branches, "n_branches", "CorelDetector")
-        check_radius(self.radius, "CorelDetector")
+        if not (isinstance(self.radius, str) and self.radius == "auto"):
+            check_radius(self.radius, "CorelDetector")
+        if self.scorer not in ("count", "soft", "knn-mean", "knn-kth"):
+            raise ValueError(f"The 'scorer' parameter of CorelDetector must be one of 'count', 'soft', 'knn-mean', "
+                             f"'knn-kth'. Got {self.scorer!r} instead.")
+        check_int(self.k, "k", "CorelDetector")
+        self._scorer()   # checks aggregate and radius_quantile with corel.scoring's messages
         check_contamination(self.contamination, "CorelDetector")
         check_int(self.batch_size, "batch_size", "CorelDetector")
         if self.encoder is not None and not callable(self.encoder):

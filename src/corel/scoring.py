@@ -106,13 +106,26 @@ class Scorer:
         r = torch.quantile(deaths, self.radius_quantile, dim=1)
         return r.clamp_min(torch.finfo(torch.float64).tiny)
 
-    def _score_one(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int) -> torch.Tensor:
-        q = _branches(queries, n_branches)                                      # (B, Q, w)
-        x = _branches(inliers, n_branches).to(q.dtype)                          # (B, n, w)
+    def score_leave_one_out(self, inliers: torch.Tensor, n_branches: int) -> torch.Tensor:
+        """Each inlier scored against the *other* inliers (n,), as LOF scores its training set.
+
+        The radius ('auto') is read off all n inliers, the one left out included.
+        """
+        return self._score_one(inliers, inliers, n_branches, leave_one_out=True)
+
+    def _score_one(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int,
+                   leave_one_out: bool = False) -> torch.Tensor:
+        q = _branches(queries, n_branches).double()                             # (B, Q, w)
+        x = _branches(inliers, n_branches).double().to(q.device)                # (B, n, w)
         radii = self.radii(inliers, n_branches).to(q.device)
         per_q = max(1, _BLOCK_BYTES // (8 * n_branches * max(1, x.shape[1])))
-        parts = [self._per_branch(torch.cdist(q[:, a:a + per_q].double(), x.double(), p=1), radii)
-                 for a in range(0, q.shape[1], per_q)]
+        parts = []
+        for a in range(0, q.shape[1], per_q):
+            d = torch.cdist(q[:, a:a + per_q], x, p=1)                         # (B, chunk, n)
+            if leave_one_out:   # query a + i is inlier a + i: its own distance must not count
+                i = torch.arange(d.shape[1], device=d.device)
+                d[:, i, a + i] = math.inf
+            parts.append(self._per_branch(d, radii))
         per_branch = torch.cat(parts, dim=1)                                    # (B, Q)
         return _aggregate(per_branch, self.aggregate)
 
@@ -124,6 +137,8 @@ class Scorer:
             return torch.exp(-d / r).sum(-1)
         k = min(self.k, d.shape[-1])
         nearest = d.topk(k, dim=-1, largest=False).values                       # (B, Q, k), ascending
+        if not torch.isfinite(nearest).all():   # fewer than k others (leave-one-out of a tiny set)
+            nearest = torch.where(torch.isfinite(nearest), nearest, nearest[..., :1])
         return -(nearest[..., -1] if self.k_stat == "kth" else nearest.mean(-1))
 
 
