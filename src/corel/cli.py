@@ -238,7 +238,7 @@ def _add_theory_commands(sub) -> None:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = sub.add_parser("toy", help="the three-blob toy: connectivity loss alone, KDE before / after",
                        formatter_class=fmt)
-    p.add_argument("--epochs", type=int, default=50, help="training epochs (METHOD.md: 50)")
+    p.add_argument("--epochs", type=int, default=50, help="training epochs (the paper: 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of the blobs, the weights and the batches")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     p.add_argument("--out-dir", default="runs/toy", help="where the PNGs and numbers.json go")

@@ -1,6 +1,6 @@
 """COREL's novelty score: an exact, chunked count of neighbours in closed l1 balls.
 
-The score of a query code q against a set of inlier codes X (METHOD.md section 5, step 3):
+The score of a query code q against a set of inlier codes X (Hofer et al., ICML 2019):
 split the latent dims into ``n_branches`` equal consecutive slices; in each branch count the
 inliers x with ``||q_b - x_b||_1 <= radius`` (a closed ball); sum over the branches. Higher means
 more normal; the score is an integer. :class:`corel.detect.CorelDetector` wraps it as a

@@ -1,4 +1,4 @@
-"""The baselines COREL is compared with (METHOD.md section 6), each a detector with the API of
+"""The baselines COREL is compared with (Hofer et al., ICML 2019), each a detector with the API of
 :class:`corel.detect.CorelDetector` (scikit-learn ``BaseEstimator`` + ``OutlierMixin``; the PyOD
 view ``decision_scores_`` / ``threshold_`` / ``labels_``), seeded by ``random_state``, never
 returning NaN scores (:class:`DivergedError` instead).

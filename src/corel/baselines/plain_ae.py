@@ -1,5 +1,5 @@
 """The plain autoencoder baseline: COREL's count scorer on the codes of an autoencoder trained
-without the connectivity loss (lambda = 0), METHOD.md section 6.
+without the connectivity loss (lambda = 0), as in the ablation of Hofer et al., ICML 2019.
 
 There is nothing new to fit: it *is* :class:`corel.detect.CorelDetector` on a lambda = 0
 checkpoint (:func:`plain_autoencoder_detector`). Its latent scale is arbitrary, so the paper's
