@@ -4,6 +4,7 @@ and the quick-start demo. Each hands plain values to the modules that do the wor
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,12 +171,13 @@ def demo(out_dir, epochs: int = 30, n: int = 100, draws: int = 5, seed: int = 0,
         cfg = TrainConfig.from_dict(dict(dataset="digits", lam=lam, epochs=epochs, seed=seed, threads=threads,
                                          out_dir=str(out / tag / "train"), progress_bar=progress, hist_batches=5))
         ckpt = train(cfg)
-        median_death = float(torch.load(out / tag / "train" / "deaths_end.pt", weights_only=True).median())
+        deaths = torch.load(out / tag / "train" / "deaths_end.pt", weights_only=True)
+        spread = [float(deaths.quantile(q)) for q in (0.1, 0.5, 0.9)]
         for r in radii:
             spec = EvalSpec(dataset="digits", ns=(n,), draws=draws, seed=seed, radius=float(r), progress=progress)
             for summary in evaluate_checkpoint(ckpt, spec, out / tag / "eval" / f"radius{r:g}", trained_on="digits",
                                                cache_dir=out / tag / "eval" / "codes"):
-                summaries.append({**summary, "median_death": median_death})
+                summaries.append({**summary, "median_death": spread[1], "death_10_90": (spread[0], spread[2])})
     return summaries
 
 
@@ -184,17 +186,36 @@ def format_demo_table(summaries: list[dict]) -> str:
     if not summaries:
         return "(no results)"
     radii = sorted({s["radius"] for s in summaries})
-    lines = ["| model | median death time | " + " | ".join(f"r = {r:g}" for r in radii) + " |",
+    lines = ["| model | death time: median (10-90 %) | " + " | ".join(f"r = {r:g}" for r in radii) + " |",
              "|---|---|" + "---|" * len(radii)]
     for lam in sorted({s["lam"] for s in summaries}, reverse=True):
         rows = {s["radius"]: s for s in summaries if s["lam"] == lam}
         name = f"COREL (lambda = {lam:g})" if lam > 0 else "plain autoencoder (lambda = 0)"
-        death = next(iter(rows.values()))["median_death"]
+        first = next(iter(rows.values()))
+        lo, hi = first.get("death_10_90", (math.nan, math.nan))
         cells = [f"{rows[r]['mean_auroc']:.1f}" if r in rows else "-" for r in radii]
-        lines.append(f"| {name} | {death:.2f} | " + " | ".join(cells) + " |")
-    n = summaries[0]["n"]
-    lines += ["", f"Mean one-class AUROC x 100 on the digits test split, n = {n} inliers per class. How to read it: "
-              "the connectivity loss puts COREL's nearest-neighbour distances (death times) at eta = 2, so the "
-              "count at radius 2 works without tuning; the plain autoencoder's codes have an arbitrary scale, so "
-              "its usable radius has to be found with labels a one-class user does not have."]
+        lines.append(f"| {name} | {first['median_death']:.2f} ({lo:.2f}-{hi:.2f}) | " + " | ".join(cells) + " |")
+    lines += ["", _how_to_read(summaries)]
     return "\n".join(lines)
+
+
+def _how_to_read(summaries: list[dict]) -> str:
+    """One paragraph under the demo table, written from the numbers it explains."""
+    def best(lam):
+        rows = [s for s in summaries if s["lam"] == lam]
+        top = max(rows, key=lambda s: s["mean_auroc"])
+        return rows[0]["median_death"], top["radius"], top["mean_auroc"]
+    n = summaries[0]["n"]
+    d_c, r_c, a_c = best(max(s["lam"] for s in summaries))
+    d_p, r_p, a_p = best(0.0)
+    near = abs(d_p - 2.0) < 0.75
+    return (f"Mean one-class AUROC x 100 on the digits test split, n = {n} inliers per class. How to read it: the "
+            f"connectivity loss sets COREL's nearest-neighbour distances (median death time {d_c:.2f}) to eta = 2, "
+            f"so the count at radius 2 is meant to work without tuning (its best radius here: {r_c:g}, {a_c:.1f}). "
+            f"The plain autoencoder's scale (median death time {d_p:.2f}) is set by nothing but its training; "
+            + (f"on digits it happens to lie near eta, so it scores as well or better here (best {a_p:.1f} at radius "
+               f"{r_p:g}). That is luck, not design: on CIFAR-10 the plain autoencoder's death times also have a "
+               f"median near 2 but spread from 0.25 to 7, and it scores 57.0 against COREL's 75.9 at radius 2 "
+               f"(README, Results)."
+               if near else
+               f"its best radius here is {r_p:g} ({a_p:.1f}), which a one-class user could only find with labels."))
