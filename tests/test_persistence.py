@@ -2,6 +2,7 @@
 gradients, the torchph-compatible API and the input checks."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import gudhi
@@ -475,6 +476,179 @@ def test_half_precision_inputs(dtype, metric):
     torch.testing.assert_close(res.deaths.float(), ref, rtol=2e-2, atol=1e-2)
     res.deaths.sum().backward()
     assert torch.isfinite(x.grad).all()
+
+
+# ----------------------------------------------------------------------------- the floating-point range
+def scaled_lp_distances(x: np.ndarray, p: float) -> np.ndarray:
+    """float64 l_p distances with every pair scaled by its largest |coordinate difference| m,
+    as in hypot: m * (sum (|t| / m)^p)^(1/p). The oracle for large p and extreme scales, where
+    scipy's cdist (unscaled |t|^p) under- or overflows even in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    diff = np.abs(x[:, None] - x[None])
+    m = diff.max(-1)
+    if p == np.inf:
+        return m
+    safe = np.where(m > 0, m, 1.0)
+    return m * ((diff / safe[..., None]) ** p).sum(-1) ** (1.0 / p)
+
+
+@contextlib.contextmanager
+def numpy_backend(use: bool):
+    """Within it corel runs without its Numba kernels if ``use`` (NumPy Prim on a matrix)."""
+    if not use:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_prim_numba, "_kernels", lambda: None)
+        yield
+
+
+def check_against_scaled_oracle(x: torch.Tensor, p: float, rtol: float):
+    """Deaths, tree and gradients of one cloud against the scaled float64 oracle: no zero or
+    infinite deaths, the sorted deaths of the minimum tree, corel's tree as light as it."""
+    x = x.detach().requires_grad_()
+    res = vr_persistence_0d(x, p)
+    deaths, edges = res.deaths.detach().double().numpy(), res.edges.numpy()
+    dist = scaled_lp_distances(x.detach().numpy(), p)
+    ref = scipy_mst_deaths(dist)
+    assert np.isfinite(deaths).all() and (deaths > 0).all()
+    assert is_spanning_tree(edges, x.shape[0])
+    np.testing.assert_allclose(deaths, dist[edges[:, 0], edges[:, 1]], rtol=rtol)   # these edges' lengths
+    np.testing.assert_allclose(deaths, ref, rtol=rtol)                               # a minimum tree
+    res.deaths.sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    return res, x.grad
+
+
+@pytest.mark.parametrize("numpy_prim", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("scale", [1e-3, 0.1, 10.0])
+@pytest.mark.parametrize("p", [20.0, 50.0])
+def test_large_p_matches_scaled_oracle(p, scale, dtype, numpy_prim):
+    """Unscaled sums of |t|^p underflow (float32, p = 50: |t| < 0.2) or overflow (|t| > 6):
+    before the fix, 137 of 149 deaths 0 at scale 0.1 and a tree 33% too heavy, all 0 at
+    p = 20 and scale 1e-3, inf at p = 50 and scale 10."""
+    x = torch.randn(150, 5, generator=torch.Generator().manual_seed(0), dtype=dtype) * scale
+    with numpy_backend(numpy_prim):
+        check_against_scaled_oracle(x, p, rtol=1e-5 if dtype == torch.float32 else 1e-12)
+        got = pairwise_distances(x, p).double().numpy()
+    np.testing.assert_allclose(got, scaled_lp_distances(x.numpy(), p),
+                               rtol=1e-5 if dtype == torch.float32 else 1e-12)
+
+
+@given(st.integers(0, 2 ** 32 - 1), st.integers(2, 60), st.integers(1, 6),
+       st.sampled_from([1.5, 3.0, 7.5, 20.0, 50.0, 300.0]),
+       st.sampled_from([1e-30, 1e-3, 0.1, 10.0, 1e30]), st.sampled_from([torch.float32, torch.float64]),
+       st.booleans())
+def test_general_p_over_the_range(seed, n, d, p, scale, dtype, numpy_prim):
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.standard_normal((n, d)) * scale).to(dtype)
+    with numpy_backend(numpy_prim):
+        check_against_scaled_oracle(x, p, rtol=1e-5 if dtype == torch.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("numpy_prim", [False, True])
+@pytest.mark.parametrize("dtype,scale", [(torch.float32, 1e20), (torch.float32, 1e30), (torch.float32, 1e-25),
+                                         (torch.float32, 1e-30), (torch.float64, 1e160), (torch.float64, 1e-170)])
+@pytest.mark.parametrize("n,d", [(150, 5), (300, 80)])          # (300, 80): the matrix-product Prim
+def test_l2_at_extreme_scales(n, d, dtype, scale, numpy_prim):
+    """Squared sums overflow beyond sqrt(max) (1.8e19 in float32) and lose all precision
+    below sqrt(tiny) (1e-19): before the fix, all deaths inf at 1e20 and 0 at 1e-25.
+    The deaths must match the oracle, the gradients (unit vectors, scale-free) those of the
+    same cloud at scale 1."""
+    x64 = torch.randn(n, d, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x = (x64 * scale).to(dtype)
+    with numpy_backend(numpy_prim):
+        res, grad = check_against_scaled_oracle(x, 2.0, rtol=1e-5 if dtype == torch.float32 else 1e-12)
+        unit = (x.double() / scale).requires_grad_()       # the same cloud at scale 1 (up to rounding)
+        ref = vr_persistence_0d(unit, "l2")
+        ref.deaths.sum().backward()
+        np.testing.assert_array_equal(canonical_tree(res.edges.numpy()), canonical_tree(ref.edges.numpy()))
+        torch.testing.assert_close(grad.double(), unit.grad, rtol=1e-4, atol=1e-4)
+        got = pairwise_distances(x, 2.0).double().numpy()
+    np.testing.assert_allclose(got, scaled_lp_distances(x.numpy(), 2.0), rtol=1e-5 if dtype == torch.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("numpy_prim", [False, True])
+@pytest.mark.parametrize("far", [1e30, -3.0, 1.0])
+def test_l2_tiny_cloud_with_a_constant_coordinate(far, numpy_prim):
+    """Extent 1e-25 (float32) but one coordinate constant far from zero: scaled up as a
+    whole, that coordinate would overflow; it is shifted to 0 first (exact)."""
+    x = torch.randn(60, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 1e-25
+    x[:, 2] = far
+    with numpy_backend(numpy_prim):
+        check_against_scaled_oracle(x.float(), 2.0, rtol=1e-5)
+
+
+def test_near_duplicate_in_a_unit_cloud():
+    """A cloud in range skips the l2 range check on its deaths: a pair 1e-20 apart (float32,
+    squares subnormal) then comes out within 1e-19, far below the resolution of the cloud."""
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(3))
+    x[0] = 0.0
+    x[1] = torch.tensor([1e-20, 0.0, 0.0])
+    x.requires_grad_()
+    res = vr_persistence_0d(x, "l2")
+    assert abs(float(res.deaths.detach()[0]) - 1e-20) < 1e-19
+    res.deaths.sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+@given(st.integers(0, 2 ** 32 - 1), st.integers(2, 40), st.integers(1, 4),
+       st.sampled_from(ALL_METRICS + [20.0, 50.0]), st.sampled_from([torch.float32, torch.float64]),
+       st.integers(-1000, 1000), st.booleans())
+def test_power_of_two_scaling_changes_nothing(seed, n, d, metric, dtype, k, numpy_prim):
+    """Scaling a cloud by 2^k (exact) scales every distance by 2^k: the same tree, the deaths
+    scaled, across the whole exponent range of the dtype."""
+    k = k if dtype == torch.float64 else k * 110 // 1000          # float32: 2^-110 .. 2^110
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(2.0 ** -10, 1.0, size=(n, d)) * rng.choice([-1.0, 1.0], size=(n, d))
+    x = torch.from_numpy(x).to(dtype)
+    y = (x.double() * 2.0 ** k).to(dtype)
+    assert torch.equal((y.double() / 2.0 ** k).to(dtype), x)        # exact
+    with numpy_backend(numpy_prim):
+        a, b = vr_persistence_0d(x, metric), vr_persistence_0d(y, metric)
+    np.testing.assert_array_equal(canonical_tree(b.edges.numpy()), canonical_tree(a.edges.numpy()))
+    tol = 1e-6 if dtype == torch.float32 else 1e-14
+    torch.testing.assert_close(b.deaths.double() / 2.0 ** k, a.deaths.double(), rtol=tol, atol=0)
+
+
+@pytest.mark.parametrize("numpy_prim", [False, True])
+@pytest.mark.parametrize("metric", ALL_METRICS + [50.0])
+@pytest.mark.parametrize("shape", [(0, 50, 3), (2, 0, 7, 3), (0, 300, 80)])  # (0, 300, 80): product-Prim sizes
+def test_empty_batch(shape, metric, numpy_prim):
+    """No clouds: empty results of the right shapes (a reshape error before the fix),
+    for points and distance matrices, and a backward pass that runs."""
+    n = shape[-2]
+    x = torch.randn(*shape, requires_grad=True)
+    dist = torch.zeros(*shape[:-1], n, requires_grad=True)
+    with numpy_backend(numpy_prim):
+        for res in (vr_persistence_0d(x, metric), vr_persistence_0d(dist, precomputed=True)):
+            assert res.deaths.shape == (*shape[:-2], n - 1) and res.edges.shape == (*shape[:-2], n - 1, 2)
+            assert res.edges.dtype == torch.long and res.n_essential.shape == shape[:-2]
+            res.deaths.sum().backward()
+        assert pairwise_distances(x.detach(), TORCH_P.get(metric, metric)).shape == (*shape[:-1], n)
+        assert mst_edges(dist.detach()).shape == (*shape[:-2], n - 1, 2)
+    assert x.grad.shape == x.shape and dist.grad.shape == dist.shape
+
+
+def test_edge_lengths_mixed_range():
+    """One call with a duplicate, a normal, a huge and a tiny edge (float32): the unscaled
+    l2 norm is redone scaled only where it is unsafe; values and gradients right."""
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [3.0, 4.0], [3e20, 4e20], [3e-25, 4e-25]], requires_grad=True)
+    edges = torch.tensor([[0, 1], [0, 2], [0, 3], [0, 4]])
+    for p, want in [(2.0, [0.0, 5.0, 5e20, 5e-25]), (50.0, [0.0, 4.0 * (1 + 0.75 ** 50) ** 0.02,
+                                                           4e20 * (1 + 0.75 ** 50) ** 0.02,
+                                                           4e-25 * (1 + 0.75 ** 50) ** 0.02])]:
+        x.grad = None
+        length = edge_lengths(x, edges, p)
+        np.testing.assert_allclose(length.detach().numpy(), want, rtol=1e-6)
+        length.sum().backward()
+        assert torch.isfinite(x.grad).all() and torch.equal(x.grad[1], torch.zeros(2))
+    x.grad = None
+    edge_lengths(x, edges, 2.0)[1:].sum().backward()
+    unit = torch.tensor([0.6, 0.8])
+    torch.testing.assert_close(x.grad[2:], unit.expand(3, 2))      # d|x_j - x_0| / dx_j
+    torch.testing.assert_close(x.grad[0], -3 * unit)
 
 
 # ----------------------------------------------------------------------------- gradients

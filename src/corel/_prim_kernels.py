@@ -47,6 +47,82 @@ def lowest_id(key, ids, m, best, bits, none):
 
 
 @jit
+def lp_distances(x, cur, m, p, acc, mx, inv):
+    """acc[:m] = the l_p distances (p general) from ``cur`` (D,) to the columns of x[:, :m]
+    (D, N), each pair scaled by its largest coordinate difference mx:
+    d = mx * (sum_k (|t_k| / mx)^p)^(1/p). The sum lies in [1, D], so neither overflows nor
+    underflows where the terms matter (unscaled, |t|^p leaves the floating-point range for
+    p = 50 from |t| ~ 0.2 or ~ 6 in float32), and d overflows only if the distance does.
+    A power-of-two rescaling of the cloud scales every key exactly: the same tree. The
+    quotients are taken in float64, as products with 1 / mx (the powers cost ~25 ns each;
+    this is 1.1-1.4x the unscaled sums)."""
+    d = x.shape[0]
+    for j in range(m):
+        mx[j] = 0
+    for k in range(d):
+        r = x[k]
+        c = cur[k]
+        for j in range(m):
+            mx[j] = max(mx[j], abs(r[j] - c))
+    big = 2.0 ** 1023                             # 1 / mx overflows only for float64 subnormals
+    for j in range(m):
+        s = np.float64(mx[j])
+        inv[j] = min(1.0 / s, big) if s > 0 else 0.0   # a duplicate: all terms 0
+        acc[j] = 0
+    for k in range(d):
+        r = x[k]
+        c = cur[k]
+        for j in range(m):
+            acc[j] += (np.float64(abs(r[j] - c)) * inv[j]) ** p
+    q = 1.0 / p
+    for j in range(m):
+        acc[j] = mx[j] * acc[j] ** q
+
+
+@jit
+def extents(x, out, low, high):
+    """Per cloud of x (B, N >= 1, D), C-contiguous: out[b] its largest coordinate range
+    (max - min over the points), in float64; returns how many clouds have a range outside
+    [low, high] (and not 0). One pass over x, read as rows of w values (whole points, >= 64
+    lanes when D is small) with one running min and max per lane, folded per coordinate at
+    the end: the lanes are independent, so the pass vectorises whatever D."""
+    nb, n, d = x.shape
+    w = d * max(1, 64 // d)
+    lo = np.empty(w, dtype=x.dtype)
+    hi = np.empty(w, dtype=x.dtype)
+    outside = 0
+    for b in range(nb):
+        f = x[b].reshape(n * d)
+        total = n * d
+        for k in range(w):
+            lo[k] = f[k % d]
+            hi[k] = f[k % d]
+        full = total // w * w
+        for s in range(0, full, w):
+            row = f[s:s + w]                      # (a slice: the loop then vectorises)
+            for k in range(w):
+                v = row[k]
+                lo[k] = min(lo[k], v)
+                hi[k] = max(hi[k], v)
+        for k in range(total - full):             # the last points, fewer than a row
+            v = f[full + k]
+            lo[k] = min(lo[k], v)
+            hi[k] = max(hi[k], v)
+        e = 0.0
+        for k in range(d):
+            lk = lo[k]
+            hk = hi[k]
+            for r in range(k + d, w, d):
+                lk = min(lk, lo[r])
+                hk = max(hk, hi[r])
+            e = max(e, np.float64(hk) - np.float64(lk))
+        out[b] = e
+        if e > 0 and not low <= e <= high:
+            outside += 1
+    return outside
+
+
+@jit
 def points_kernel(xt, code, p, edges, bits):
     nb, d, n = xt.shape                           # d: a multiple of 4 (zero-padded)
     acc = np.empty(n, dtype=xt.dtype)
@@ -112,6 +188,9 @@ def points_kernel(xt, code, p, edges, bits):
                             acc[j] = max(max(acc[j], max(abs(r0[j] - c0), abs(r1[j] - c1))),
                                          max(abs(r2[j] - c2), abs(r3[j] - c3)))
                 else:
+                    # Unscaled |t|^p: prim_points sends general p to points_kernel_lp (scaled
+                    # sums) instead. The branch stays because without it LLVM compiles the l2
+                    # loop above differently, 2-3% slower (measured, N = 1000, D = 10).
                     if k == 0:
                         for j in range(m):
                             acc[j] = (abs(r0[j] - c0) ** p + abs(r1[j] - c1) ** p) \
@@ -136,6 +215,61 @@ def points_kernel(xt, code, p, edges, bits):
             edges[b, step, 0] = parent[bj]
             edges[b, step, 1] = cur_id
             last = m - 1                          # the last packed vertex fills the gap
+            for k in range(d):
+                cur[k] = x[k, bj]
+                x[k, bj] = x[k, last]
+            key[bj] = key[last]
+            parent[bj] = parent[last]
+            ids[bj] = ids[last]
+            pos[ids[bj]] = bj
+
+
+@jit
+def points_kernel_lp(xt, p, edges, bits):
+    """:func:`points_kernel` for a general p (not 1, 2, inf): the same Prim, the same tie
+    rule, on the scaled distances of :func:`lp_distances` (the cost is in the powers, so
+    nothing is unrolled). A kernel of its own: adding this path to points_kernel slows its
+    l1/l2 loops by 3-30% (LLVM compiles them differently; measured)."""
+    nb, d, n = xt.shape
+    acc = np.empty(n, dtype=xt.dtype)
+    key = np.empty(n, dtype=xt.dtype)
+    key2 = np.empty(n, dtype=xt.dtype)
+    parent = np.empty(n, dtype=bits.dtype)
+    parent2 = np.empty(n, dtype=bits.dtype)
+    ids = np.empty(n, dtype=bits.dtype)
+    pos = np.empty(n, dtype=bits.dtype)
+    none = np.full(1, n, dtype=bits.dtype)[0]
+    cur = np.empty(d, dtype=xt.dtype)
+    mx = np.empty(n, dtype=xt.dtype)
+    inv = np.empty(n)
+    for b in range(nb):
+        x = xt[b]
+        for j in range(n):
+            ids[j] = j
+            pos[j] = j
+            key[j] = np.inf
+            parent[j] = 0
+        for k in range(d):
+            cur[k] = x[k, 0]
+            x[k, 0] = x[k, n - 1]
+        ids[0] = n - 1
+        pos[n - 1] = 0
+        cur_id = none - none
+        for step in range(n - 1):
+            m = n - 1 - step
+            lp_distances(x, cur, m, p, acc, mx, inv)
+            for j in range(m):
+                a = acc[j]
+                kj = key[j]
+                parent2[j] = cur_id if a < kj else parent[j]
+                key2[j] = a if a < kj else kj
+            key, key2 = key2, key
+            parent, parent2 = parent2, parent
+            cur_id = lowest_id(key, ids, m, smallest(key, m, bits), bits, none)
+            bj = pos[cur_id]
+            edges[b, step, 0] = parent[bj]
+            edges[b, step, 1] = cur_id
+            last = m - 1
             for k in range(d):
                 cur[k] = x[k, bj]
                 x[k, bj] = x[k, last]

@@ -14,7 +14,9 @@ it, and never stored:
   held transposed, (D, N), zero-padded to a multiple of four, and the vertices not yet in
   the tree are kept packed at the front, so the distance loop of every step runs over
   contiguous memory and vectorises (SIMD). Sums in the input dtype, four coordinates at a
-  time: ``acc += (t0^2 + t1^2) + (t2^2 + t3^2)`` (l2; l1 and l_p alike, l_inf with max).
+  time: ``acc += (t0^2 + t1^2) + (t2^2 + t3^2)`` (l2; l1 alike, l_inf with max). A general
+  p sums ``(|t| / m)^p``, each pair scaled by its largest coordinate difference m, so the
+  p-th powers stay in range whatever p and the scale (``_prim_kernels.points_kernel_lp``).
 * :func:`prim_gram` -- l2 with many coordinates: Prim on estimates read off one symmetric
   matrix product (BLAS syrk: compute-bound, where the direct sums are bound by memory),
   each estimate with a proven rounding bound; whatever the bounds leave undecided is decided
@@ -36,7 +38,8 @@ import numpy as np
 _KERNELS = None
 _FAILED = False
 
-# Metric codes of the kernels: 0 l1, 1 squared l2, 2 l_inf, 3 general p (|t|^p summed).
+# Metric codes of the kernels: 0 l1, 1 squared l2, 2 l_inf, 3 general p (the distance itself,
+# from sums scaled per pair).
 L1, L2SQ, LINF, LP = 0, 1, 2, 3
 
 
@@ -57,8 +60,22 @@ def prim_points(x: np.ndarray, p: float) -> np.ndarray:
     xt = np.zeros((b, -(-d // 4) * 4, n), dtype=x.dtype)
     xt[:, :d] = np.transpose(x, (0, 2, 1))
     edges = np.empty((b, n - 1, 2), dtype=np.int64)
-    _kernels().points_kernel(xt, metric_code(p), float(p), edges, _bits(x.dtype))
+    code = metric_code(p)
+    if code == LP:
+        _kernels().points_kernel_lp(xt, float(p), edges, _bits(x.dtype))
+    else:
+        _kernels().points_kernel(xt, code, float(p), edges, _bits(x.dtype))
     return edges
+
+
+def extents(x: np.ndarray, low: float = 0.0, high: float = np.inf) -> tuple[np.ndarray, int]:
+    """Per cloud of x (B, N, D) its largest coordinate range (max - min over the points), a
+    (B,) float64 array, and how many clouds have a nonzero range outside [low, high]; one
+    pass (NumPy's reductions over the point axis are ~10x slower for few coordinates, and
+    the count spares the usual case any further NumPy call)."""
+    out = np.empty(x.shape[0])
+    outside = _kernels().extents(np.ascontiguousarray(x), out, float(low), float(high))
+    return out, outside
 
 
 def _bits(dtype) -> np.ndarray:

@@ -17,11 +17,17 @@ The work is split in two, as in torch-topological:
   N-1 edges, so autograd sees O(N*D) work and no N x N matrix. Each death is the distance
   between two points, so its gradient is the gradient of that distance, as in torchph.
 
+Both hold over the whole floating-point range: l_p sums for a general p are scaled per pair
+by the largest coordinate difference (as in hypot), and l2 clouds whose extent would over-
+or underflow the squared sums are rescaled by a power of two for the selection (exact: the
+same tree), their deaths recomputed scaled where torch's unscaled norm would be off.
+
 :func:`vr_persistence_0d` puts the two together; :func:`vr_persistence_l1` and
 :func:`vr_persistence` are drop-in replacements for ``torchph.pershom``'s functions.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -90,6 +96,8 @@ _BLOCK = 1 << 20
 _CDIST_MAX_N = 256
 # Below this many N*N*D per cloud torch.cdist beats the ~15 ops of the float64 product.
 _GEMM_MIN_WORK = 1 << 18
+# The largest finite float32 and float64, by item size.
+_FMAX = {4: float(np.finfo(np.float32).max), 8: float(np.finfo(np.float64).max)}
 
 
 def pairwise_distances(x: torch.Tensor, p: float) -> torch.Tensor:
@@ -101,9 +109,78 @@ def pairwise_distances(x: torch.Tensor, p: float) -> torch.Tensor:
     distant clusters) it reorders short edges and picks a tree whose deaths are off by far
     more than rounding.
     Half precision is computed in float32 (torch.cdist has no float16/bfloat16 CPU kernel).
+    Correct over the whole floating-point range: l2 sums on a cloud rescaled by a power of two
+    where its extent would over- or underflow them (:func:`_l2_in_range`), general p sums
+    scaled per pair (:func:`_lp_matrix`).
     """
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
+    scale = None
+    if p == 2.0:
+        x, scale = _l2_in_range(x)
     dist, squared = _selection_matrix(x, p)
-    return dist.sqrt_() if squared else dist
+    if squared:
+        dist.sqrt_()
+    if scale is not None:                    # undo the power of two: exact
+        dist = (dist.double() / scale[..., None, None]).to(dist.dtype)
+    return dist
+
+
+def _l2_scales(ext: np.ndarray, fmax: float, d: int) -> np.ndarray | None:
+    """Powers of two, one per cloud (float64, the shape of ``ext``), that bring the clouds'
+    extents into the range where squared l2 sums are safe -- or None where all already are.
+
+    ``ext``: a cloud's largest coordinate range (max - min over its points), ``fmax``: the
+    largest finite number of the dtype the sums run in. A sum of D squares is at most
+    D * ext^2; it must stay below fmax / 16, hence ext <= high. Below low = 2^-(emax/4)
+    (2.3e-10 in float32) the squares of the short edges turn subnormal and lose precision
+    (below ~1e-19 in float32 they vanish). A cloud outside [low, high] is scaled to an
+    extent just below high: the widest room for its short edges (:func:`_l2_rescale`).
+    """
+    low, high = _l2_limits(fmax, d)
+    ok = ((ext >= low) & (ext <= high)) | (ext == 0)
+    if ok.all():
+        return None
+    with np.errstate(divide="ignore"):
+        k = math.log2(high) - np.ceil(np.log2(ext))                   # ext * 2^k <= high
+    k = np.where(ok, 0.0, np.clip(k, -1021, 1021))                    # (float64 powers)
+    return np.ldexp(1.0, k.astype(np.int32))
+
+
+@functools.lru_cache(maxsize=None)
+def _l2_limits(fmax: float, d: int) -> tuple[float, float]:
+    """(low, high) of :func:`_l2_scales`, powers of two."""
+    emax = math.frexp(fmax)[1]                                        # 128 float32, 1024 float64
+    return 2.0 ** -(emax // 4), 2.0 ** (math.frexp(math.sqrt(fmax / (16 * max(d, 1))))[1] - 1)
+
+
+def _l2_rescale(x: torch.Tensor, scales: np.ndarray) -> torch.Tensor:
+    """Clouds (..., N, D) times their powers of two ``scales`` (...), computed in float64 and
+    exact, so every squared distance is scaled exactly: the same tree (short of coordinates
+    that turn subnormal). First each coordinate whose values all lie within a factor 2 of
+    each other is shifted by its min (or max, if negative): exact (Sterbenz), the differences
+    unchanged, and afterwards every |coordinate| is at most 2 * ext -- a coordinate constant
+    far from zero cannot overflow when the cloud is scaled up."""
+    y = x.double()
+    lo, hi = torch.aminmax(y, dim=-2, keepdim=True)
+    shift = torch.where((lo > 0) & (hi <= 2 * lo), lo,
+                        torch.where((hi < 0) & (lo >= 2 * hi), hi, torch.zeros_like(lo)))
+    s = torch.as_tensor(np.asarray(scales, dtype=np.float64), device=x.device)
+    return ((y - shift) * s[..., None, None]).to(x.dtype)
+
+
+def _l2_in_range(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Clouds (..., N, D) float32/float64 rescaled by :func:`_l2_rescale` where
+    :func:`_l2_scales` asks for it, and the (...) scales; ``x`` itself and None where no
+    cloud needs it (a min and a max over the points decide)."""
+    if x.numel() == 0:
+        return x, None
+    lo, hi = torch.aminmax(x, dim=-2)
+    ext = (hi.double() - lo.double()).amax(-1)
+    s = _l2_scales(ext.cpu().numpy(), torch.finfo(x.dtype).max, x.shape[-1])
+    if s is None:
+        return x, None
+    return _l2_rescale(x, s), torch.as_tensor(np.asarray(s, dtype=np.float64), device=x.device)
 
 
 def _selection_matrix(x: torch.Tensor, p: float) -> tuple[torch.Tensor, bool]:
@@ -118,15 +195,33 @@ def _selection_matrix(x: torch.Tensor, p: float) -> tuple[torch.Tensor, bool]:
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
     shape = x.shape
+    if x.numel() == 0:                       # no clouds (or no coordinates: all distances 0)
+        return x.new_zeros(*shape[:-1], shape[-2]), False
+    if p not in (1.0, 2.0, math.inf):
+        return _lp_matrix(x, p), False
     if x.device.type == "cpu" and p == 2.0 and x.dtype == torch.float32 \
             and shape[-2] ** 2 * shape[-1] >= _GEMM_MIN_WORK:
         out = _sq_l2_gemm(x.reshape(-1, *shape[-2:]))
         if out is not None:
             return out.reshape(*shape[:-1], shape[-2]), True
-    if x.device.type != "cpu" or p not in (1.0, 2.0) or shape[-2] <= _CDIST_MAX_N:
+    if x.device.type != "cpu" or p == math.inf or shape[-2] <= _CDIST_MAX_N:
         return torch.cdist(x, x, p=p, compute_mode="donot_use_mm_for_euclid_dist"), False
     out = _sum_coordinates(x.reshape(-1, *shape[-2:]), p)                 # (B, N, N)
     return out.reshape(*shape[:-1], shape[-2]), p == 2.0
+
+
+def _lp_matrix(x: torch.Tensor, p: float) -> torch.Tensor:
+    """l_p distances for a general p, (..., N, D) -> (..., N, N), each pair scaled by its
+    largest coordinate difference m (torch.cdist's l_inf, exact): d = m * (sum_k (|t_k| /
+    m)^p)^(1/p). torch.cdist sums |t|^p unscaled, which leaves the floating-point range
+    (p = 50 in float32: 0 below |t| ~ 0.2, inf above ~ 6). Exactly symmetric."""
+    m = torch.cdist(x, x, p=math.inf)
+    scale = torch.where(m > 0, m, torch.ones_like(m))
+    acc = torch.zeros_like(m)
+    for k in range(x.shape[-1]):
+        c = x[..., k]
+        acc.add_((c[..., :, None] - c[..., None, :]).abs_().div_(scale).pow_(p))
+    return acc.pow_(1.0 / p).mul_(m)
 
 
 def _sum_coordinates(x: torch.Tensor, p: float) -> torch.Tensor:
@@ -196,40 +291,97 @@ def _sq_l2_gemm(x: torch.Tensor) -> torch.Tensor | None:
 
 
 def edge_lengths(x: torch.Tensor, edges: torch.Tensor, p: float) -> torch.Tensor:
-    """l_p lengths of the given edges, differentiable: (..., N, D), (..., M, 2) -> (..., M)."""
+    """l_p lengths of the given edges, differentiable: (..., N, D), (..., M, 2) -> (..., M).
+
+    Finite and accurate, values and gradients, over the whole floating-point range: a general
+    p is summed scaled per edge; l2 takes torch's unscaled norm (it squares: in float32 inf
+    beyond ~1.8e19, no precision left below ~1e-19) and redoes scaled the edges whose length
+    lies outside the range where that is safe (duplicates, length 0, among them)."""
+    return _edge_lengths(x, edges, p, check=True)
+
+
+def _edge_lengths(x: torch.Tensor, edges: torch.Tensor, p: float, check: bool) -> torch.Tensor:
+    """:func:`edge_lengths`; ``check=False`` skips the l2 range check (~5-10 us), for clouds
+    whose extents :func:`_l2_scales` found in range: no length can overflow there, and one
+    below the check's floor (a near-duplicate pair, < 1e-18 apart in float32) is off by less
+    than 1e-19, below the float32 resolution of any coordinate difference at that extent."""
     n, d = x.shape[-2:]
     flat = x.reshape(-1, d)                                               # (B*N, D)
     b = flat.shape[0] // n if n else 0
-    e = edges.reshape(b, -1, 2)                                           # (B, M, 2)
+    e = edges.reshape(b, edges.shape[-2], 2)                              # (B, M, 2)
     if b > 1:                                  # row numbers in the flattened batch
         e = e + torch.arange(b, device=e.device)[:, None, None] * n
     # Two index_selects on the flattened points: ~3x cheaper than batched gathers.
     diff = flat.index_select(0, e[..., 0].reshape(-1)) - flat.index_select(0, e[..., 1].reshape(-1))
     if p == 1.0:
         length = diff.abs().sum(-1)               # 5-10x faster than vector_norm(ord=1)
+    elif p == math.inf:
+        length = torch.linalg.vector_norm(diff, ord=p, dim=-1)          # a max: exact
     elif p == 2.0:
         # 2x faster than the sum of squares and sqrt; at a duplicate point (length 0) its
         # gradient is 0, a valid subgradient (tested).
         length = torch.linalg.vector_norm(diff, dim=-1)
+        if check and length.numel():
+            # Below lo the squares may be subnormal (relative error up to D * 2^-150 / d^2 in
+            # float32, < eps / 4 from lo on); inf: the sum overflowed. One check (~5 us).
+            lo = _l2_floor(diff.dtype, d)
+            small, large = torch.aminmax(length.detach())
+            if not (small.item() >= lo and large.item() < math.inf):
+                redo = ~((length.detach() >= lo) & (length.detach() < math.inf))
+                idx = redo.nonzero().squeeze(-1)
+                length = length.index_copy(0, idx, _scaled_norm(diff.index_select(0, idx), p))
     else:
-        length = torch.linalg.vector_norm(diff, ord=p, dim=-1)
+        length = _scaled_norm(diff, p)
     return length.reshape(edges.shape[:-1])
 
 
+@functools.lru_cache(maxsize=None)
+def _l2_floor(dtype: torch.dtype, d: int) -> float:
+    """The shortest l2 length torch's unscaled norm gets right to rounding, D coordinates."""
+    return 2.0 * math.sqrt(torch.finfo(dtype).tiny * max(d, 1))
+
+
+def _scaled_norm(diff: torch.Tensor, p: float) -> torch.Tensor:
+    """l_p norms of the rows of ``diff`` (E, D), each row divided by its largest |entry| m
+    first: m * |diff / m|_p, with every term in [0, 1] and the sum in [1, D], so the value
+    and its gradient stay finite and accurate at any scale. m is a constant to autograd (the
+    norm is homogeneous: the gradient is exactly that of |diff|_p); a zero row gives 0 and
+    gradient 0."""
+    m = diff.detach().abs().amax(-1, keepdim=True)
+    scale = torch.where((m > 0) & (m < math.inf), m, torch.ones_like(m))
+    return m.squeeze(-1) * torch.linalg.vector_norm(diff / scale, ord=p, dim=-1)
+
+
 # ----------------------------------------------------------------------------- which edges
-def _point_mst_edges(x: torch.Tensor, p: float) -> torch.Tensor:
+def _point_mst_edges(x: torch.Tensor, p: float) -> tuple[torch.Tensor, bool]:
     """MST edges of detached clouds (..., N, D) -> (..., N-1, 2): on the CPU the fused Numba
-    Prim (each distance computed once, never stored), else Prim on a selection matrix."""
+    Prim (each distance computed once, never stored), else Prim on a selection matrix.
+    l2 runs on clouds rescaled by a power of two where their extent would over- or underflow
+    the squared sums (:func:`_l2_scales`; exact, the same tree). Also returns whether every
+    cloud was in that range as it is (always True for other p)."""
+    n = x.shape[-2]
+    if x.shape[:-2].numel() == 0:                                        # no clouds
+        return torch.zeros(*x.shape[:-2], n - 1, 2, dtype=torch.long, device=x.device), True
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()
     if x.device.type == "cpu" and _prim_numba.available():
-        if x.dtype not in (torch.float32, torch.float64):
-            x = x.float()
         flat = x.reshape(-1, *x.shape[-2:]).numpy()
+        outside = 0
+        if p == 2.0:
+            fmax = _FMAX[flat.dtype.itemsize]
+            ext, outside = _prim_numba.extents(flat, *_l2_limits(fmax, flat.shape[-1]))
+            if outside:                                                  # rare
+                scales = _l2_scales(ext, fmax, flat.shape[-1]).reshape(x.shape[:-2])
+                flat = _l2_rescale(x, scales).reshape(flat.shape).numpy()
         if _use_gram(flat.shape, flat.dtype.itemsize, p):
             edges = np.stack([_gram_or_points(cloud) for cloud in flat])
         else:
             edges = _prim_numba.prim_points(flat, p)
-        return torch.from_numpy(edges).reshape(*x.shape[:-2], -1, 2)
-    return _mst_edges(_selection_matrix(x, p)[0], nonnegative=True, owned=True)
+        return torch.from_numpy(edges).reshape(*x.shape[:-2], n - 1, 2), not outside
+    scale = None
+    if p == 2.0:
+        x, scale = _l2_in_range(x)
+    return _mst_edges(_selection_matrix(x, p)[0], nonnegative=True, owned=True), scale is None
 
 
 # The matrix-product Prim (l2 only) pays from about 64 coordinates on for clouds of up to
@@ -267,13 +419,14 @@ def _mst_edges(dist: torch.Tensor, nonnegative: bool, owned: bool = False) -> to
     """:func:`mst_edges`. ``nonnegative``: no entry has its sign bit set (not even -0.0),
     which the CPU Prim needs; otherwise the matrix is checked and shifted. ``owned``: the
     matrix is scratch, the CPU Prim may overwrite it."""
-    if dist.shape[-1] < 2:
-        return torch.zeros(*dist.shape[:-2], 0, 2, dtype=torch.long, device=dist.device)
+    n = dist.shape[-1]
+    if n < 2 or dist.shape[:-2].numel() == 0:
+        return torch.zeros(*dist.shape[:-2], max(n - 1, 0), 2, dtype=torch.long, device=dist.device)
     flat = dist.detach().reshape(-1, *dist.shape[-2:])
     if flat.dtype in (torch.float16, torch.bfloat16):
         flat = flat.float()
     if flat.device.type == "cpu" and _prim_numba.available():
-        return torch.from_numpy(_prim_numba.prim_matrix(flat.contiguous().numpy())).reshape(*dist.shape[:-2], -1, 2)
+        return torch.from_numpy(_prim_numba.prim_matrix(flat.contiguous().numpy())).reshape(*dist.shape[:-2], n - 1, 2)
     if flat.device.type == "cpu":
         if not nonnegative and bool(torch.signbit(flat).any()):
             # Negative weights or -0.0: a shift by the minimum keeps the minimum trees.
@@ -281,7 +434,7 @@ def _mst_edges(dist: torch.Tensor, nonnegative: bool, owned: bool = False) -> to
         edges = torch.from_numpy(_prim_numpy(flat.contiguous().numpy(), owned))
     else:
         edges = _prim_torch(flat)
-    return edges.reshape(*dist.shape[:-2], -1, 2)
+    return edges.reshape(*dist.shape[:-2], n - 1, 2)
 
 
 # The NumPy Prims mark tree vertices with NaN in `best`: `cand < nan` is False and
@@ -421,15 +574,17 @@ def vr_persistence_0d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
         dist = _check_distance_matrix(x)
         edges = mst_edges(dist)
         flat = dist.reshape(-1, *dist.shape[-2:])
-        e = edges.reshape(flat.shape[0], -1, 2)
+        e = edges.reshape(flat.shape[0], edges.shape[-2], 2)
         deaths = flat[torch.arange(flat.shape[0], device=dist.device)[:, None], e[..., 0], e[..., 1]]
         deaths = deaths.reshape(edges.shape[:-1])
     else:
         p = metric_to_p(metric)
         x = _check_points(x)
         with torch.no_grad():
-            edges = _point_mst_edges(x.detach(), p)
-        deaths = edge_lengths(x, edges, p)
+            edges, in_range = _point_mst_edges(x.detach(), p)
+        # (in_range holds for float32 sums: half inputs, selected in float32, are checked.)
+        in_range = in_range and x.dtype in (torch.float32, torch.float64)
+        deaths = _edge_lengths(x, edges, p, check=not in_range)
     order = torch.sort(deaths.detach(), dim=-1, stable=True).indices
     deaths = torch.gather(deaths, -1, order)
     edges = torch.gather(edges, -2, order.unsqueeze(-1).expand(*order.shape, 2))
@@ -456,7 +611,7 @@ def _check_distance_matrix(dist) -> torch.Tensor:
         raise ValueError(f"Persistence needs at least 2 points; the distance matrix has N={n}.")
     d = dist.detach()
     tol = 1e-6 * float(d.abs().max()) if d.numel() else 0.0
-    asym = float((d - d.transpose(-1, -2)).abs().max())
+    asym = float((d - d.transpose(-1, -2)).abs().max()) if d.numel() else 0.0
     if asym > tol:
         raise ValueError(f"The distance matrix must be symmetric; max |D - D^T| = {asym:.3g}. "
                          f"Symmetrise it with (D + D.transpose(-1, -2)) / 2.")
