@@ -169,3 +169,47 @@ def test_plot_compare_bars(tmp_path):
                       {"title": "y", "per_class": {"a": 70.0, "b": 80.0}, "mean": 75.0, "published": None}]}
     path = plot_compare_bars(table, tmp_path / "bars.png")
     assert path.is_file() and path.stat().st_size > 1000
+
+
+def test_corel_beyond_row_scores_with_its_own_model_and_scorer(checkpoints, tmp_path, capsys):
+    """The beyond-the-paper row: another checkpoint and scorer, beside the paper's COREL row."""
+    from corel.evaluate import evaluate_one_class
+    from corel.scoring import Scorer
+    out = tmp_path / "cmp"
+    extra = ["--beyond-checkpoint", checkpoints[1], "--beyond-scorer", "knn-mean,k=3,aggregate=median"]
+    assert main(_args(checkpoints, out, *extra, methods="corel,corel-beyond")) == 0
+    table = json.loads((out / "compare.json").read_text())
+    rows = {r["method"]: r for r in table["rows"]}
+    assert "knn (mean of 3 nearest l1), branches aggregated by median" in rows["corel-beyond"]["training"]
+    # the same numbers as the one-class protocol with that model and scorer
+    codes = torch.load(next((out / "codes").glob("codes_train_*.pt")), weights_only=True)
+    assert codes["key"]["checkpoint_sha256"]
+    assert rows["corel-beyond"]["per_class"] != rows["corel"]["per_class"]
+    # 'all' adds the row only when its checkpoint is given; a bad scorer is one line
+    assert main(_args(checkpoints, tmp_path / "bad", "--beyond-checkpoint", checkpoints[1], "--beyond-scorer",
+                      "knn-mean,q=3", methods="corel-beyond")) == 2
+    assert "--beyond-scorer" in capsys.readouterr().err
+    assert main(_args(checkpoints, tmp_path / "x", methods="corel-beyond")) == 2
+    assert "--beyond-checkpoint" in capsys.readouterr().err
+
+
+def test_compare_refuses_old_cells_when_the_checkpoint_is_retrained_in_place(checkpoints, tmp_path, capsys):
+    """The checkpoint's content, not its path, names the model: new weights at the same path are never
+    served the old cells (compare refuses the folder, naming the digest, as for any changed setting)."""
+    import shutil
+    path = tmp_path / "model.pt"
+    shutil.copy(checkpoints[0], path)
+    args = ["compare", "--dataset", "digits", "--image-size", "8", "--profile", "smoke", "--classes", "0,1",
+            "--n", "20", "--draws", "2", "--methods", "corel", "--checkpoint", str(path), "--out-dir",
+            str(tmp_path / "cmp")]
+    assert main(args) == 0
+    first = json.loads((tmp_path / "cmp" / "compare.json").read_text())["rows"][0]["per_class"]
+    sd = torch.load(path, weights_only=True)
+    sd["state_dict"] = {k: v * 1.7 + 0.1 for k, v in sd["state_dict"].items()}   # "retrained"
+    torch.save(sd, path)
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "checkpoint_sha256" in capsys.readouterr().err
+    args[-1] = str(tmp_path / "fresh")
+    assert main(args) == 0
+    assert json.loads((tmp_path / "fresh" / "compare.json").read_text())["rows"][0]["per_class"] != first

@@ -74,9 +74,10 @@ def _config_from(args: argparse.Namespace, config_cls, skip: set[str]):
 def _cmd_train(args) -> int:
     from .config import TrainConfig
     from .training import train
-    cfg = _config_from(args, TrainConfig, skip={"command", "config", "resume", "func"})
+    cfg = _config_from(args, TrainConfig, skip={"command", "config", "resume", "func", "report"})
     final = train(cfg, resume=args.resume)
     print(f"model written to {final}")
+    _maybe_report(args, cfg.out_dir)
     return 0
 
 
@@ -110,6 +111,7 @@ def _cmd_evaluate(args) -> int:
                     batch_size=args.batch_size, device=args.device, progress=args.progress, protocol=args.protocol,
                     scorer=None if scorer.is_paper and scorer.aggregate == "sum" else scorer)
     _print_summaries(evaluate_checkpoint(args.checkpoint, spec, args.out_dir), args.out_dir)
+    _maybe_report(args, args.out_dir)
     return 0
 
 
@@ -155,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="continue from out_dir/checkpoints/last.ckpt when it exists")
     _add_config_flags(p, TrainConfig)
+    _add_report_flag(p, "out_dir/report.html")
     p.set_defaults(func=_cmd_train)
 
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -177,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bars while encoding")
     p.add_argument("--out-dir", default="runs/evaluate", help="where tables, summary.json and plots go")
+    _add_report_flag(p, "out_dir/report.html")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("reproduce", help="train (or load) and evaluate a setting of the paper, beside its numbers",
@@ -204,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
     _add_theory_commands(sub)
     _add_compare_command(sub)
+    _add_score_and_report_commands(sub)
     parser.commands = sub.choices  # name -> its parser (main() reports stray flags with the subcommand's)
     return parser
 
@@ -286,28 +291,45 @@ def _add_theory_commands(sub) -> None:
 # ----------------------------------------------------------------------------- compare
 def _cmd_compare(args) -> int:
     import logging
-    from .compare import METHODS, CompareSpec, compare, format_compare_table
+    from .compare import CompareSpec, compare, default_methods, format_compare_table
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    methods = tuple(METHODS) if args.methods.strip() == "all" else tuple(
+    methods = default_methods(args.beyond_checkpoint) if args.methods.strip() == "all" else tuple(
         m.strip() for m in args.methods.split(",") if m.strip())
     classes = None if args.classes is None else tuple(c for c in args.classes.split(",") if c.strip())
     spec = CompareSpec(dataset=args.dataset, data_root=args.data_root, methods=methods, profile=args.profile,
                        classes=classes, train_size=args.train_size, n=args.n, draws=args.draws,
                        baseline_draws=args.baseline_draws, radius=args.radius, checkpoint=args.checkpoint,
-                       plain_checkpoint=args.plain_checkpoint, image_size=args.image_size, seed=args.seed,
+                       plain_checkpoint=args.plain_checkpoint, beyond_checkpoint=args.beyond_checkpoint,
+                       beyond_scorer=_scorer_fields(args.beyond_scorer), image_size=args.image_size, seed=args.seed,
                        device=args.device, threads=args.threads, overrides=tuple(args.set),
                        table_only=args.table_only)
     table = compare(spec, args.out_dir)
     print(format_compare_table(table))
     print(f"compare.md / .csv / .json / .png and the per-cell results under {args.out_dir} "
           f"({table['cells_computed']} cells computed, {table['cells_reused']} reused)")
+    _maybe_report(args, args.out_dir)
     return 0
+
+
+def _scorer_fields(text: str) -> dict:
+    """``knn-mean,k=5,aggregate=sum`` -> Scorer fields (checked when the Scorer is built)."""
+    kind, *pairs = [t.strip() for t in text.split(",") if t.strip()] or ["count"]
+    fields = {"kind": kind}
+    if kind.startswith("knn"):
+        fields["kind"], fields["k_stat"] = "knn", kind.partition("-")[2] or "mean"
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq:
+            raise ValueError(f"--beyond-scorer parts after the kind must be key=value; got {pair!r}.")
+        fields[key] = value if key in ("radius", "aggregate") and not value.replace(".", "", 1).isdigit() \
+            else (int(value) if key == "k" else float(value) if key in ("radius", "radius_quantile") else value)
+    return fields
 
 
 # What the compare parser shows, as plain constants (corel.compare imports torch and the baselines);
 # tests/test_cli.py checks them against corel.compare.METHODS and PROFILES.
-COMPARE_METHODS = ("corel", "plain-ae", "plain-ae-hindsight", "ocsvm-pixels", "ocsvm-codes", "kde-pixels",
+COMPARE_METHODS = ("corel", "corel-beyond", "plain-ae", "plain-ae-hindsight", "ocsvm-pixels", "ocsvm-codes", "kde-pixels",
                    "kde-codes", "deep-svdd", "deep-svdd-soft", "dsebm", "dagmm", "geom")
 COMPARE_PROFILES = ("cpu", "full", "smoke")
 
@@ -331,6 +353,11 @@ def _add_compare_command(sub) -> None:
     p.add_argument("--radius", type=float, default=2.0, help="COREL's l1 ball radius per branch")
     p.add_argument("--checkpoint", default=None, help="COREL model.pt (lambda=20): corel, ocsvm-codes, kde-codes")
     p.add_argument("--plain-checkpoint", default=None, help="lambda=0 model.pt: plain-ae, plain-ae-hindsight")
+    p.add_argument("--beyond-checkpoint", default=None,
+                   help="model.pt of another recipe (results/cifar10-beyond): corel-beyond, added to 'all' when given")
+    p.add_argument("--beyond-scorer", default="count",
+                   help="corel-beyond's scorer: KIND[,key=value...], e.g. knn-mean,k=5,aggregate=sum or "
+                        "count,radius=auto,radius_quantile=0.5"),
     p.add_argument("--image-size", type=int, default=32, help="images resized to this side")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
                    help="override a detector parameter, e.g. geom.depth=10 (repeatable)")
@@ -340,7 +367,89 @@ def _add_compare_command(sub) -> None:
     p.add_argument("--out-dir", default="runs/compare", help="output folder (cells, tables, plot)")
     p.add_argument("--table-only", action="store_true",
                    help="train nothing: write the table of the cells already finished (the others: 'not run')")
+    _add_report_flag(p, "out_dir/report.html")
     p.set_defaults(func=_cmd_compare)
+
+
+# ----------------------------------------------------------------------------- score, report
+def _add_report_flag(p, where: str) -> None:
+    p.add_argument("--report", nargs="?", const="", default=None, metavar="FILE",
+                   help=f"also write a self-contained HTML report (default FILE: {where})")
+
+
+def _maybe_report(args, run_dir) -> None:
+    if getattr(args, "report", None) is None:
+        return
+    from .report import write_report
+    print(f"report written to {write_report(run_dir, args.report or None)}")
+
+
+def _cmd_score(args) -> int:
+    from .novelty import ScoreOptions, format_summary, run_score
+    _set_threads(args.threads)
+    opts = ScoreOptions(scorer=args.scorer, radius=args.radius, radius_quantile=args.radius_quantile, k=args.k,
+                        aggregate=args.aggregate, contamination=args.contamination, threshold=args.threshold,
+                        batch_size=args.batch_size, device=args.device, progress=args.progress)
+    report = None if args.report is None else (args.report or str(Path(args.out).parent / "report.html"))
+
+    def warn(message: str) -> None:
+        print(f"corel score: warning: {message}", file=sys.stderr)
+
+    summary = run_score(args.model, detector=args.detector, inliers=args.inliers, images=args.images, out=args.out,
+                        save_detector=args.save_detector, report=report, opts=opts, warn=warn)
+    if "n_scored" in summary:
+        print(format_summary(summary, args.out))
+    else:
+        print(f"detector fitted on {summary['n_inliers']} inliers written to {summary['detector_file']}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report import write_report
+    print(f"report written to {write_report(args.run_dir, args.out, kind=args.kind)}")
+    return 0
+
+
+def _add_score_and_report_commands(sub) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = sub.add_parser(
+        "score", help="score your own images against about a hundred examples of the normal class",
+        formatter_class=fmt,
+        description="Fit COREL's detector on the images at --inliers with MODEL (or load --detector), score every "
+                    "image at --images and write a CSV: path, score (higher = more novel; minus the detector's "
+                    "normality), count (the paper's neighbour count), verdict (novel / normal / unreadable, "
+                    "from a threshold chosen on the inliers alone) and reason (why a file could not be read). "
+                    "PATHs are folders (nested too), zips or text files listing image paths; images are "
+                    "converted and resized as the model was trained.")
+    p.add_argument("model", nargs="?", default=None, help="model.pt (or .ckpt) written by `corel train`")
+    p.add_argument("--inliers", default=None, metavar="PATH", help="examples of the normal class")
+    p.add_argument("--images", default=None, metavar="PATH", help="images to score")
+    p.add_argument("--detector", default=None, metavar="FILE",
+                   help="a detector written by --save-detector (no MODEL or --inliers needed)")
+    p.add_argument("--save-detector", default=None, metavar="FILE",
+                   help="write the fitted detector (encoder, inlier codes, settings) as one file")
+    p.add_argument("--out", default="scores.csv", help="the scores CSV (a JSON summary is written beside it)")
+    _add_report_flag(p, "report.html beside the CSV")
+    p.add_argument("--contamination", type=float, default=None,
+                   help="share of inlier-like images flagged: the threshold is the 1 - contamination quantile of "
+                        "the inliers' leave-one-out scores (default 0.05, or the detector file's)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="flag images whose score exceeds this (overrides --contamination)")
+    p.add_argument("--radius", type=_radius, default=2.0, help="l1 ball radius per branch (eta), or 'auto'")
+    _add_scorer_flags(p)
+    p.add_argument("--batch-size", type=int, default=256, help="images read and encoded at once")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
+    p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("report", help="one self-contained HTML page of a train, evaluate, compare or score run",
+                       formatter_class=fmt)
+    p.add_argument("run_dir", help="a run folder (train, evaluate, compare) or a score CSV / JSON or its folder")
+    p.add_argument("--out", default=None, help="the HTML file (default: report.html in the run folder)")
+    p.add_argument("--kind", choices=["train", "evaluate", "compare", "score"], default=None,
+                   help="check that the folder is of this kind (default: detected)")
+    p.set_defaults(func=_cmd_report)
 
 
 def _add_scorer_flags(p) -> None:

@@ -83,6 +83,7 @@ class Method:
 
 METHODS = {
     "corel": Method("COREL (lambda=20)", "count"),
+    "corel-beyond": Method("COREL, beyond the paper (its recipe and scorer)", "count"),
     "plain-ae": Method("plain AE (lambda=0), r=2", "count"),
     "plain-ae-hindsight": Method("plain AE (lambda=0), best r on test set", "count"),
     "ocsvm-pixels": Method("OC-SVM, pixels", "pixels", OCSVMDetector),
@@ -149,7 +150,8 @@ class CompareSpec:
 
     dataset: str = "cifar10-jpeg"          # evaluation set (a corel.data name)
     data_root: str | None = None
-    methods: tuple = tuple(METHODS)        # names in METHODS, table order
+    methods: tuple = None                  # names in METHODS, table order; None: all but corel-beyond
+                                           # (which is added when beyond_checkpoint is given)
     profile: str = "cpu"                   # "cpu", "full" or "smoke"
     classes: tuple | None = None           # class names or indices; None: all
     train_size: str = "full"               # baselines on the whole class ("full") or COREL's n inliers ("n")
@@ -159,6 +161,8 @@ class CompareSpec:
     radius: float = 2.0                    # COREL's ball radius (paper: 2)
     checkpoint: str | None = None          # COREL autoencoder (lambda=20): corel, *-codes
     plain_checkpoint: str | None = None    # lambda=0 autoencoder: plain-ae, plain-ae-hindsight
+    beyond_checkpoint: str | None = None   # a model of another recipe: corel-beyond
+    beyond_scorer: dict | None = None      # corel.scoring.Scorer fields for corel-beyond (None: the count)
     image_size: int = 32                   # images resized to this side (the protocol: 32)
     seed: int = 0
     device: str | None = None
@@ -167,10 +171,15 @@ class CompareSpec:
     table_only: bool = False               # compute nothing: the table of the finished cells
 
 
+def default_methods(beyond_checkpoint=None) -> tuple:
+    """Every method; corel-beyond only when its checkpoint is given."""
+    return tuple(m for m in METHODS if m != "corel-beyond" or beyond_checkpoint is not None)
+
+
 def _check_spec(spec: CompareSpec) -> tuple[list[str], dict]:
     if isinstance(spec.methods, str):
         raise TypeError("CompareSpec.methods must be a sequence of method names, not a string.")
-    methods = list(dict.fromkeys(spec.methods))
+    methods = list(dict.fromkeys(default_methods(spec.beyond_checkpoint) if spec.methods is None else spec.methods))
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"Unknown method(s) {unknown or '(none given)'}; choose among {list(METHODS)} (or 'all').")
@@ -186,7 +195,14 @@ def _check_spec(spec: CompareSpec) -> tuple[list[str], dict]:
     if not (isinstance(spec.radius, (int, float)) and math.isfinite(spec.radius) and spec.radius > 0):
         raise ValueError(f"--radius must be a finite number > 0; got {spec.radius!r}.")
     needs = {"checkpoint": [m for m in methods if m == "corel" or METHODS[m].kind == "codes"],
-             "plain_checkpoint": [m for m in methods if m.startswith("plain-ae")]}
+             "plain_checkpoint": [m for m in methods if m.startswith("plain-ae")],
+             "beyond_checkpoint": [m for m in methods if m == "corel-beyond"]}
+    if spec.beyond_scorer is not None:
+        from .scoring import Scorer
+        try:
+            Scorer(**spec.beyond_scorer)
+        except TypeError as err:
+            raise ValueError(f"--beyond-scorer: {err}; keys are radius, radius_quantile, k, aggregate.") from None
     for attr, which in needs.items():
         if which and getattr(spec, attr) is None:
             flag = "--" + attr.replace("_", "-")
@@ -321,9 +337,11 @@ class _Context:
         fp = {"method": method, "dataset": s.dataset, "image_size": s.image_size, "class": self.names[ci],
               "seed": s.seed}
         if m.kind == "count":
-            ck = s.checkpoint if method == "corel" else s.plain_checkpoint
+            ck = self.count_checkpoint(method)
             fp.update(checkpoint=os.fspath(ck), checkpoint_sha256=self.digest(ck), n=s.n, draws=s.draws,
                       radius=s.radius)
+            if method == "corel-beyond":
+                fp.update(scorer=self.beyond_scorer().as_dict())
         else:
             params = {k: v for k, v in self.params(method).items() if k != "device"}   # where != what
             fp.update(params=_jsonable(params), train_size=s.train_size,
@@ -333,6 +351,14 @@ class _Context:
             if m.kind == "codes":
                 fp.update(checkpoint=os.fspath(s.checkpoint), checkpoint_sha256=self.digest(s.checkpoint))
         return fp
+
+    def count_checkpoint(self, method: str):
+        s = self.spec
+        return {"corel": s.checkpoint, "corel-beyond": s.beyond_checkpoint}.get(method, s.plain_checkpoint)
+
+    def beyond_scorer(self):
+        from .scoring import Scorer
+        return Scorer(**(self.spec.beyond_scorer or {}))
 
     def digest(self, checkpoint) -> str:
         """The checkpoint's content digest: a model retrained in place is another model."""
@@ -352,7 +378,8 @@ class _Context:
         if which not in self._codes:
             from .codes import encode_split
             from .checkpoints import load_checkpoint, load_model
-            path = self.spec.checkpoint if which == "corel" else self.spec.plain_checkpoint
+            path = {"corel": self.spec.checkpoint, "beyond": self.spec.beyond_checkpoint}.get(
+                which, self.spec.plain_checkpoint)
             ck = load_checkpoint(path)
             size = ck["model_args"].get("image_size", ck.get("config", {}).get("image_size"))
             if size is not None and int(size) != self.spec.image_size:
@@ -428,7 +455,8 @@ class _Context:
 
     def _count_cell(self, method: str, ci: int) -> dict:
         from .detect import count_neighbors
-        which = "corel" if method == "corel" else "plain"
+        which = {"corel": "corel", "corel-beyond": "beyond"}.get(method, "plain")
+        scorer = self.beyond_scorer() if method == "corel-beyond" else None
         train_codes, test_codes, n_branches, _ = self.codes(which)
         positives = self.y_test == self.classes[ci]
         if method == "plain-ae-hindsight":
@@ -442,7 +470,8 @@ class _Context:
         for d in range(self.spec.draws):
             inliers = train_codes[torch.as_tensor(self.draw(ci, d))]                      # (n, D)
             for ri, r in enumerate(radii):
-                s = count_neighbors(test_codes, inliers, n_branches, float(r)).numpy()
+                s = (scorer.score(test_codes, inliers, n_branches).numpy() if scorer is not None
+                     else count_neighbors(test_codes, inliers, n_branches, float(r)).numpy())
                 auroc[ri, d] = 100.0 * roc_auc_score(positives, s)
                 if d == 0 and ri == 0:
                     scores0 = s
@@ -495,6 +524,8 @@ def _describe(ctx: _Context, method: str) -> str:
     if METHODS[method].kind == "count":
         if method == "plain-ae-hindsight":
             return f"count, n={s.n}, {s.draws} draws, r chosen on the test set"
+        if method == "corel-beyond":
+            return f"{ctx.beyond_scorer().describe()}, n={s.n}, {s.draws} draws"
         return f"count, r={s.radius:g}, n={s.n}, {s.draws} draws"
     p = {**METHODS[method].factory().get_params(), **ctx.params(method)}
     if p.get("preprocess") == "auto":   # what "auto" resolves to on compare's (N, C, H, W) images
