@@ -24,7 +24,8 @@ _LOO = ("Training scores are leave-one-out (as LOF and PyOD's KNN compute them),
         "differ from predict(X_train), which counts each code's self-match.")
 
 _SAVE_FORMAT = "corel.CorelDetector"
-_SAVE_VERSION = 1
+_SAVE_VERSION = 2          # 2: optional "encoder" (name, args, state dict) and "meta"
+_READ_VERSIONS = (1, 2)
 
 
 class CorelDetector(DetectorBase):
@@ -154,10 +155,24 @@ class CorelDetector(DetectorBase):
 
     # ---- persistence ------------------------------------------------------------------------
 
-    def save(self, path) -> str:
-        """Write the fitted state (codes, scores, parameters; never the encoder) with torch.save.
+    def save(self, path, with_encoder: bool = False, encoder_spec=None, meta: dict | None = None) -> str:
+        """Write the fitted state (codes, scores, parameters) with torch.save; one file.
 
-        The encoder is not stored: pass it to :meth:`load` again (save its state dict yourself).
+        Parameters
+        ----------
+        path : str or path
+        with_encoder : bool, default=False
+            Also store the encoder, as its model name, constructor arguments and state dict (no
+            pickled code: the file loads with ``torch.load(weights_only=True)``), so that
+            :meth:`load` rebuilds a detector that scores images with no inliers at hand. The
+            encoder must be a corel model (``corel.models.MODELS``) or ``encoder_spec`` must
+            name it. Without it the encoder is not stored: pass it to :meth:`load` again.
+        encoder_spec : (name, kwargs), optional
+            The encoder's ``corel.models.build_model`` name and arguments (a checkpoint's
+            ``model_name`` and ``model_args``); read off corel's autoencoders when omitted.
+        meta : dict, optional
+            Plain data (str, numbers, bool, None, lists and dicts of them) kept with the file
+            and returned as ``meta_`` by :meth:`load` (e.g. the image size and channels).
         """
         check_is_fitted(self, "inlier_codes_")
         state = {
@@ -171,20 +186,57 @@ class CorelDetector(DetectorBase):
             "inlier_codes": self.inlier_codes_.detach().cpu(),
             "training_scores": torch.from_numpy(np.asarray(self.training_scores_)),
             "offset": float(self.offset_),
+            "meta": _plain(dict(meta or getattr(self, "meta_", None) or {}), "meta"),
         }
+        if with_encoder:
+            if not isinstance(self.encoder, torch.nn.Module):
+                raise ValueError(f"CorelDetector.save(with_encoder=True) stores an nn.Module encoder; this detector's "
+                                 f"encoder is {type(self.encoder).__name__}.")
+            name, kwargs = encoder_spec if encoder_spec is not None else _encoder_spec(self.encoder)
+            state["encoder"] = {"name": str(name), "args": _plain(dict(kwargs), "encoder_spec"),
+                                "state_dict": {k: v.detach().cpu() for k, v in self.encoder.state_dict().items()}}
         path = os.fspath(path)
         torch.save(state, path)
         return path
 
     @classmethod
     def load(cls, path, encoder=None, device=None) -> CorelDetector:
-        """Rebuild a fitted detector from :meth:`save`'s file (loaded with ``weights_only=True``)."""
-        state = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+        """Rebuild a fitted detector from :meth:`save`'s file (loaded with ``weights_only=True``).
+
+        A file saved ``with_encoder=True`` brings its encoder back (rebuilt with
+        ``corel.models.build_model``, in eval mode) unless ``encoder`` is given. The file's
+        ``meta`` comes back as ``meta_``, the encoder's (name, kwargs) as ``encoder_spec_``
+        (None when the file holds no encoder).
+        """
+        where = os.fspath(path)
+        if not os.path.isfile(where):
+            raise FileNotFoundError(f"Detector file {where} does not exist.")
+        try:
+            state = torch.load(where, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises many types (and multi-line advice) for foreign files
+            raise ValueError(f"{where!r} is not a CorelDetector file (written by CorelDetector.save): it could not "
+                             f"be read ({type(err).__name__}).") from None
         if not isinstance(state, dict) or state.get("format") != _SAVE_FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} is not a CorelDetector file (written by CorelDetector.save).")
-        if state.get("version") != _SAVE_VERSION:
-            raise ValueError(f"{os.fspath(path)!r} has CorelDetector file version {state.get('version')!r}; "
-                             f"this corel reads version {_SAVE_VERSION}.")
+            raise ValueError(f"{where!r} is not a CorelDetector file (written by CorelDetector.save).")
+        if state.get("version") not in _READ_VERSIONS:
+            raise ValueError(f"{where!r} has CorelDetector file version {state.get('version')!r}; "
+                             f"this corel reads versions {list(_READ_VERSIONS)}.")
+        spec = None
+        if state.get("encoder") is not None:
+            stored = state["encoder"]
+            spec = (stored["name"], dict(stored["args"]))
+            if encoder is None:
+                from .models import build_model
+                try:
+                    encoder = build_model(spec[0], **spec[1])
+                    encoder.load_state_dict(stored["state_dict"])
+                except (RuntimeError, TypeError, ValueError) as err:
+                    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                    raise ValueError(f"{where!r}: its encoder does not match its declared architecture "
+                                     f"{spec[0]!r}: {first}") from None
+                encoder.eval()
+                if device is not None:
+                    encoder.to(as_device(device, "CorelDetector"))
         det = cls(encoder=encoder, device=device, **state["params"])
         det._validate_params()
         det.inlier_codes_ = state["inlier_codes"].to(det._device())
@@ -192,6 +244,8 @@ class CorelDetector(DetectorBase):
             det.n_features_in_ = det.inlier_codes_.shape[1]
         det.training_scores_ = state["training_scores"].numpy()
         det.offset_ = float(state["offset"])
+        det.meta_ = dict(state.get("meta") or {})
+        det.encoder_spec_ = spec
         return det
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -282,3 +336,34 @@ class CorelDetector(DetectorBase):
         codes = as_float_tensor(torch.cat(parts).to(device), "encoded X")
         check_finite_codes(codes, "encoded X")
         return codes
+
+
+def _encoder_spec(encoder) -> tuple[str, dict]:
+    """(name, kwargs) that rebuild one of corel's autoencoders with ``corel.models.build_model``."""
+    from .models import CorelAutoencoder, MLPAutoencoder
+    if isinstance(encoder, CorelAutoencoder):
+        return "conv", dict(in_channels=int(encoder.in_channels), image_size=int(encoder.image_size),
+                            channels=[int(c) for c in encoder.channels], n_branches=int(encoder.n_branches),
+                            branch_dim=int(encoder.branch_dim))
+    if isinstance(encoder, MLPAutoencoder):
+        return "mlp", dict(in_dim=int(encoder.in_dim), hidden=[int(h) for h in encoder.hidden],
+                           latent_dim=int(encoder.latent_dim), n_branches=int(encoder.n_branches))
+    if encoder is None:
+        raise ValueError("CorelDetector.save(with_encoder=True) needs an encoder; this detector has none.")
+    raise TypeError(f"CorelDetector.save(with_encoder=True) stores corel's autoencoders by name; the encoder is a "
+                    f"{type(encoder).__name__}. Pass encoder_spec=(name, kwargs) of a model registered in "
+                    f"corel.models.MODELS, or save without the encoder.")
+
+
+def _plain(value, what: str):
+    """``value`` if it is plain data a weights_only load accepts (tuples become lists), else a TypeError."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, what) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v, what) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"CorelDetector.save: {what} must hold plain data (str, numbers, bool, None, lists, dicts); "
+                    f"got a {type(value).__name__}.")

@@ -1,0 +1,416 @@
+"""`corel score`: which of these images are unlike my examples? COREL on a user's own image files.
+
+A trained model (``model.pt``) and about a hundred example images (the *inliers*) make a
+:class:`corel.detect.CorelDetector`; every image of a folder, zip or file list is then scored
+against them, streamed in batches (read, encode, score, write rows): memory does not grow with
+the number of images scored.
+
+Output: a CSV with one row per image, ``path, score, count, verdict, reason``:
+
+* ``score``: **higher = more novel** (PyOD's convention): minus CorelDetector's normality
+  (``-score_samples``). With the paper's scorer (``count``) it is minus the neighbour count.
+* ``count``: the paper's neighbour count, inliers within the l1 ball of the radius, summed
+  over the branches (higher = more normal), whatever the scorer.
+* ``verdict``: ``novel`` when ``score > threshold``, else ``normal``; ``unreadable`` for a file
+  that could not be read or decoded, whose ``reason`` says why (its score and count are empty).
+
+The threshold comes from the inliers alone: the ``1 - contamination`` quantile of their
+leave-one-out scores (each inlier scored against the others), so about a ``contamination``
+share of images like the inliers is flagged; or a given ``threshold``. A JSON summary beside the
+CSV (same name, ``.json``) records which, with the settings, counts and the most and least
+novel images as thumbnails; :mod:`corel.report` turns it into an HTML page.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import csv
+import heapq
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data.base import DataError
+from .imagefiles import ConversionStats, open_images, read_batches, thumbnail_png
+
+__all__ = ["ScoreOptions", "model_input", "fit_detector", "load_detector", "score_images", "run_score",
+           "summary_path", "format_summary", "is_detector_file", "SUMMARY_KIND"]
+
+SUMMARY_KIND = "corel-score"
+DIRECTION = ("score: higher = more novel (PyOD's convention), minus CorelDetector's normality; "
+             "count: the paper's neighbour count (higher = more normal)")
+
+
+@dataclass
+class ScoreOptions:
+    """Everything `corel score` takes besides the paths."""
+
+    scorer: str = "count"              # count | soft | knn-mean | knn-kth (see corel.scoring)
+    radius: float | str = 2.0          # l1 ball radius per branch, or "auto"
+    radius_quantile: float = 0.5
+    k: int = 5
+    aggregate: str = "sum"
+    contamination: float | None = None  # None: 0.05 when fitting, the detector file's own when loading
+    threshold: float | None = None     # a given threshold on the score (overrides contamination)
+    batch_size: int = 256              # images read and encoded at once
+    device: str | None = None
+    progress: bool = True
+    n_thumbnails: int = 12             # most and least novel images shown in the summary / report
+
+
+DEFAULT_CONTAMINATION = 0.05
+
+
+def summary_path(csv_path) -> Path:
+    """The JSON summary written beside a scores CSV: ``scores.csv`` -> ``scores.json``."""
+    p = Path(csv_path)
+    return p.with_suffix(".json") if p.suffix.lower() == ".csv" else p.with_name(p.name + ".json")
+
+
+def model_input(model_name: str, model_args: dict, config: dict | None = None) -> tuple[int, int]:
+    """(image_size, channels) a trained model expects, from its checkpoint's model_args and config."""
+    config = config or {}
+    if model_name == "conv":
+        return int(model_args["image_size"]), int(model_args["in_channels"])
+    size = config.get("image_size")
+    in_dim = model_args.get("in_dim")
+    if size and in_dim and in_dim % (size * size) == 0 and in_dim // (size * size) in (1, 3):
+        return int(size), in_dim // (size * size)
+    raise ValueError(f"The model ({model_name!r}, in_dim={in_dim}) does not take square images: corel score needs "
+                     f"an image model (train one with `corel train --model conv`).")
+
+
+def _warn_default(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+
+
+# ----------------------------------------------------------------------------- encoding
+@torch.no_grad()
+def _encode(model, images: torch.Tensor, device) -> torch.Tensor:
+    x = images.to(device).float().div_(255.0)
+    return model.encode(x).detach()
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="img", disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def _device(opts: ScoreOptions) -> torch.device:
+    from ._validation import as_device
+    return as_device(opts.device, "corel score") if opts.device is not None else torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------- fitting
+def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
+    """A CorelDetector (encoder attached) fitted on the images at ``inliers``; returns (det, info).
+
+    ``info``: image_size, channels, the inlier source, how many were read and the unreadable
+    ones (path, reason). No readable inlier is a one-line error.
+    """
+    from .checkpoints import load_checkpoint, load_model
+    from .detect import CorelDetector
+    ck = load_checkpoint(model_path)
+    image_size, channels = model_input(ck["model_name"], ck["model_args"], ck.get("config"))
+    device = _device(opts)
+    model = load_model(model_path).to(device)
+    codes, failed, stats, n_files = _encode_source(model, inliers, image_size, channels, opts, device, "inliers")
+    for line in stats.warnings("inlier images"):
+        warn(line)
+    if failed:
+        path, reason = failed[0]
+        warn(f"{len(failed)} of {n_files} inlier images could not be read and were left out "
+             f"(first: {path}: {reason}); all are listed in the summary JSON.")
+    if codes is None:
+        raise DataError(f"No readable inlier image in {inliers} ({len(failed)} files, none could be decoded; "
+                        f"first: {failed[0][0]}: {failed[0][1]}).")
+    n_branches = int(ck["model_args"].get("n_branches", 1))
+    contamination = DEFAULT_CONTAMINATION if opts.contamination is None else opts.contamination
+    det = CorelDetector(encoder=None, n_branches=n_branches, radius=opts.radius, scorer=opts.scorer, k=opts.k,
+                        aggregate=opts.aggregate, radius_quantile=opts.radius_quantile, contamination=contamination,
+                        batch_size=opts.batch_size, device=device).fit(codes)
+    det.set_params(encoder=model)
+    del det.n_features_in_           # the detector now takes images, through its encoder
+    det.encoder_spec_ = (ck["model_name"], dict(ck["model_args"]))
+    det.meta_ = {"image_size": image_size, "channels": channels, "model": str(model_path),
+                 "inliers": str(inliers), "n_inliers": int(codes.shape[0]),
+                 "trained_on": (ck.get("config") or {}).get("dataset")}
+    info = {"image_size": image_size, "channels": channels, "inliers": str(inliers), "n_inliers": int(codes.shape[0]),
+            "inlier_failures": [{"path": p, "reason": r} for p, r in failed],
+            "conversions": stats.warnings("inlier images")}
+    return det, info
+
+
+def _encode_source(model, path, image_size, channels, opts, device, desc):
+    """Codes of every readable image at ``path`` (None if none), the failures, the stats, the file count."""
+    stats = ConversionStats(image_size, channels)
+    parts, failed = [], []
+    with open_images(path) as source, _progress(len(source), f"encoding {desc}", opts.progress) as bar:
+        n_files = len(source)
+        for batch in read_batches(source, opts.batch_size, image_size, channels, stats):
+            failed += [(n, r) for n, r in zip(batch.names, batch.reasons) if r is not None]
+            if len(batch.images):
+                parts.append(_encode(model, batch.images, device))
+            bar.update(len(batch.names))
+    return (torch.cat(parts) if parts else None), failed, stats, n_files
+
+
+def load_detector(path, device=None):
+    """A detector file written by ``corel score --save-detector`` (or ``CorelDetector.save(with_encoder=True)``)."""
+    from .detect import CorelDetector
+    det = CorelDetector.load(path, device=device)
+    if det.encoder is None:
+        raise ValueError(f"Detector file {path} holds no encoder (saved without with_encoder=True); corel score "
+                         f"needs one to read images. Fit again with `corel score MODEL --inliers ... "
+                         f"--save-detector {path}`.")
+    meta = det.meta_
+    if "image_size" in meta and "channels" in meta:
+        size = (int(meta["image_size"]), int(meta["channels"]))
+    else:
+        size = model_input(det.encoder_spec_[0], det.encoder_spec_[1], meta.get("config"))
+    return det, size
+
+
+def is_detector_file(path) -> bool:
+    """Whether ``path`` holds a CorelDetector file (rather than a model checkpoint)."""
+    try:
+        state = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    except Exception:
+        return False
+    return isinstance(state, dict) and state.get("format") == "corel.CorelDetector"
+
+
+# ----------------------------------------------------------------------------- scoring
+class _Scores:
+    """Novelty scores and neighbour counts of codes against a fitted detector's inliers."""
+
+    def __init__(self, det):
+        from .scoring import Scorer
+        self.view = copy.copy(det)          # shares the inlier codes; scores codes, not images
+        self.view.encoder = None
+        self.inliers = det.inlier_codes_
+        self.n_branches = int(det.n_branches)
+        self.count_is_score = det.scorer == "count" and det.aggregate == "sum"
+        self.radius = det.radius
+        if not self.count_is_score and det.radius == "auto":
+            self.radii = Scorer(radius="auto", radius_quantile=det.radius_quantile).radii(
+                self.inliers, self.n_branches).to(self.inliers.device)
+
+    def __call__(self, codes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        codes = codes.to(self.inliers.device)
+        normality = self.view.score_samples(codes)
+        if self.count_is_score:
+            counts = np.rint(normality).astype(np.int64)
+        elif self.radius != "auto":
+            from .counting import count_neighbors
+            counts = count_neighbors(codes, self.inliers, self.n_branches, float(self.radius)).cpu().numpy()
+        else:
+            counts = self._auto_counts(codes)
+        return -normality, counts
+
+    def _auto_counts(self, codes):
+        def branches(z):          # (m, D) -> (n_branches, m, D / n_branches), as corel.scoring cuts them
+            return z.reshape(z.shape[0], self.n_branches, -1).transpose(0, 1).double()
+        q, x = branches(codes), branches(self.inliers)
+        total = torch.zeros(q.shape[1], dtype=torch.int64, device=q.device)
+        for b in range(self.n_branches):
+            total += (torch.cdist(q[b], x[b], p=1) <= self.radii[b]).sum(-1)
+        return total.cpu().numpy()
+
+
+def threshold_of(det, opts: ScoreOptions) -> tuple[float, str, float | None]:
+    """(threshold on the score, how it was chosen, contamination used or None)."""
+    if opts.threshold is not None:
+        if not math.isfinite(opts.threshold):
+            raise ValueError(f"--threshold must be a finite number; got {opts.threshold}.")
+        return float(opts.threshold), f"given (--threshold {opts.threshold:g})", None
+    c = float(det.contamination if opts.contamination is None else opts.contamination)
+    if not 0.0 < c <= 0.5:
+        raise ValueError(f"--contamination must lie in (0, 0.5]; got {c}.")
+    loo = -np.asarray(det.training_scores_, dtype=np.float64)        # inliers' leave-one-out novelty
+    thr = float(np.percentile(loo, 100.0 * (1.0 - c)))
+    return thr, (f"contamination {c:g}: the {100 * (1 - c):g}th percentile of the {len(loo)} inliers' "
+                 f"leave-one-out scores"), c
+
+
+def score_images(det, input_size: tuple[int, int], images, out_csv, opts: ScoreOptions,
+                 warn=_warn_default) -> dict:
+    """Score every image at ``images`` against the fitted ``det`` (encoder attached); write the CSV.
+
+    Returns the summary (also written as JSON beside the CSV; see :func:`summary_path`).
+    """
+    t0 = time.perf_counter()
+    image_size, channels = input_size
+    device = det._device()
+    model = det.encoder
+    model.eval()
+    scores_of = _Scores(det)
+    thr, thr_source, contamination = threshold_of(det, opts)
+    out_csv = Path(out_csv)
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_csv.with_name(out_csv.name + ".partial")
+    stats = ConversionStats(image_size, channels)
+    k = max(0, int(opts.n_thumbnails))
+    most, least = [], []            # heaps of (key, seq, name, score, count, entry)
+    n_files = n_scored = n_novel = n_failed = 0
+    failures_shown = []
+    seq = 0
+    with open_images(images) as source, open(tmp, "w", newline="", encoding="utf-8") as f, \
+            _progress(len(source), "scoring", opts.progress) as bar:
+        n_files = len(source)
+        writer = csv.writer(f)
+        writer.writerow(["path", "score", "count", "verdict", "reason"])
+        for batch in read_batches(source, opts.batch_size, image_size, channels, stats):
+            if len(batch.images):
+                scores, counts = scores_of(_encode(model, batch.images, device))
+            else:
+                scores, counts = np.zeros(0), np.zeros(0, dtype=np.int64)
+            ok = iter(range(len(scores)))
+            for name, reason, entry in zip(batch.names, batch.reasons, batch.entries):
+                seq += 1
+                if reason is not None:
+                    n_failed += 1
+                    if len(failures_shown) < 50:
+                        failures_shown.append({"path": name, "reason": reason})
+                    writer.writerow([name, "", "", "unreadable", reason])
+                    continue
+                j = next(ok)
+                s, c = float(scores[j]), int(counts[j])
+                novel = s > thr
+                n_novel += novel
+                n_scored += 1
+                writer.writerow([name, _fmt(s), c, "novel" if novel else "normal", ""])
+                if k:
+                    _push(most, (s, -seq, name, s, c, entry), k)
+                    _push(least, (-s, -seq, name, s, c, entry), k)
+            f.flush()
+            bar.update(len(batch.names))
+    os.replace(tmp, out_csv)
+    for line in stats.warnings("images"):
+        warn(line)
+    if n_failed:
+        warn(f"{n_failed} of {n_files} images could not be read; they are in {out_csv} with verdict 'unreadable' "
+             f"and the reason.")
+    seconds = time.perf_counter() - t0
+    summary = {
+        "kind": SUMMARY_KIND, "version": 1,
+        "csv": out_csv.name, "direction": DIRECTION,
+        "images": str(images), "n_files": n_files, "n_scored": n_scored, "n_unreadable": n_failed,
+        "n_novel": int(n_novel), "threshold": thr, "threshold_source": thr_source, "contamination": contamination,
+        "detector": _detector_params(det), "scorer": _describe(det),
+        "image_size": image_size, "channels": channels, "conversions": stats.warnings("images"),
+        "inlier_loo_scores": [float(v) for v in -np.asarray(det.training_scores_, dtype=np.float64)],
+        "model": det.meta_.get("model"), "inliers": det.meta_.get("inliers"),
+        "n_inliers": int(det.inlier_codes_.shape[0]),
+        "unreadable": failures_shown,
+        "most_novel": _thumbs(most, reverse=True), "least_novel": _thumbs(least, reverse=True),
+        "seconds": round(seconds, 3),
+    }
+    _write_json(summary_path(out_csv), summary)
+    return summary
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else format(x, ".10g")
+
+
+def _push(heap, item, k) -> None:
+    if len(heap) < k:
+        heapq.heappush(heap, item)
+    elif item[:2] > heap[0][:2]:
+        heapq.heapreplace(heap, item)
+
+
+def _thumbs(heap, reverse: bool) -> list[dict]:
+    out = []
+    for key, _, name, s, c, entry in sorted(heap, key=lambda t: t[:2], reverse=reverse):
+        try:
+            png = base64.b64encode(thumbnail_png(entry.read())).decode("ascii")
+        except Exception:                          # the file changed since it was scored
+            png = None
+        out.append({"path": name, "score": s, "count": c, "png_base64": png})
+    return out
+
+
+def _detector_params(det) -> dict:
+    return {k: det.get_params()[k] for k in ("n_branches", "radius", "scorer", "k", "aggregate", "radius_quantile",
+                                              "contamination")}
+
+
+def _describe(det) -> str:
+    return det._scorer().describe()
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- the job
+def run_score(model=None, *, detector=None, inliers=None, images=None, out="scores.csv", save_detector=None,
+              report=None, opts: ScoreOptions | None = None, warn=_warn_default) -> dict:
+    """`corel score`: fit on ``inliers`` with ``model`` (or load ``detector``), optionally save the
+    detector, score ``images`` into ``out`` and write ``report`` (HTML). Returns a summary dict
+    (``{"detector_file": ...}`` only, when there is nothing to score)."""
+    opts = opts or ScoreOptions()
+    if model is not None and detector is None and is_detector_file(model):
+        model, detector = None, model
+    if detector is not None and model is not None:
+        raise ValueError("Pass either MODEL (with --inliers) or --detector, not both.")
+    if detector is not None and inliers is not None:
+        raise ValueError(f"--detector {detector} already holds its inliers; to fit on other inliers pass "
+                         f"the model: corel score MODEL --inliers {inliers} ...")
+    if detector is None and model is None:
+        raise ValueError("Pass MODEL (a model.pt from `corel train`) with --inliers, or --detector DET.pt.")
+    if detector is None and inliers is None:
+        raise ValueError("--inliers is required with MODEL: a folder, zip or file list of images of the normal "
+                         "class (about a hundred is enough).")
+    if images is None and save_detector is None:
+        raise ValueError("Nothing to do: pass --images to score, and/or --save-detector to keep the fitted detector.")
+    if detector is not None:
+        det, size = load_detector(detector, device=opts.device)
+        fit_info = {"detector_file": str(detector)}
+    else:
+        det, fit_info = fit_detector(model, inliers, opts, warn)
+        size = (fit_info["image_size"], fit_info["channels"])
+    if save_detector is not None:
+        Path(save_detector).parent.mkdir(parents=True, exist_ok=True)
+        det.save(save_detector, with_encoder=True, encoder_spec=det.encoder_spec_, meta=det.meta_)
+    if images is None:
+        return {"detector_file": str(save_detector), **fit_info}
+    summary = score_images(det, size, images, out, opts, warn)
+    summary.update({k: v for k, v in fit_info.items() if k not in ("image_size", "channels", "conversions")})
+    summary["inlier_conversions"] = fit_info.get("conversions", [])
+    if save_detector is not None:
+        summary["detector_file"] = str(save_detector)
+    _write_json(summary_path(out), summary)
+    if report is not None:
+        from .report import write_report
+        summary["report"] = str(write_report(summary_path(out), report))
+    return summary
+
+
+def format_summary(summary: dict, out) -> str:
+    """The lines `corel score` prints."""
+    lines = [f"scored {summary['n_scored']} of {summary['n_files']} images: {summary['n_novel']} novel "
+             f"(score > {summary['threshold']:.4g}; threshold from {summary['threshold_source']})"]
+    if summary["n_unreadable"]:
+        lines.append(f"{summary['n_unreadable']} unreadable (verdict 'unreadable', reason in the CSV)")
+    lines.append(f"scores: {out} (higher = more novel); summary: {summary_path(out)}")
+    if summary.get("detector_file"):
+        lines.append(f"detector: {summary['detector_file']}")
+    if summary.get("report"):
+        lines.append(f"report: {summary['report']}")
+    return "\n".join(lines)
+
+
+def options_dict(opts: ScoreOptions) -> dict:
+    return asdict(opts)

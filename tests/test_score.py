@@ -1,0 +1,359 @@
+"""`corel score` on a user's image files: the digits scenario of issue 13, detector files, bad inputs."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
+from corel.cli import main
+from corel.detect import CorelDetector
+from corel.imagefiles import open_images, read_batches
+from corel.models import build_model
+from corel.novelty import ScoreOptions, run_score, summary_path
+
+pytestmark = [pytest.mark.usefixtures("one_thread"),
+              pytest.mark.filterwarnings("ignore:.*resized \\(stretched\\):UserWarning")]
+
+TRAIN = ["--dataset", "digits", "--image-size", "16", "--channels", "8,16,32", "--n-branches", "4",
+         "--branch-dim", "5", "--batch-size", "50", "--threads", "1", "--no-progress-bar", "--hist-batches", "2",
+         "--epochs", "3", "--seed", "0"]
+
+
+def _digits_pngs(root: Path) -> Path:
+    """100 zeros as inliers; 70 other zeros and 70 other digits to score (8x8 PNGs, as sklearn has them)."""
+    from sklearn.datasets import load_digits
+    bunch = load_digits()
+    x = np.rint(bunch.images * (255 / 16)).astype(np.uint8)
+    zeros = np.flatnonzero(bunch.target == 0)
+    others = np.random.default_rng(0).choice(np.flatnonzero(bunch.target != 0), 70, replace=False)
+    for sub, idx in (("inliers", zeros[:100]), ("images/zeros", zeros[100:170]), ("images/others", others)):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        for i in idx:
+            Image.fromarray(x[i]).save(root / sub / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A tiny model trained for 3 epochs (with --report), and the digits folders."""
+    root = tmp_path_factory.mktemp("score")
+    assert main(["train", *TRAIN, "--out-dir", str(root / "run"), "--report"]) == 0
+    return {"model": root / "run" / "model.pt", "run": root / "run", "data": _digits_pngs(root / "digits"),
+            "root": root}
+
+
+@pytest.fixture(scope="module")
+def scored(run):
+    """`corel score` on the digits scenario, with a report and the fitted detector saved."""
+    out = run["root"] / "scored"
+    argv = ["score", str(run["model"]), "--inliers", str(run["data"] / "inliers"), "--images",
+            str(run["data"] / "images"), "--out", str(out / "scores.csv"), "--report", "--save-detector",
+            str(out / "det.pt"), "--no-progress"]
+    assert main(argv) == 0
+    rows = list(csv.DictReader(open(out / "scores.csv", newline="")))
+    return {"out": out, "rows": rows, "summary": json.loads((out / "scores.json").read_text())}
+
+
+def _auroc(rows) -> float:
+    truth = ["others" in r["path"] for r in rows]
+    return roc_auc_score(truth, [float(r["score"]) for r in rows])
+
+
+def _cli(argv, capsys):
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# ----------------------------------------------------------------------------- the scenario
+def test_digits_scenario_separates_zeros_from_other_digits(scored):
+    rows, summary = scored["rows"], scored["summary"]
+    assert len(rows) == 140 and list(rows[0]) == ["path", "score", "count", "verdict", "reason"]
+    assert _auroc(rows) > 0.9                                   # the issue: "well above 0.8"
+    for r in rows:                                              # count scorer: score = -count
+        assert float(r["score"]) == -int(r["count"]) and r["verdict"] in ("novel", "normal") and r["reason"] == ""
+        assert (r["verdict"] == "novel") == (float(r["score"]) > summary["threshold"])
+    assert summary["threshold_source"].startswith("contamination 0.05")
+    assert summary["n_scored"] == 140 and summary["n_unreadable"] == 0 and summary["n_inliers"] == 100
+    novel = {r["path"] for r in rows if r["verdict"] == "novel"}
+    assert sum("others" in p for p in novel) >= 60               # most other digits flagged
+    assert len(summary["most_novel"]) == 12 and len(summary["least_novel"]) == 12
+    assert all("others" in t["path"] for t in summary["most_novel"])
+    assert all("zeros" in t["path"] for t in summary["least_novel"])
+    # inliers' own leave-one-out scores: about the contamination share above the threshold
+    loo = np.asarray(summary["inlier_loo_scores"])
+    assert len(loo) == 100 and (loo > summary["threshold"]).mean() <= 0.06
+
+
+def test_the_threshold_comes_from_the_inliers_or_is_given(run, scored, tmp_path):
+    data = run["data"]
+    s = run_score(detector=scored["out"] / "det.pt", images=data / "images", out=tmp_path / "a.csv",
+                  opts=ScoreOptions(progress=False, contamination=0.2))
+    assert s["threshold"] <= scored["summary"]["threshold"] and "contamination 0.2" in s["threshold_source"]
+    s = run_score(detector=scored["out"] / "det.pt", images=data / "images", out=tmp_path / "b.csv",
+                  opts=ScoreOptions(progress=False, threshold=-100.0))
+    assert s["threshold"] == -100.0 and s["threshold_source"].startswith("given")
+    rows = list(csv.DictReader(open(tmp_path / "b.csv")))
+    assert all((r["verdict"] == "novel") == (float(r["score"]) > -100) for r in rows)
+
+
+def test_report_of_the_scenario_renders_in_chromium(scored, tmp_path):
+    from _browser import assert_renders
+    html = scored["out"] / "report.html"
+    text = html.read_text()
+    assert "Most novel images" in text and "threshold" in text and "http://" not in text and "https://" not in text
+    out = assert_renders(html, tmp_path, min_images=25)           # 24 thumbnails + the histogram
+    assert sum(1 for img in out["images"] if img[1] > 0) == len(out["images"])
+
+
+def test_train_report_flag_writes_the_training_page(run):
+    html = (run["run"] / "report.html").read_text()
+    assert "Loss curves" in html and "Death times" in html and html.count("data:image/png;base64,") >= 3
+
+
+@pytest.mark.parametrize("scorer", [["--scorer", "soft"], ["--scorer", "knn-kth", "--k", "3"],
+                                    ["--radius", "auto", "--aggregate", "mean"]])
+def test_other_scorers(run, tmp_path, scorer, capsys):
+    data = run["data"]
+    code, out, err = _cli(["score", str(run["model"]), "--inliers", str(data / "inliers"), "--images",
+                           str(data / "images"), "--out", str(tmp_path / "s.csv"), "--no-progress", *scorer], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert len(rows) == 140 and _auroc(rows) > 0.85
+    assert all(int(r["count"]) >= 0 for r in rows)
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["detector"]["scorer"] == scorer[1] or summary["detector"]["radius"] == "auto"
+
+
+# ----------------------------------------------------------------------------- detector files
+def test_saved_detector_scores_without_inliers(run, scored, tmp_path, capsys):
+    det_path = scored["out"] / "det.pt"
+    raw = torch.load(det_path, weights_only=True)                 # plain data, no pickled code
+    assert raw["encoder"]["name"] == "conv" and raw["meta"]["image_size"] == 16
+    code, out, err = _cli(["score", "--detector", str(det_path), "--images", str(run["data"] / "images"),
+                           "--out", str(tmp_path / "again.csv"), "--no-progress"], capsys)
+    assert code == 0, err
+    again = list(csv.DictReader(open(tmp_path / "again.csv")))
+    assert again == scored["rows"]
+    # The detector file as MODEL works too.
+    assert main(["score", str(det_path), "--images", str(run["data"] / "images"), "--out",
+                 str(tmp_path / "third.csv"), "--no-progress"]) == 0
+    assert list(csv.DictReader(open(tmp_path / "third.csv"))) == scored["rows"]
+
+
+def test_saved_detector_from_python(run, scored):
+    det = CorelDetector.load(scored["out"] / "det.pt")
+    assert isinstance(det.encoder, torch.nn.Module) and det.encoder_spec_[0] == "conv"
+    paths = [Path(r["path"]) for r in scored["rows"][:10]]
+    x = torch.stack([torch.from_numpy(np.array(Image.open(p).resize((16, 16), Image.Resampling.BILINEAR)))
+                     for p in paths]).unsqueeze(1).float() / 255
+    np.testing.assert_allclose(-det.score_samples(x), [float(r["score"]) for r in scored["rows"][:10]])
+
+
+def test_save_detector_only(run, tmp_path, capsys):
+    code, out, err = _cli(["score", str(run["model"]), "--inliers", str(run["data"] / "inliers"),
+                           "--save-detector", str(tmp_path / "d.pt"), "--no-progress"], capsys)
+    assert code == 0 and "100 inliers" in out and (tmp_path / "d.pt").is_file()
+
+
+def test_detector_save_with_encoder_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    ae = build_model("conv", in_channels=3, image_size=8, channels=[4, 8], n_branches=2, branch_dim=3)
+    x = torch.rand(30, 3, 8, 8)
+    det = CorelDetector(encoder=ae, n_branches=2, radius=1.0, scorer="soft").fit(x)
+    det.save(tmp_path / "d.pt", with_encoder=True, meta={"note": "x", "sizes": (1, 2)})
+    back = CorelDetector.load(tmp_path / "d.pt")
+    assert back.encoder is not ae and back.encoder_spec_[1]["channels"] == [4, 8]
+    assert back.meta_ == {"note": "x", "sizes": [1, 2]}
+    np.testing.assert_array_equal(back.score_samples(x[:7]), det.score_samples(x[:7]))
+    # without the encoder: the old behaviour, the codes only
+    det.save(tmp_path / "codes.pt")
+    assert CorelDetector.load(tmp_path / "codes.pt").encoder is None
+    with pytest.raises(TypeError, match="encoder_spec"):       # a module corel cannot name
+        CorelDetector(encoder=torch.nn.Flatten(), n_branches=2).fit(x[:, :, :2, :3]).save(tmp_path / "e.pt",
+                                                                                         with_encoder=True)
+    with pytest.raises(ValueError, match="nn.Module"):           # a plain function
+        CorelDetector(encoder=lambda b: ae.encode(b), n_branches=2).fit(x).save(tmp_path / "e.pt", with_encoder=True)
+    with pytest.raises(ValueError, match="nn.Module"):
+        CorelDetector(n_branches=2).fit(np.zeros((4, 6))).save(tmp_path / "f.pt", with_encoder=True)
+
+
+# ----------------------------------------------------------------------------- sources
+def test_zip_and_file_list_give_the_same_scores(run, scored, tmp_path):
+    images = run["data"] / "images"
+    files = sorted(p for p in images.rglob("*.png"))
+    with zipfile.ZipFile(tmp_path / "imgs.zip", "w") as zf:
+        for p in files:
+            zf.write(p, p.relative_to(images.parent).as_posix())
+    (tmp_path / "list.txt").write_text("# images to score\n" + "\n".join(str(p) for p in files) + "\n\n")
+    want = {Path(r["path"]).name: r["score"] for r in scored["rows"]}
+    for source in (tmp_path / "imgs.zip", tmp_path / "list.txt"):
+        run_score(detector=scored["out"] / "det.pt", images=source, out=tmp_path / f"{source.stem}.csv",
+                  opts=ScoreOptions(progress=False))
+        rows = list(csv.DictReader(open(tmp_path / f"{source.stem}.csv")))
+        assert {r["path"].rsplit("/", 1)[-1]: r["score"] for r in rows} == want
+    assert rows[0]["path"].endswith(".png")
+
+
+def test_progress_bar_on_stderr(run, scored, tmp_path, capsys):
+    code, out, err = _cli(["score", "--detector", str(scored["out"] / "det.pt"), "--images",
+                           str(run["data"] / "images"), "--out", str(tmp_path / "p.csv"), "--progress",
+                           "--batch-size", "32"], capsys)
+    assert code == 0 and "scoring" in err and "img" in err
+
+
+def test_memory_does_not_grow_with_the_number_of_images(scored, tmp_path):
+    """A file list of 300 or 3,000 images (one file listed again and again): the same peak memory."""
+    png = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8), dtype=np.uint8)).save(png, format="PNG")
+    (tmp_path / "one.png").write_bytes(png.getvalue())
+    det = scored["out"] / "det.pt"
+    peaks = []
+    for n in (300, 3000):
+        (tmp_path / f"list{n}.txt").write_text("one.png\n" * n)
+        tracemalloc.start()
+        run_score(detector=det, images=tmp_path / f"list{n}.txt", out=tmp_path / f"m{n}.csv",
+                  opts=ScoreOptions(progress=False, batch_size=100))
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert sum(1 for _ in open(tmp_path / f"m{n}.csv")) == n + 1
+    assert peaks[1] < 1.3 * peaks[0] + 200_000, peaks
+
+
+def test_read_batches_keeps_order_and_reasons(tmp_path):
+    Image.new("L", (5, 7), 100).save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"not a png")
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(tmp_path / "c.jpg")
+    (tmp_path / "notes.txt").write_text("ignored")
+    (tmp_path / ".hidden.png").write_bytes(b"x")
+    with open_images(tmp_path) as src:
+        assert len(src) == 3 and src.skipped == 1
+        batches = list(read_batches(src, 2, 8, 1))
+    assert [len(b.names) for b in batches] == [2, 1]
+    assert batches[0].reasons[1].startswith("not an image") and batches[0].images.shape == (1, 1, 8, 8)
+    assert batches[1].images.shape == (1, 1, 8, 8)
+
+
+# ----------------------------------------------------------------------------- bad inputs
+def test_corrupt_and_unreadable_images_are_rows_with_a_reason(run, scored, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = sorted((run["data"] / "images" / "others").glob("*.png"))[:3]
+    for p in good:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "garbage.png").write_bytes(b"\x00\x01 definitely not an image")
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "truncated.png").write_bytes(good[0].read_bytes()[:40])
+    (folder / "readme.txt").write_text("not listed: other ending")
+    code, out, err = _cli(["score", "--detector", str(scored["out"] / "det.pt"), "--images", str(folder),
+                           "--out", str(tmp_path / "m.csv"), "--no-progress", "--report"], capsys)
+    assert code == 0, err
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(open(tmp_path / "m.csv"))}
+    assert len(rows) == 6 and "readme.txt" not in rows
+    for name, words in (("garbage.png", "not an image"), ("empty.jpg", "empty file"), ("truncated.png", "")):
+        r = rows[name]
+        assert r["score"] == "" and r["count"] == "" and r["verdict"] == "unreadable" and words in r["reason"]
+        assert r["reason"]
+    assert all(rows[p.name]["verdict"] in ("novel", "normal") for p in good)
+    assert "3 unreadable" in out and "3 of 6 images could not be read" in err
+    assert all(line.startswith("corel score: warning: ") for line in err.strip().splitlines())
+    html = (tmp_path / "report.html").read_text()
+    assert "Unreadable files (3)" in html and "garbage.png" in html
+
+
+def test_empty_folder_is_a_one_line_error(run, scored, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    code, out, err = _cli(["score", "--detector", str(scored["out"] / "det.pt"), "--images",
+                           str(tmp_path / "empty"), "--out", str(tmp_path / "e.csv"), "--no-progress"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "No images in folder" in err and "1 files with other endings" in err
+    code, out, err = _cli(["score", str(run["model"]), "--inliers", str(tmp_path / "empty"), "--images",
+                           str(run["data"] / "images"), "--no-progress"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "No images" in err
+    code, out, err = _cli(["score", str(run["model"]), "--inliers", str(tmp_path / "nowhere"), "--images",
+                           str(run["data"] / "images"), "--no-progress"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "does not exist" in err
+
+
+def test_no_readable_inlier_is_a_one_line_error(run, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for k in range(3):
+        (bad / f"{k}.png").write_bytes(b"junk" * k)
+    code, out, err = _cli(["score", str(run["model"]), "--inliers", str(bad), "--images",
+                           str(run["data"] / "images"), "--out", str(tmp_path / "x.csv"), "--no-progress"], capsys)
+    assert code == 2 and "No readable inlier image" in err
+    assert err.strip().splitlines()[-1].startswith("corel score: error: ")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_grey_images_for_an_rgb_model_are_converted_with_a_warning(tmp_path, capsys):
+    torch.manual_seed(0)
+    args = dict(in_channels=3, image_size=16, channels=[8, 16, 32], n_branches=4, branch_dim=5)
+    model = build_model("conv", **args)
+    torch.save({"model_name": "conv", "model_args": args, "config": {"image_size": 16},
+                "state_dict": model.state_dict()}, tmp_path / "rgb.pt")
+    rng = np.random.default_rng(0)
+    for sub, mode in (("grey", "L"), ("colour", "RGB")):
+        (tmp_path / sub).mkdir()
+        for k in range(6):
+            shape = (16, 16) if mode == "L" else (16, 16, 3)
+            Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode).save(tmp_path / sub / f"{k}.png")
+    code, out, err = _cli(["score", str(tmp_path / "rgb.pt"), "--inliers", str(tmp_path / "colour"), "--images",
+                           str(tmp_path / "grey"), "--out", str(tmp_path / "g.csv"), "--no-progress"], capsys)
+    assert code == 0, err
+    assert "6 of 6 images are grey, but the model was trained on RGB images" in err
+    assert "inlier images are" not in err                    # the inliers match the model: no warning
+    assert len(list(csv.DictReader(open(tmp_path / "g.csv")))) == 6
+    # and colour images for a grey model
+    model = build_model("conv", **{**args, "in_channels": 1})
+    torch.save({"model_name": "conv", "model_args": {**args, "in_channels": 1}, "config": {},
+                "state_dict": model.state_dict()}, tmp_path / "grey.pt")
+    code, out, err = _cli(["score", str(tmp_path / "grey.pt"), "--inliers", str(tmp_path / "grey"), "--images",
+                           str(tmp_path / "colour"), "--out", str(tmp_path / "c.csv"), "--no-progress"], capsys)
+    assert code == 0 and "are in colour, but the model was trained on grey images" in err
+
+
+@pytest.mark.parametrize("content", [b"model: conv\nepochs: 3\n", b"\x00\xff" * 100, b""])
+def test_a_model_file_that_is_not_one(run, tmp_path, capsys, content):
+    (tmp_path / "model.pt").write_bytes(content)
+    code, out, err = _cli(["score", str(tmp_path / "model.pt"), "--inliers", str(run["data"] / "inliers"),
+                           "--images", str(run["data"] / "images"), "--no-progress"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "not a corel checkpoint" in err
+
+
+def test_argument_mistakes_are_one_line_errors(run, scored, tmp_path, capsys):
+    data, det = run["data"], str(scored["out"] / "det.pt")
+    cases = [
+        (["score", "--images", str(data / "images")], "Pass MODEL"),
+        (["score", str(run["model"]), "--images", str(data / "images")], "--inliers is required"),
+        (["score", str(run["model"]), "--inliers", str(data / "inliers")], "Nothing to do"),
+        (["score", "--detector", det, "--inliers", str(data / "inliers"), "--images", str(data / "images")],
+         "already holds its inliers"),
+        (["score", "--detector", str(run["model"]), "--images", str(data / "images")], "not a CorelDetector file"),
+        (["score", "--detector", det, "--images", str(data / "images"), "--contamination", "0.9"],
+         "--contamination must lie in (0, 0.5]"),
+        (["score", "--detector", det, "--images", str(data / "inliers" / "0000.png")], "is one image"),
+    ]
+    for argv, words in cases:
+        code, out, err = _cli([*argv, "--no-progress", "--out", str(tmp_path / "o.csv")], capsys)
+        assert code == 2 and err.count("\n") == 1 and words in err, (argv, err)
+    # a detector saved without its encoder
+    CorelDetector(n_branches=4).fit(np.zeros((5, 20))).save(tmp_path / "codes.pt")
+    code, out, err = _cli(["score", "--detector", str(tmp_path / "codes.pt"), "--images", str(data / "images"),
+                           "--no-progress"], capsys)
+    assert code == 2 and "holds no encoder" in err
+
+
+def test_summary_path():
+    assert summary_path("a/scores.csv") == Path("a/scores.json")
+    assert summary_path("a/scores.tsv") == Path("a/scores.tsv.json")
