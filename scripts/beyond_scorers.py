@@ -45,7 +45,7 @@ SCORERS = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", help="training run folders (each with model.pt)")
+    ap.add_argument("runs", nargs="+", help="training run folders (each with model.pt), or checkpoint files")
     ap.add_argument("--data-root", required=True)
     ap.add_argument("--dataset", default="cifar10-jpeg")
     ap.add_argument("--protocol", default="validation", choices=["validation", "test"])
@@ -58,21 +58,28 @@ def main() -> None:
     names = list(SCORERS) if args.scorers == "all" else [s.strip() for s in args.scorers.split(";")]
     ns = [int(v) for v in args.n.split(",")]
     rows = []
+    flips = {"off": [False], "on": [True], "both": [False, True]}[args.tta]
     for run in args.runs:
-        path = Path(run) / "model.pt"
+        path = Path(run) / "model.pt" if Path(run).is_dir() else Path(run)
+        label = Path(run).name if Path(run).is_dir() else f"{path.parent.parent.name}/{path.name}"
         ck, model = load_checkpoint(path), load_model(path)
         spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, protocol=args.protocol, progress=False)
-        tr, tr_y, te, te_y, classes = protocol_codes(path, model, ck, spec, Path(run) / "codes")
+        tr, tr_y, te, te_y, classes = protocol_codes(path, model, ck, spec, path.parent / "codes")
+        if True in flips:
+            ftr, _, fte, _, _ = protocol_codes(path, model, ck, spec, path.parent / "codes", view="hflip")
         for name in names:
             for n in ns:
-                t0 = time.perf_counter()
-                res = evaluate_one_class(tr, tr_y, te, te_y, n=n, draws=args.draws, n_branches=ck["model_args"]["n_branches"],
-                                         class_names=classes, scorer=SCORERS[name])
-                worst = min(zip(res.per_class_mean, res.class_names))
-                rows.append({"model": Path(run).name, "scorer": name, "n": n, "mean": round(res.mean, 2),
-                             "std": round(res.std, 2), "worst_class": f"{worst[1]} {worst[0]:.1f}",
-                             "seconds": round(time.perf_counter() - t0, 1)})
-                print(rows[-1], flush=True)
+                for tta in flips:
+                    t0 = time.perf_counter()
+                    views = dict(train_views=[ftr], test_views=[fte]) if tta else {}
+                    res = evaluate_one_class(tr, tr_y, te, te_y, n=n, draws=args.draws, class_names=classes,
+                                             n_branches=ck["model_args"]["n_branches"], scorer=SCORERS[name], **views)
+                    worst = min(zip(res.per_class_mean, res.class_names))
+                    rows.append({"model": label, "scorer": name + (" +flip" if tta else ""), "n": n,
+                                 "mean": round(res.mean, 2), "std": round(res.std, 2),
+                                 "worst_class": f"{worst[1]} {worst[0]:.1f}",
+                                 "seconds": round(time.perf_counter() - t0, 1)})
+                    print(rows[-1], flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out.with_suffix(".csv"), "w", newline="") as f:

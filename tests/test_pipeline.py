@@ -208,3 +208,33 @@ def test_evaluate_with_other_scorers_names_them_and_no_published_number(model_pa
     summary = _evaluate(model_path, tmp_path, *flags)
     assert summary["scorer"].startswith(described)
     assert summary["published_mean_auroc"] is None and 50.0 < summary["mean_auroc"] <= 100.0
+
+
+def test_evaluate_with_test_time_flips_counts_both_views(model_path, tmp_path):
+    """--tta: inliers in both views (2n), each query's score the sum over its two views."""
+    from corel.checkpoints import load_model
+    from corel.codes import encode_split
+    from corel.counting import count_neighbors
+    from corel.evaluate import evaluate_one_class
+    summary = _evaluate(model_path, tmp_path / "tta", "--tta")
+    assert summary["tta"] == "hflip" and summary["published_mean_auroc"] is None
+    assert len(list((tmp_path / "tta" / "codes").glob("codes_*.pt"))) == 4     # 2 splits x 2 views
+    model = load_model(model_path)
+    tr, te = (encode_split(model_path, "digits", s, cache_dir=tmp_path / "tta" / "codes", model=model,
+                           progress=False) for s in ("train", "test"))
+    ftr, fte = (encode_split(model_path, "digits", s, model=model, progress=False, view="hflip")
+                for s in ("train", "test"))
+    from corel.data import load_dataset
+    first = load_dataset("digits", "train", image_size=16).float_images(slice(0, 5))
+    with torch.no_grad():
+        assert torch.allclose(ftr.codes[:5], model.encode(first.flip(-1)), atol=1e-5)
+    res = evaluate_one_class(tr.codes, tr.labels, te.codes, te.labels, n=20, draws=2, n_branches=4,
+                             train_views=[ftr.codes], test_views=[fte.codes])
+    assert res.mean == pytest.approx(summary["mean_auroc"])
+    # by hand for class 0, draw 0
+    from corel.evaluate import draw_rng
+    members = np.flatnonzero(tr.labels.numpy() == 0)
+    pick = torch.as_tensor(members[draw_rng(0, 0, 0).choice(len(members), size=20, replace=False)])
+    inl = torch.cat([tr.codes[pick], ftr.codes[pick]])
+    want = count_neighbors(te.codes, inl, 4, 2.0) + count_neighbors(fte.codes, inl, 4, 2.0)
+    assert np.array_equal(res.scores_draw0[0], want.numpy())

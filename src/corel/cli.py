@@ -109,7 +109,7 @@ def _cmd_evaluate(args) -> int:
     spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, ns=args.n, draws=args.draws,
                     radius=2.0 if args.radius == "auto" else args.radius, seed=args.seed,
                     batch_size=args.batch_size, device=args.device, progress=args.progress, protocol=args.protocol,
-                    scorer=None if scorer.is_paper and scorer.aggregate == "sum" else scorer)
+                    scorer=None if scorer.is_paper and scorer.aggregate == "sum" else scorer, tta=args.tta)
     _print_summaries(evaluate_checkpoint(args.checkpoint, spec, args.out_dir), args.out_dir)
     _maybe_report(args, args.out_dir)
     return 0
@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="its folder or file")
     _add_protocol_flags(p)
     _add_scorer_flags(p)
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: inliers join in both views (as is, mirrored left-right) and a "
+                        "query's score is the sum of its two views' scores")
     p.add_argument("--batch-size", type=int, default=1000, help="images per encoder call")
     p.add_argument("--protocol", choices=["test", "validation"], default="test",
                    help="test: the paper's (the test split scored); validation: the model's --holdout images "

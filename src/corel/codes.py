@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CodeKey", "Codes", "checkpoint_digest", "encode_split", "load_cached_codes"]
+__all__ = ["CodeKey", "Codes", "VIEWS", "checkpoint_digest", "encode_split", "load_cached_codes"]
 
 CACHE_FORMAT = 1
+VIEWS = ("identity", "hflip")
 
 
 def checkpoint_digest(path) -> str:
@@ -40,15 +41,19 @@ class CodeKey:
     data_root: str | None        # resolved absolute path, or None for the loader's own default
     split: str
     image_size: int
+    view: str = "identity"       # or "hflip": the images mirrored left-right before encoding
 
     @classmethod
-    def of(cls, checkpoint, dataset: str, data_root, split: str, image_size: int) -> "CodeKey":
+    def of(cls, checkpoint, dataset: str, data_root, split: str, image_size: int, view: str = "identity") -> "CodeKey":
         root = None if data_root is None else os.path.abspath(os.fspath(data_root))
-        return cls(checkpoint_digest(checkpoint), dataset, root, split, int(image_size))
+        return cls(checkpoint_digest(checkpoint), dataset, root, split, int(image_size), view)
 
     def as_dict(self) -> dict:
-        return dict(checkpoint_sha256=self.checkpoint_sha256, dataset=self.dataset, data_root=self.data_root,
-                    split=self.split, image_size=self.image_size)
+        key = dict(checkpoint_sha256=self.checkpoint_sha256, dataset=self.dataset, data_root=self.data_root,
+                   split=self.split, image_size=self.image_size)
+        if self.view != "identity":   # identity keys stay as they were before views existed
+            key["view"] = self.view
+        return key
 
     def file_name(self) -> str:
         digest = hashlib.sha256(repr(sorted(self.as_dict().items())).encode()).hexdigest()[:16]
@@ -108,12 +113,15 @@ def _store(path: Path, key: CodeKey, codes: torch.Tensor, labels: torch.Tensor) 
 
 def encode_split(checkpoint, dataset: str, split: str, data_root=None, cache_dir=None, *, model=None,
                  image_size: int | None = None, batch_size: int = 1000, device=None, progress: bool = True,
-                 data=None) -> Codes:
+                 data=None, view: str = "identity") -> Codes:
     """Codes of ``split`` of ``dataset`` under the model of ``checkpoint``, cached in ``cache_dir``.
 
     ``model`` (already loaded) and ``data`` (an already loaded ImageSet of that split) save work
-    when the caller has them; ``image_size`` defaults to the checkpoint's.
+    when the caller has them; ``image_size`` defaults to the checkpoint's. ``view="hflip"``
+    encodes the images mirrored left-right (test-time augmentation).
     """
+    if view not in VIEWS:
+        raise ValueError(f"Unknown view {view!r}; choose one of {list(VIEWS)}.")
     from .data import load_dataset
     from .encode import encode_images
     from .checkpoints import load_checkpoint, load_model
@@ -124,11 +132,13 @@ def encode_split(checkpoint, dataset: str, split: str, data_root=None, cache_dir
         model = model if model is not None else load_model(checkpoint)
     if data is None:
         data = load_dataset(dataset, split=split, root=data_root, image_size=image_size)
-    key = CodeKey.of(checkpoint, dataset, data_root, split, image_size)
+    key = CodeKey.of(checkpoint, dataset, data_root, split, image_size, view)
     path = Path(cache_dir) / key.file_name() if cache_dir is not None else None
     codes = load_cached_codes(path, key, data.labels) if path is not None else None
     if codes is None:
-        codes = encode_images(model, data.images, batch_size, device, progress=progress, desc=f"encoding {split}")
+        images = data.images if view == "identity" else data.images.flip(-1)
+        codes = encode_images(model, images, batch_size, device, progress=progress,
+                              desc=f"encoding {split}" + ("" if view == "identity" else f" ({view})"))
         if path is not None:
             _store(path, key, codes, data.labels)
     return Codes(codes, data.labels, list(data.classes))

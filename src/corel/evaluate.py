@@ -87,7 +87,8 @@ class OneClassResult:
 
 def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: int = 120, draws: int = 5,
                        radius: float = 2.0, n_branches: int = 16, seed: int = 0, class_names=None,
-                       *, device=None, chunk_size: int | None = None, scorer=None) -> OneClassResult:
+                       *, device=None, chunk_size: int | None = None, scorer=None, train_views=(),
+                       test_views=()) -> OneClassResult:
     """Run COREL's one-class protocol on precomputed codes.
 
     For each draw and each class c: n training codes of class c are drawn uniformly without
@@ -120,6 +121,11 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
     scorer : corel.scoring.Scorer, optional
         Another label-free score than the paper's count (soft counts, k-NN distances, other
         branch aggregations, a radius read off the inliers); ``radius`` is then ignored.
+    train_views, test_views : sequences of codes, optional
+        The same images' codes under other views (e.g. horizontal flips), row for row with
+        ``train_codes`` / ``test_codes``: every drawn inlier joins in all its views (n x views
+        inliers), and a test image's score is the sum of its views' scores (test-time
+        augmentation, label-free).
 
     Returns
     -------
@@ -152,6 +158,11 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
         raise ValueError(f"train_codes have latent_dim={train.shape[1]} but test_codes have {test.shape[1]}; "
                          f"encode both with the same model.")
     _check_n_branches(n_branches, train.shape[1], "evaluate_one_class")
+    train_extra = [_codes(v, "train_views", dev) for v in train_views]
+    test_extra = [_codes(v, "test_views", dev) for v in test_views]
+    if any(v.shape != train.shape for v in train_extra) or any(v.shape != test.shape for v in test_extra):
+        raise ValueError("Each view must hold the codes of the same images as train_codes / test_codes "
+                         "(the same shape, row for row).")
     y_train = _labels(train_labels, "train_labels", train.shape[0])
     y_test = _labels(test_labels, "test_labels", test.shape[0])
 
@@ -184,12 +195,13 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
     for d in range(draws):
         picks = np.stack([members[ci][draw_rng(seed, ci, d).choice(len(members[ci]), size=n, replace=False)]
                           for ci in range(len(classes))])                     # (C, n)
-        inliers = train[torch.as_tensor(picks, device=dev)]                   # (C, n, D)
+        idx = torch.as_tensor(picks, device=dev)
+        inliers = torch.cat([train[idx]] + [v[idx] for v in train_extra], dim=1)    # (C, n x views, D)
         if scorer is None or scorer.is_paper:
-            scores = count_neighbors(test, inliers, n_branches, radius, chunk_size).cpu().numpy()   # (C, Q)
-            scores = scores.astype(_score_dtype(n_branches * n))
+            scores = sum(count_neighbors(q, inliers, n_branches, radius, chunk_size) for q in [test] + test_extra)
+            scores = scores.cpu().numpy().astype(_score_dtype(n_branches * inliers.shape[1] * (1 + len(test_extra))))
         else:
-            scores = scorer.score(test, inliers, n_branches).cpu().numpy()
+            scores = sum(scorer.score(q, inliers, n_branches) for q in [test] + test_extra).cpu().numpy()
         for ci in range(len(classes)):
             auroc[ci, d] = 100.0 * roc_auc_score(positives[ci], scores[ci])
         if d == 0:

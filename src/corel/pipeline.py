@@ -31,6 +31,7 @@ class EvalSpec:
     device: str | None = None
     progress: bool = True              # progress bars while encoding
     scorer: object = None              # a corel.scoring.Scorer; None = the paper's count at ``radius``
+    tta: bool = False                  # also score the images mirrored left-right (inliers join in both views)
     protocol: str = "test"             # "test" (the paper's) or "validation": inliers from the training
                                        # split minus a hold-out, the hold-out scored (needs the model's
                                        # own --holdout, so that it never trained on those images)
@@ -52,8 +53,12 @@ def evaluate_checkpoint(checkpoint, spec: EvalSpec, out_dir, trained_on: str | N
     ck = load_checkpoint(checkpoint)
     model = load_model(checkpoint)
     n_branches = ck["model_args"]["n_branches"]
-    train_codes, train_y, test_codes, test_y, classes = protocol_codes(checkpoint, model, ck, spec,
-                                                                        cache_dir or out / "codes")
+    cache = cache_dir or out / "codes"
+    train_codes, train_y, test_codes, test_y, classes = protocol_codes(checkpoint, model, ck, spec, cache)
+    views = {}
+    if spec.tta:
+        flip_train, _, flip_test, _, _ = protocol_codes(checkpoint, model, ck, spec, cache, view="hflip")
+        views = dict(train_views=[flip_train], test_views=[flip_test])
     trained_on = trained_on or ck["config"].get("dataset", "?")
     lam = float(ck["config"].get("lam", 20.0))
     summaries = []
@@ -61,12 +66,14 @@ def evaluate_checkpoint(checkpoint, spec: EvalSpec, out_dir, trained_on: str | N
         t0 = time.perf_counter()
         res = evaluate_one_class(train_codes, train_y, test_codes, test_y, n=n, draws=spec.draws,
                                  radius=spec.radius, n_branches=n_branches, seed=spec.seed,
-                                 class_names=classes, device=spec.device, scorer=spec.scorer)
+                                 class_names=classes, device=spec.device, scorer=spec.scorer, **views)
         pub = published(trained_on, spec.dataset, n, lam)
         meta = {"dataset": spec.dataset, "checkpoint": str(checkpoint), "checkpoint_sha256": checkpoint_digest(checkpoint),
                 "protocol": spec.protocol, "trained_on": trained_on, "lam": lam,
                 "scorer": spec.scorer.describe() if spec.scorer is not None else "count (the paper)",
-                "published_mean_auroc": pub[0] if pub and spec.protocol == "test" and spec.scorer is None else None,
+                "tta": "hflip" if spec.tta else None,
+                "published_mean_auroc": (pub[0] if pub and spec.protocol == "test" and spec.scorer is None
+                                         and not spec.tta else None),
                 "seconds": round(time.perf_counter() - t0, 2)}
         sub = out / f"n{n}"
         write_results(res, sub, meta)
@@ -77,7 +84,7 @@ def evaluate_checkpoint(checkpoint, spec: EvalSpec, out_dir, trained_on: str | N
     return summaries
 
 
-def protocol_codes(checkpoint, model, ck: dict, spec: EvalSpec, cache_dir):
+def protocol_codes(checkpoint, model, ck: dict, spec: EvalSpec, cache_dir, view: str = "identity"):
     """(inlier pool codes, their labels, scored codes, their labels, class names) of a protocol.
 
     "test": the paper's (inliers from the training split, the test split scored).
@@ -87,7 +94,7 @@ def protocol_codes(checkpoint, model, ck: dict, spec: EvalSpec, cache_dir):
     from .data import holdout_split
     image_size = int(ck["model_args"].get("image_size", ck["config"].get("image_size", 32)))
     common = dict(model=model, image_size=image_size, batch_size=spec.batch_size, device=spec.device,
-                  progress=spec.progress)
+                  progress=spec.progress, view=view)
     train = encode_split(checkpoint, spec.dataset, "train", spec.data_root, cache_dir, **common)
     if spec.protocol == "test":
         test = encode_split(checkpoint, spec.dataset, "test", spec.data_root, cache_dir, **common)
