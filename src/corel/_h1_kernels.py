@@ -1,0 +1,401 @@
+"""The Numba kernel of :mod:`corel.persistence_h1`: which edges create and kill the
+1-dimensional classes of a Vietoris-Rips filtration, given its distance matrix.
+
+Importing this module imports Numba and compiles nothing yet: :func:`h1_pairs` compiles at
+its first call (about 3 s per dtype) or loads from Numba's on-disk cache. It runs without
+the GIL, so a thread pool computes many clouds at once.
+
+The algorithm is Ripser's (Bauer, "Ripser: efficient computation of Vietoris-Rips
+persistence barcodes", J. Appl. Comput. Topology 2021) restricted to dimensions 0 and 1,
+written anew here:
+
+* The filtration is truncated at the enclosing radius r = min_i max_j d(i, j) (or the
+  user's threshold, if smaller): from r on the complex is a cone, so no 1-cycle survives it
+  and the diagram is unchanged. The simplexwise order is by diameter, ties broken by the
+  reverse colexicographic order of the vertices (a larger combinatorial index first).
+* Dimension 0: union-find over the edges in that order. The edges that merge two components
+  are cleared from the dimension-1 reduction (the clearing/twist optimisation).
+* Dimension 1: persistent *co*homology. The columns are the remaining edges, in reverse
+  filtration order; a column's entries are its cofacets (the triangles it spans with a third
+  vertex), with the diameter max(d_ij, d_ik, d_jk); its pivot is the earliest cofacet in the
+  filtration. A column whose first zero-persistence cofacet (same diameter as the edge) is
+  no other column's pivot is paired with it at once (an emergent pair); every other column
+  is reduced on a binary heap of its coboundary, over Z/2, adding the columns that already
+  own its pivot -- recomputed from the stored combination of edges (the reduction matrix,
+  usually one or a few edges), never stored as triangles. The pivots live in an open-
+  addressing hash table keyed by the triangle's combinatorial index.
+
+Everything is in the dtype of the matrix (float32 or float64); the kernel only *selects*
+edges. The birth of a pair is the length of its column edge, its death the diameter of its
+pivot triangle, i.e. the length of that triangle's longest edge, which is what it returns.
+"""
+import numba
+import numpy as np
+
+jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+
+_HASH_MULT = np.uint64(11400714819323198485)        # 2^64 / golden ratio, odd
+
+
+@jit
+def _tri(a, b, c):
+    """Combinatorial index of the triangle {a > b > c}: C(a, 3) + C(b, 2) + c."""
+    return a * (a - 1) * (a - 2) // 6 + b * (b - 1) // 2 + c
+
+
+@jit
+def _cofacet(i, j, k):
+    """Index of the triangle of edge (i > j) and a third vertex k (not i, j)."""
+    if k > i:
+        return _tri(k, i, j)
+    if k > j:
+        return _tri(i, k, j)
+    return _tri(i, j, k)
+
+
+@jit
+def _vertices(t, n):
+    """The vertices (a > b > c) of triangle index t, among n vertices."""
+    lo, hi = 2, n - 1                                 # largest a with C(a, 3) <= t
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if mid * (mid - 1) * (mid - 2) // 6 <= t:
+            lo = mid
+        else:
+            hi = mid - 1
+    a = lo
+    t -= a * (a - 1) * (a - 2) // 6
+    lo, hi = 1, a - 1                                 # largest b with C(b, 2) <= t
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if mid * (mid - 1) // 2 <= t:
+            lo = mid
+        else:
+            hi = mid - 1
+    b = lo
+    return a, b, t - b * (b - 1) // 2
+
+
+# ----------------------------------------------------------------------------- hash table
+@jit
+def _slot(key, bits):
+    return np.int64((np.uint64(key) * _HASH_MULT) >> np.uint64(64 - bits))
+
+
+@jit
+def _find(keys, vals, bits, key):
+    """The value stored under ``key``, or -1."""
+    mask = keys.shape[0] - 1
+    s = _slot(key, bits)
+    while True:
+        k = keys[s]
+        if k == key:
+            return vals[s]
+        if k < 0:
+            return -1
+        s = (s + 1) & mask
+
+
+@jit
+def _insert(keys, vals, bits, key, val):
+    mask = keys.shape[0] - 1
+    s = _slot(key, bits)
+    while keys[s] >= 0:
+        s = (s + 1) & mask
+    keys[s] = key
+    vals[s] = val
+
+
+# ----------------------------------------------------------------------------- binary heap
+# Entries (diameter, triangle index); the top is the earliest in the filtration: the smallest
+# diameter, ties the largest index.
+@jit
+def _before(d1, t1, d2, t2):
+    return d1 < d2 or (d1 == d2 and t1 > t2)
+
+
+@jit
+def _sift_down(hd, ht, size, pos):
+    d, t = hd[pos], ht[pos]
+    while True:
+        c = 2 * pos + 1
+        if c >= size:
+            break
+        if c + 1 < size and _before(hd[c + 1], ht[c + 1], hd[c], ht[c]):
+            c += 1
+        if not _before(hd[c], ht[c], d, t):
+            break
+        hd[pos], ht[pos] = hd[c], ht[c]
+        pos = c
+    hd[pos], ht[pos] = d, t
+
+
+@jit
+def _sift_up(hd, ht, pos):
+    d, t = hd[pos], ht[pos]
+    while pos > 0:
+        par = (pos - 1) // 2
+        if not _before(d, t, hd[par], ht[par]):
+            break
+        hd[pos], ht[pos] = hd[par], ht[par]
+        pos = par
+    hd[pos], ht[pos] = d, t
+
+
+@jit
+def _pop(hd, ht, size):
+    """Remove the top; returns the new size."""
+    size -= 1
+    if size > 0:
+        hd[0], ht[0] = hd[size], ht[size]
+        _sift_down(hd, ht, size, 0)
+    return size
+
+
+@jit
+def _grow(a, need):
+    if need <= a.shape[0]:
+        return a
+    out = np.empty(max(need, 2 * a.shape[0]), dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@jit
+def _append_cofacets(dist, i, j, thr, hd, ht, size):
+    """Append the cofacets of edge (i > j) with diameter <= thr to the heap arrays (not yet
+    ordered); returns the arrays (grown if need be) and the new size."""
+    n = dist.shape[0]
+    hd = _grow(hd, size + n)
+    ht = _grow(ht, size + n)
+    d = dist[i, j]
+    ri, rj = dist[i], dist[j]
+    for k in range(n - 1, -1, -1):
+        if k == i or k == j:
+            continue
+        dk = max(d, ri[k], rj[k])
+        if dk <= thr:
+            hd[size] = dk
+            ht[size] = _cofacet(i, j, k)
+            size += 1
+    return hd, ht, size
+
+
+@jit
+def _pivot(hd, ht, size):
+    """Cancel equal entries at the top (Z/2: they add to zero); returns the new size, the
+    pivot (if any) then at the top. Equal entries are the same triangle, and the second
+    one of a top pair is one of the top's children (every entry on the path between two
+    equal entries equals them), so one look at the children suffices."""
+    while size > 1:
+        t = ht[0]
+        if ht[1] == t or (size > 2 and ht[2] == t):
+            size = _pop(hd, ht, size)
+            size = _pop(hd, ht, size)
+        else:
+            break
+    return size
+
+
+@jit
+def _heapify(hd, ht, size):
+    for pos in range(size // 2 - 1, -1, -1):
+        _sift_down(hd, ht, size, pos)
+
+
+@jit
+def _find_root(parent, v):
+    while parent[v] != v:
+        parent[v] = parent[parent[v]]                 # path halving
+        v = parent[v]
+    return v
+
+
+@jit
+def _longest_edge(dist, t, diameter):
+    """The edge of triangle t whose length is its diameter (the first of (a, b), (a, c),
+    (b, c) at ties)."""
+    a, b, c = _vertices(t, dist.shape[0])
+    if dist[a, b] == diameter:
+        return a, b
+    if dist[a, c] == diameter:
+        return a, c
+    return b, c
+
+
+@jit
+def h1_pairs(dist, thresh):
+    """The 1-dimensional persistence pairs of the Vietoris-Rips filtration of ``dist``.
+
+    Parameters
+    ----------
+    dist : (N, N) float32 or float64 array, symmetric (only the off-diagonal entries count)
+    thresh : float, the largest edge length of the filtration (inf for none)
+
+    Returns
+    -------
+    pairs : (M, 4) int64, rows (i, j, a, b): the class born when edge (i, j) enters dies when
+        the triangle whose longest edge is (a, b) does; only pairs with death > birth.
+    essential : (K, 2) int64, the edges creating classes that never die (only below the
+        enclosing radius, i.e. with a threshold).
+    """
+    n = dist.shape[0]
+    out = np.empty((max(n, 16), 4), dtype=np.int64)
+    ess = np.empty((16, 2), dtype=np.int64)
+    if n < 3:
+        return out[:0], ess[:0]
+    radius = np.inf                                   # enclosing radius
+    for i in range(n):
+        far = 0.0
+        row = dist[i]
+        for j in range(n):
+            if j != i:
+                far = max(far, row[j])
+        radius = min(radius, far)
+    thr = min(thresh, radius)
+
+    # Edges up to thr, listed by decreasing index; a stable sort by length then puts ties
+    # in reverse colexicographic order (the larger index first), Ripser's refinement.
+    n_edges = 0
+    for i in range(1, n):
+        row = dist[i]
+        for j in range(i):
+            if row[j] <= thr:
+                n_edges += 1
+    ev = np.empty(n_edges, dtype=dist.dtype)
+    ea = np.empty(n_edges, dtype=np.int32)
+    eb = np.empty(n_edges, dtype=np.int32)
+    pos = 0
+    for i in range(n - 1, 0, -1):
+        row = dist[i]
+        for j in range(i - 1, -1, -1):
+            if row[j] <= thr:
+                ev[pos] = row[j]
+                ea[pos] = i
+                eb[pos] = j
+                pos += 1
+    order = np.argsort(ev, kind="mergesort")
+
+    # Dimension 0: the edges that merge components (cleared from dimension 1).
+    parent = np.arange(n)
+    merges = np.zeros(n_edges, dtype=np.bool_)
+    n_merges = 0
+    for q in range(n_edges):
+        if n_merges == n - 1:
+            break
+        p = order[q]
+        ra, rb = _find_root(parent, ea[p]), _find_root(parent, eb[p])
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+            merges[q] = True
+            n_merges += 1
+
+    # Dimension 1: pivot table (triangle -> the column owning it: its edge position q if
+    # the column is the edge alone, else -(2 + v) for the stored combination v).
+    n_cols = n_edges - n_merges
+    bits = 4
+    while (1 << bits) < 2 * n_cols + 2:
+        bits += 1
+    keys = np.full(1 << bits, -1, dtype=np.int64)
+    vals = np.empty(1 << bits, dtype=np.int64)
+    vdata = np.empty(64, dtype=np.int64)              # stored combinations, concatenated
+    voff = np.empty(16, dtype=np.int64)
+    vcnt = np.empty(16, dtype=np.int64)
+    n_stored, n_vdata = 0, 0
+    hd = np.empty(4 * n, dtype=dist.dtype)
+    ht = np.empty(4 * n, dtype=np.int64)
+    work = np.empty(16, dtype=np.int64)               # the column's combination of edges
+    m, k_ess = 0, 0
+    for q in range(n_edges - 1, -1, -1):
+        if merges[q]:
+            continue
+        p = order[q]
+        i, j, d = ea[p], eb[p], ev[p]
+        ri, rj = dist[i], dist[j]
+        # Emergent pair: the first zero-persistence cofacet (the largest index, so the
+        # column's pivot), if no column owns it yet.
+        paired = False
+        for k in range(n - 1, -1, -1):
+            if k != i and k != j and ri[k] <= d and rj[k] <= d:
+                t = _cofacet(i, j, k)
+                if _find(keys, vals, bits, t) == -1:
+                    _insert(keys, vals, bits, t, q)
+                    paired = True
+                break
+        if paired:
+            continue
+        hd, ht, size = _append_cofacets(dist, i, j, thr, hd, ht, 0)
+        _heapify(hd, ht, size)
+        work[0] = q
+        n_work = 1
+        while True:
+            size = _pivot(hd, ht, size)
+            if size == 0:                             # never dies
+                if k_ess == ess.shape[0]:
+                    ess = _grow2(ess, 2 * k_ess)
+                ess[k_ess, 0], ess[k_ess, 1] = i, j
+                k_ess += 1
+                break
+            t, pd = ht[0], hd[0]
+            owner = _find(keys, vals, bits, t)
+            if owner == -1:
+                n_work = _compress(work, n_work)
+                if n_work == 1:
+                    _insert(keys, vals, bits, t, q)
+                else:
+                    if n_stored == voff.shape[0]:
+                        voff = _grow(voff, 2 * n_stored)
+                        vcnt = _grow(vcnt, 2 * n_stored)
+                    vdata = _grow(vdata, n_vdata + n_work)
+                    vdata[n_vdata: n_vdata + n_work] = work[:n_work]
+                    voff[n_stored], vcnt[n_stored] = n_vdata, n_work
+                    _insert(keys, vals, bits, t, -(2 + n_stored))
+                    n_vdata += n_work
+                    n_stored += 1
+                if pd > d:
+                    if m == out.shape[0]:
+                        out = _grow2(out, 2 * m)
+                    a, b = _longest_edge(dist, t, pd)
+                    out[m, 0], out[m, 1], out[m, 2], out[m, 3] = i, j, a, b
+                    m += 1
+                break
+            # Add the column that owns the pivot: the coboundaries of its edges.
+            if owner >= 0:
+                start, count = -1, 1
+            else:
+                start, count = voff[-owner - 2], vcnt[-owner - 2]
+            for s in range(count):
+                f = owner if start < 0 else vdata[start + s]
+                pf = order[f]
+                first = size
+                hd, ht, size = _append_cofacets(dist, ea[pf], eb[pf], thr, hd, ht, size)
+                for h in range(first, size):
+                    _sift_up(hd, ht, h)
+                work = _grow(work, n_work + 1)
+                work[n_work] = f
+                n_work += 1
+    return out[:m], ess[:k_ess]
+
+
+@jit
+def _grow2(a, rows):
+    out = np.empty((rows, a.shape[1]), dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@jit
+def _compress(work, n):
+    """Sort work[:n] and drop entries that occur an even number of times (Z/2); returns the
+    new length."""
+    work[:n].sort()
+    out, s = 0, 0
+    while s < n:
+        e = s
+        while e < n and work[e] == work[s]:
+            e += 1
+        if (e - s) % 2 == 1:
+            work[out] = work[s]
+            out += 1
+        s = e
+    return out

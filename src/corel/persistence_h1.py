@@ -1,0 +1,314 @@
+"""One-dimensional Vietoris-Rips persistence (loops) of point clouds, differentiable, batched.
+
+A 1-dimensional class (a loop) is born when an edge closes a cycle and dies when a triangle
+fills it in; in a Vietoris-Rips filtration a triangle enters with its longest edge, so every
+birth and every death is the length of one edge. The work is split as in the 0-dimensional
+path (:mod:`corel.persistence`):
+
+* *which* edges: a Numba kernel (:mod:`corel._h1_kernels`, Ripser's algorithm for dimensions 0
+  and 1: enclosing-radius truncation, clearing, emergent pairs, cohomology over Z/2 on a
+  heap) reads a detached distance matrix and returns, per pair, the edge that creates the
+  class and the longest edge of the triangle that kills it. It runs without the GIL, so the
+  clouds of a batch go through a thread pool (``n_threads``); on CUDA the matrix is built on
+  the device and copied to the CPU for the kernel.
+* *how long*: births and deaths are recomputed from the points along those edges
+  (:func:`corel.persistence.edge_lengths`, on the input's device), so autograd holds O(M*D)
+  work and no N x N matrix, and the gradients are the exact gradients of the diagram (those
+  of the distances along the chosen edges), as for the deaths of dimension 0.
+
+:func:`vr_persistence_1d` returns the diagrams of dimension 0 (corel's fused Prim kernels,
+exactly :func:`corel.persistence.vr_persistence_0d`) and 1 (:class:`Persistence1`).
+"""
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._validation import check_float_tensor, metric_to_p
+from .persistence import (Persistence0, _check_distance_matrix, _edge_lengths, pairwise_distances,
+                          vr_persistence_0d)
+
+__all__ = ["Persistence1", "vr_persistence_1d", "h1_edges"]
+
+
+@dataclass(frozen=True)
+class Persistence1:
+    """The 1-dimensional Vietoris-Rips diagram of one cloud or a batch of clouds.
+
+    Clouds of a batch have different numbers of pairs: the pair axis has the length M of the
+    largest, and cloud ``b`` holds ``n_pairs[b]`` pairs followed by padding (birth = death = 0,
+    edges (0, 0), zero gradient); ``mask`` tells them apart. Pairs are sorted by persistence,
+    the most persistent loop first.
+
+    Attributes
+    ----------
+    births, deaths : Tensor, shape (..., M)
+        Birth and death of each finite pair, differentiable with respect to the input; only
+        pairs with death > birth (as in Ripser and gudhi).
+    birth_edges, death_edges : LongTensor, shape (..., M, 2)
+        The edge whose length is the birth (the edge closing the loop) and the one whose
+        length is the death (the longest edge of the triangle filling it).
+    n_pairs : LongTensor, shape (...)
+        Number of finite pairs per cloud.
+    essential_births : Tensor, shape (..., K); essential_edges : LongTensor, (..., K, 2)
+        Loops that never die because the triangles filling them are longer than
+        ``threshold`` (none without a threshold), padded like the pairs.
+    n_essential : LongTensor, shape (...)
+    threshold : float or None
+        Edges (and so triangles) longer than this are not in the filtration.
+    """
+
+    births: torch.Tensor
+    deaths: torch.Tensor
+    birth_edges: torch.Tensor
+    death_edges: torch.Tensor
+    n_pairs: torch.Tensor
+    essential_births: torch.Tensor
+    essential_edges: torch.Tensor
+    n_essential: torch.Tensor
+    threshold: float | None = None
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """Bool (..., M): True for real pairs, False for padding."""
+        return torch.arange(self.births.shape[-1], device=self.births.device) < self.n_pairs[..., None]
+
+    @property
+    def essential_mask(self) -> torch.Tensor:
+        """Bool (..., K): True for real essential classes, False for padding."""
+        k = self.essential_births.shape[-1]
+        return torch.arange(k, device=self.essential_births.device) < self.n_essential[..., None]
+
+    @property
+    def persistence(self) -> torch.Tensor:
+        """deaths - births, (..., M), differentiable; 0 at padding."""
+        return self.deaths - self.births
+
+    def diagram(self) -> torch.Tensor:
+        """The finite (birth, death) pairs of a single cloud as an (m, 2) tensor."""
+        if self.births.dim() != 1:
+            raise ValueError("diagram() needs the result of a single cloud; index the batch first, "
+                             f"e.g. result[0]. Got births of shape {tuple(self.births.shape)}.")
+        m = int(self.n_pairs)
+        return torch.stack([self.births[:m], self.deaths[:m]], dim=1)
+
+    def __getitem__(self, index) -> "Persistence1":
+        """Index the batch dimensions: ``result[3]`` is the 4th cloud's diagram."""
+        if not isinstance(index, tuple):
+            index = (index,)
+        return Persistence1(self.births[index], self.deaths[index], self.birth_edges[index],
+                            self.death_edges[index], self.n_pairs[index], self.essential_births[index],
+                            self.essential_edges[index], self.n_essential[index], self.threshold)
+
+
+# ----------------------------------------------------------------------------- which edges
+_KERNELS = None
+
+
+def _kernels():
+    global _KERNELS
+    if _KERNELS is None:
+        try:
+            from . import _h1_kernels
+        except ImportError as err:                       # pragma: no cover - numba is a dependency
+            raise ImportError("1-dimensional persistence needs Numba; install it with "
+                              "`pip install numba`.") from err
+        _KERNELS = _h1_kernels
+    return _KERNELS
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(n_threads: int) -> ThreadPoolExecutor:
+    """One shared pool, rebuilt when a call asks for another size."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers != n_threads:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(n_threads, thread_name_prefix="corel-h1")
+        return _POOL
+
+
+def h1_edges(dist: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The 1-dimensional pairs of one symmetric distance matrix (N, N) float32/float64, as
+    edges: ``pairs`` (M, 4) int64 rows (i, j, a, b) -- born at |ij|, dead at |ab|, only
+    death > birth, in the kernel's order -- and ``essential`` (K, 2) int64 edges of the
+    classes that never die (only with a ``threshold``: edges longer than it are left out).
+    Only the off-diagonal entries are read."""
+    dist = np.ascontiguousarray(dist)
+    if dist.dtype not in (np.float32, np.float64):
+        dist = dist.astype(np.float64)
+    thr = math.inf if threshold is None else float(threshold)
+    return _kernels().h1_pairs(dist, thr)
+
+
+# Clouds whose matrices together stay below this are measured in one batched call; larger
+# ones one cloud at a time, inside the workers (memory: one N x N matrix per thread).
+_BATCH_MATRIX_BYTES = 64 << 20
+
+
+def _select(xd: torch.Tensor, p: float | None, threshold: float | None,
+            n_threads: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Run the kernel on every cloud of detached (B, N, D) points (p given) or (B, N, N)
+    matrices (p None); returns per cloud the pairs (M_b, 4) and essential edges (K_b, 2)."""
+    b, n = xd.shape[0], xd.shape[-2]
+    thr = math.inf if threshold is None else threshold
+    kern = _kernels().h1_pairs
+    itemsize = 8 if xd.dtype == torch.float64 else 4
+    batched = b * n * n * itemsize <= _BATCH_MATRIX_BYTES
+    mats = _matrices(xd, p) if batched else None
+
+    def one(k):
+        m = mats[k] if batched else _matrices(xd[k:k + 1], p)[0]
+        return kern(m, thr)
+
+    if n_threads == 1 or b == 1:
+        out = [one(k) for k in range(b)]
+    else:
+        out = list(_pool(min(n_threads, b)).map(one, range(b)))
+    return [o[0] for o in out], [o[1] for o in out]
+
+
+def _matrices(xd: torch.Tensor, p: float | None) -> np.ndarray:
+    """(B, N, N) symmetric NumPy distance matrices of detached clouds or matrices; a given
+    matrix is read off its lower triangle (as torchph does), mirrored."""
+    if p is None:
+        m = torch.tril(xd, diagonal=-1)
+        m = m + m.transpose(-1, -2)
+    else:
+        m = pairwise_distances(xd, p)
+    if m.dtype not in (torch.float32, torch.float64):
+        m = m.float()
+    return m.cpu().contiguous().numpy()
+
+
+# ----------------------------------------------------------------------------- public API
+def vr_persistence_1d(x: torch.Tensor, metric="l1", *, precomputed: bool = False,
+                      threshold: float | None = None,
+                      n_threads: int | None = None) -> tuple[Persistence0, Persistence1]:
+    """Vietoris-Rips persistence in dimensions 0 and 1 of one or many point clouds.
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, D) or (..., N, D); or (..., N, N) with ``precomputed=True``
+        Point clouds (any leading batch shape) or distance matrices (symmetric; read off
+        the lower triangle). float32 or float64, CPU or CUDA.
+    metric : {"l1", "l2", "linf"} or float p >= 1
+        The l_p metric on the points (ignored with ``precomputed=True``).
+    precomputed : bool
+        ``x`` holds distance matrices; values are gathered from it (gradients flow into it).
+    threshold : float, optional
+        torchph's ``max_ball_diameter``: edges longer than this are not in the filtration;
+        their components and loops stay essential. ``None`` or 0 means none.
+    n_threads : int, optional
+        Threads running the kernel across the clouds of a batch (default: torch's
+        intra-op thread count, ``torch.get_num_threads()``).
+
+    Returns
+    -------
+    (Persistence0, Persistence1)
+        The diagram of dimension 0 (as :func:`corel.persistence.vr_persistence_0d` returns
+        it) and that of dimension 1: births and deaths differentiable, the edges creating
+        and killing each loop, padded over the batch (see :class:`Persistence1`).
+
+    Examples
+    --------
+    >>> t = torch.rand(8, 60) * 2 * math.pi                       # 8 noisy circles
+    >>> x = torch.stack([t.cos(), t.sin()], -1) + 0.05 * torch.randn(8, 60, 2)
+    >>> h0, h1 = vr_persistence_1d(x.requires_grad_(), "l2")
+    >>> (h1.deaths[:, 0] - h1.births[:, 0]).sum().backward()      # the largest loop of each
+    """
+    threshold = _check_threshold(threshold)
+    n_threads = _check_threads(n_threads)
+    x = _check_input(x, precomputed)
+    p = None if precomputed else metric_to_p(metric)
+    batch, n = x.shape[:-2], x.shape[-2]
+    if precomputed:
+        x = _check_distance_matrix(x)
+    h0 = vr_persistence_0d(x, "l1" if precomputed else metric, precomputed=precomputed,
+                           threshold=threshold)
+    flat = x.reshape(-1, *x.shape[-2:])
+    b = flat.shape[0]
+    with torch.no_grad():
+        pairs, ess = _select(flat.detach(), p, threshold, n_threads) if b else ([], [])
+    m = max((len(q) for q in pairs), default=0)
+    k = max((len(e) for e in ess), default=0)
+    dev = x.device
+    pair_edges = np.zeros((b, m, 4), dtype=np.int64)
+    ess_edges = np.zeros((b, k, 2), dtype=np.int64)
+    for c in range(b):
+        pair_edges[c, : len(pairs[c])] = pairs[c]
+        ess_edges[c, : len(ess[c])] = ess[c]
+    n_pairs = torch.as_tensor([len(q) for q in pairs], dtype=torch.long).to(dev)
+    n_ess = torch.as_tensor([len(e) for e in ess], dtype=torch.long).to(dev)
+    edges = torch.from_numpy(np.concatenate([pair_edges.reshape(b, 2 * m, 2), ess_edges], 1)).to(dev)
+    values = _values(flat, edges, p)                                    # (B, 2M + K)
+    births, deaths, ess_births = values[:, 0:2 * m:2], values[:, 1:2 * m:2], values[:, 2 * m:]
+    mask = torch.arange(m, device=dev) < n_pairs[:, None]
+    zero = torch.zeros((), dtype=values.dtype, device=dev)
+    births, deaths = torch.where(mask, births, zero), torch.where(mask, deaths, zero)
+    ess_births = torch.where(torch.arange(k, device=dev) < n_ess[:, None], ess_births, zero)
+    # The most persistent loop first; padding last.
+    key = torch.where(mask, (deaths - births).detach(), torch.full_like(births, -math.inf))
+    order = torch.sort(key, dim=-1, descending=True, stable=True).indices
+    births, deaths = births.gather(-1, order), deaths.gather(-1, order)
+    e4 = edges[:, : 2 * m].reshape(b, m, 4).gather(1, order[..., None].expand(b, m, 4))
+    h1 = Persistence1(
+        births.reshape(*batch, m), deaths.reshape(*batch, m),
+        e4[..., :2].reshape(*batch, m, 2), e4[..., 2:].reshape(*batch, m, 2), n_pairs.reshape(batch),
+        ess_births.reshape(*batch, k), edges[:, 2 * m:].reshape(*batch, k, 2), n_ess.reshape(batch),
+        threshold)
+    return h0, h1
+
+
+def _values(flat: torch.Tensor, edges: torch.Tensor, p: float | None) -> torch.Tensor:
+    """Lengths of the (B, E, 2) edges, differentiable: from the points (exact l_p, any
+    scale) or gathered off the lower triangle of the matrices."""
+    b, e = edges.shape[:2]
+    if e == 0:                                 # still in the graph: a loss over it backpropagates
+        return flat.flatten(1)[:, :0]
+    if p is not None:
+        return _edge_lengths(flat, edges, p, check=True)
+    hi, lo = edges.max(-1).values, edges.min(-1).values
+    rows = torch.arange(b, device=flat.device)[:, None]
+    return flat[rows, hi, lo]
+
+
+def _check_threshold(threshold):
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0 \
+            or math.isnan(threshold):
+        raise ValueError(f"The 'threshold' parameter must be a float >= 0 or None. Got {threshold!r}.")
+    return None if threshold == 0 or math.isinf(threshold) else float(threshold)
+
+
+def _check_threads(n_threads):
+    if n_threads is None:
+        return max(1, torch.get_num_threads())
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+        raise ValueError(f"The 'n_threads' parameter must be an int >= 1 or None. Got {n_threads!r}.")
+    return n_threads
+
+
+def _check_input(x, precomputed: bool) -> torch.Tensor:
+    name = "x (distance matrix)" if precomputed else "x"
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"1-dimensional persistence needs float32 or float64; '{name}' is {x.dtype}. "
+                        f"Convert with x.float().")
+    x = check_float_tensor(x, name, min_dim=2)
+    if not precomputed:
+        if x.shape[-2] < 2:
+            raise ValueError(f"Persistence needs at least 2 points per cloud; 'x' has shape {tuple(x.shape)} "
+                             f"(..., N={x.shape[-2]}, D). Pass clouds of shape (..., N, D) with N >= 2.")
+        if x.shape[-1] < 1:
+            raise ValueError(f"Points must have at least 1 coordinate; 'x' has shape {tuple(x.shape)}.")
+    return x

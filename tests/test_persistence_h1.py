@@ -1,0 +1,414 @@
+"""Tests of corel.persistence_h1: 1-dimensional diagrams against gudhi and ripser, gradients
+(gradcheck, float32 vs float64), batching and threads, the torchph API in dimension 1 and the
+input checks."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import gudhi
+import numpy as np
+import pytest
+import ripser
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.spatial.distance import cdist
+
+from corel.persistence import vr_persistence, vr_persistence_0d, vr_persistence_l1
+from corel.persistence_h1 import Persistence1, h1_edges, vr_persistence_1d
+
+SCIPY_METRIC = {"l1": {"metric": "cityblock"}, "l2": {"metric": "euclidean"},
+                "linf": {"metric": "chebyshev"}, 3.0: {"metric": "minkowski", "p": 3}}
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+# ----------------------------------------------------------------------------- strategies
+@st.composite
+def clouds(draw, max_n: int = 24, max_d: int = 3):
+    """A float64 (N, D) cloud and its scale: floats, integer grids (many exact ties),
+    collinear points, two far-apart clusters with fine structure, circles (a persistent loop),
+    with duplicated rows, at scales 1e-6, 1 and 1e6."""
+    n = draw(st.integers(3, max_n))
+    d = draw(st.integers(1, max_d))
+    kind = draw(st.sampled_from(["float", "grid", "collinear", "two_scales", "circle"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    if kind == "two_scales":
+        x = rng.uniform(-1, 1, size=(n, d)) * 1e-3
+        x[: n // 2] += 1e3
+    elif kind == "grid":
+        x = draw(arrays(np.float64, (n, d), elements=st.integers(-2, 2).map(float)))
+    elif kind == "float":
+        x = draw(arrays(np.float64, (n, d), elements=st.floats(-1, 1, allow_subnormal=False)))
+    elif kind == "circle":
+        t = rng.uniform(0, 2 * np.pi, n)
+        x = np.zeros((n, max(d, 2)))
+        x[:, 0], x[:, 1] = np.cos(t), np.sin(t)
+        x += 0.1 * rng.standard_normal(x.shape)
+    else:
+        t = draw(arrays(np.float64, (n,), elements=st.integers(-8, 8).map(float)
+                        | st.floats(-1, 1, allow_subnormal=False)))
+        direction = draw(arrays(np.float64, (d,), elements=st.integers(-2, 2).map(float)))
+        x = t[:, None] * direction[None, :]
+    for src, dst in draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=n // 3)):
+        x[dst] = x[src]
+    scale = draw(st.sampled_from([1e-6, 1.0, 1e6]))
+    return x * scale, scale, kind
+
+
+metrics = st.sampled_from(["l1", "l2", "linf"])
+
+
+# ----------------------------------------------------------------------------- oracles
+def gudhi_h1(dist: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Finite H1 pairs (death > birth) and essential births, gudhi (float64, Z/2)."""
+    kw = {} if threshold is None else {"max_edge_length": threshold}
+    tree = gudhi.RipsComplex(distance_matrix=dist, **kw).create_simplex_tree(max_dimension=2)
+    tree.compute_persistence(homology_coeff_field=2, min_persistence=0)
+    iv = tree.persistence_intervals_in_dimension(1).reshape(-1, 2)
+    finite = iv[np.isfinite(iv[:, 1])]
+    return finite[finite[:, 1] > finite[:, 0]], np.sort(iv[~np.isfinite(iv[:, 1]), 0])
+
+
+def ripser_h1(dist: np.ndarray) -> np.ndarray:
+    dgm = ripser.ripser(dist, distance_matrix=True, maxdim=1)["dgms"][1].reshape(-1, 2)
+    return dgm[dgm[:, 1] > dgm[:, 0]]
+
+
+def bottleneck(a, b) -> float:
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 2)
+    if len(a) == 0 and len(b) == 0:
+        return 0.0
+    return float(gudhi.bottleneck_distance(a, b))
+
+
+def sorted_rows(a) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
+    return a[np.lexsort((a[:, 1], a[:, 0]))]
+
+
+def ours(x, metric="l2", **kw):
+    h0, h1 = vr_persistence_1d(torch.as_tensor(x), metric, **kw)
+    return h0, h1
+
+
+# ----------------------------------------------------------------------------- exactness
+@given(clouds(), metrics, st.sampled_from([torch.float64, torch.float32]))
+def test_h1_equals_gudhi(cloud, metric, dtype):
+    """The H1 diagram equals gudhi's (float64 oracle on the same points): within rounding
+    (bottleneck distance), and exactly for float64 integer grids, where ties are exact."""
+    x, scale, kind = cloud
+    xt = torch.tensor(x, dtype=dtype)
+    x64 = xt.double().numpy()
+    _, h1 = ours(xt, metric)
+    got = h1.diagram().detach().double().numpy()
+    want, essential = gudhi_h1(cdist(x64, x64, **SCIPY_METRIC[metric]))
+    assert len(essential) == 0 and int(h1.n_essential) == 0
+    extent = max(float(np.ptp(x64, axis=0).max()), 1e-300)
+    tol = (1e-12 if dtype == torch.float64 else 4e-6) * extent
+    assert bottleneck(got, want) <= tol
+    if dtype == torch.float64 and kind == "grid":
+        np.testing.assert_array_equal(sorted_rows(got), sorted_rows(want))
+    elif dtype == torch.float64:
+        assert len(got) == len(want)
+
+
+@settings(max_examples=30)
+@given(clouds(), metrics)
+def test_h1_equals_ripser(cloud, metric):
+    """Ripser computes in float32: equal within its rounding."""
+    x, scale, kind = cloud
+    _, h1 = ours(x, metric)
+    got = h1.diagram().detach().numpy()
+    want = ripser_h1(cdist(x, x, **SCIPY_METRIC[metric]))
+    extent = max(float(np.ptp(x, axis=0).max()), 1e-300)
+    assert bottleneck(got, want) <= 4e-6 * extent
+
+
+@settings(max_examples=25)
+@given(clouds(max_n=16), metrics, st.floats(0.05, 1.5))
+def test_threshold_equals_gudhi(cloud, metric, fraction):
+    """With max_ball_diameter: finite pairs and essential births equal gudhi's with
+    max_edge_length (edges longer than it, and the triangles they span, left out)."""
+    x, scale, kind = cloud
+    dist = cdist(x, x, **SCIPY_METRIC[metric])
+    threshold = fraction * float(dist.max()) if dist.max() > 0 else 1.0
+    h0, h1 = ours(x, metric, threshold=threshold)
+    want, want_ess = gudhi_h1(dist, threshold)
+    got_ess = np.sort(h1.essential_births[: int(h1.n_essential)].detach().numpy())
+    tol = 1e-12 * max(float(dist.max()), 1e-300)
+    assert bottleneck(h1.diagram().detach().numpy(), want) <= tol
+    assert got_ess.shape == want_ess.shape and np.allclose(got_ess, want_ess, rtol=1e-12, atol=tol)
+    # every essential edge exists in the filtration
+    assert bool((h1.essential_births <= threshold).all())
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2", "linf", 3.0])
+@pytest.mark.parametrize("n", [30, 120])
+def test_random_clouds_equal_gudhi(metric, n):
+    x = np.random.default_rng(n).standard_normal((n, 3))
+    _, h1 = ours(x, metric)
+    want, _ = gudhi_h1(cdist(x, x, **SCIPY_METRIC[metric]))
+    got = h1.diagram().detach().numpy()
+    assert len(got) == len(want) and len(got) > 0
+    np.testing.assert_allclose(sorted_rows(got), sorted_rows(want), rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e20])
+@pytest.mark.parametrize("metric", ["l2", 3.0])
+def test_extreme_scales_float32(scale, metric):
+    """Far outside the usual range (squares of float32 coordinates over/underflow): the
+    diagram of the scaled cloud is the scaled diagram (oracle on the unit cloud)."""
+    x = np.random.default_rng(1).standard_normal((25, 2))
+    _, h1 = ours(torch.tensor(x * scale, dtype=torch.float32), metric)
+    want, _ = gudhi_h1(cdist(x, x, **SCIPY_METRIC[metric]))
+    got = h1.diagram().detach().double().numpy() / scale
+    assert np.isfinite(got).all()
+    assert bottleneck(got, want) <= 1e-5
+
+
+def test_edges_give_the_values():
+    """birth = |birth edge|, death = |death edge|, births < deaths, and the kernel's pairs
+    agree with the recomputed values."""
+    x = torch.randn(40, 2, dtype=torch.float64)
+    _, h1 = ours(x, "l2")
+    m = int(h1.n_pairs)
+    be, de = h1.birth_edges[:m], h1.death_edges[:m]
+    torch.testing.assert_close(h1.births[:m], (x[be[:, 0]] - x[be[:, 1]]).norm(dim=-1))
+    torch.testing.assert_close(h1.deaths[:m], (x[de[:, 0]] - x[de[:, 1]]).norm(dim=-1))
+    assert bool((h1.deaths[:m] > h1.births[:m]).all())
+    pers = (h1.deaths - h1.births)[:m]
+    assert bool((pers[:-1] >= pers[1:]).all())                      # most persistent first
+    pairs, ess = h1_edges(torch.cdist(x, x).numpy())
+    assert pairs.shape == (m, 4) and ess.shape == (0, 2)
+
+
+def test_circle_has_one_big_loop():
+    t = torch.linspace(0, 2 * math.pi, 41, dtype=torch.float64)[:-1]
+    x = torch.stack([t.cos(), t.sin()], -1)
+    _, h1 = ours(x, "l2")
+    assert int(h1.n_pairs) == 1
+    # born when the 40-gon closes (its side), dead when the triangle of side sqrt(3) fills it
+    torch.testing.assert_close(h1.births[0], 2 * torch.sin(torch.tensor(math.pi / 40, dtype=torch.float64)))
+    assert abs(float(h1.deaths[0]) - math.sqrt(3)) < 0.05
+
+
+# ----------------------------------------------------------------------------- invariances
+def test_permutation_invariant():
+    x = torch.randn(50, 3, dtype=torch.float64)
+    perm = torch.randperm(50)
+    a = ours(x, "l1")[1].diagram()
+    b = ours(x[perm], "l1")[1].diagram()
+    np.testing.assert_allclose(sorted_rows(a.numpy()), sorted_rows(b.numpy()), rtol=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2", "linf"])
+def test_points_equal_precomputed(metric):
+    x = torch.randn(40, 3, dtype=torch.float64)
+    p = {"l1": 1.0, "l2": 2.0, "linf": math.inf}[metric]
+    _, a = ours(x, metric)
+    _, b = vr_persistence_1d(torch.cdist(x, x, p=p), precomputed=True)
+    np.testing.assert_allclose(sorted_rows(a.diagram()), sorted_rows(b.diagram()), rtol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_batched_equals_looped(threads):
+    x = torch.randn(2, 3, 30, 2)
+    h0, h1 = vr_persistence_1d(x, "l2", n_threads=threads)
+    assert h1.births.shape[:2] == (2, 3) and h1.n_pairs.shape == (2, 3)
+    assert h1.birth_edges.shape[-1] == 2 and h1.mask.shape == h1.births.shape
+    for i in range(2):
+        for j in range(3):
+            h0s, h1s = vr_persistence_1d(x[i, j], "l2")
+            torch.testing.assert_close(h1[i, j].diagram(), h1s.diagram())
+            torch.testing.assert_close(h0.deaths[i, j], h0s.deaths)
+            assert bool((h1.births[i, j][~h1.mask[i, j]] == 0).all())
+            assert bool((h1.birth_edges[i, j][~h1.mask[i, j]] == 0).all())
+
+
+def test_zero_dimension_is_vr_persistence_0d():
+    x = torch.randn(4, 30, 5)
+    h0, _ = vr_persistence_1d(x, "l1", threshold=1.5)
+    ref = vr_persistence_0d(x, "l1", threshold=1.5)
+    torch.testing.assert_close(h0.deaths, ref.deaths)
+    assert torch.equal(h0.edges, ref.edges) and h0.threshold == ref.threshold
+
+
+def test_few_points_and_empty_batches():
+    for n in (2, 3):
+        h0, h1 = vr_persistence_1d(torch.randn(n, 2, requires_grad=True), "l2")
+        assert h1.births.shape == (0,) and int(h1.n_pairs) == 0 and h1.diagram().shape == (0, 2)
+    x = torch.randn(5, 3, 2, requires_grad=True)
+    _, h1 = vr_persistence_1d(x, "l2")
+    assert h1.births.shape == (5, 0)
+    h1.persistence.sum().backward()                        # no loops: zero gradient, no error
+    assert x.grad is not None and not x.grad.any()
+    _, h1 = vr_persistence_1d(torch.randn(0, 10, 2), "l2")
+    assert h1.births.shape == (0, 0) and h1.n_pairs.shape == (0,)
+
+
+def test_result_is_frozen_and_indexable():
+    _, h1 = vr_persistence_1d(torch.randn(3, 20, 2), "l2")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        h1.births = None
+    assert isinstance(h1[1], Persistence1) and h1[1].diagram().shape[1] == 2
+    with pytest.raises(ValueError, match="single cloud"):
+        h1.diagram()
+
+
+# ----------------------------------------------------------------------------- gradients
+@pytest.mark.parametrize("metric", ["l1", "l2", "linf", 3.0])
+def test_gradcheck_points(metric):
+    x = torch.randn(14, 2, dtype=torch.float64, requires_grad=True)
+
+    def f(x):
+        _, h1 = vr_persistence_1d(x, metric)
+        return torch.cat([h1.births, h1.deaths])
+
+    assert f(x).numel() > 0
+    assert torch.autograd.gradcheck(f, (x,), eps=1e-7, atol=1e-6)
+
+
+@pytest.mark.parametrize("threshold", [None, 1.6])
+def test_gradcheck_precomputed(threshold):
+    """Gradients into a distance matrix (lower triangle), finite pairs and, below the loop's
+    death, an essential class."""
+    g = torch.Generator().manual_seed(3)
+    t = torch.rand(10, generator=g, dtype=torch.float64) * 2 * math.pi
+    x = torch.stack([t.cos(), t.sin()], -1) + 0.1 * torch.randn(10, 2, generator=g, dtype=torch.float64)
+    rows, cols = torch.tril_indices(10, 10, -1)
+    v = torch.cdist(x, x)[rows, cols].requires_grad_()          # the lower triangle
+
+    def f(v):
+        lower = torch.zeros(10, 10, dtype=v.dtype).index_put((rows, cols), v)
+        _, h1 = vr_persistence_1d(lower + lower.T, precomputed=True, threshold=threshold)
+        return torch.cat([h1.births, h1.deaths, h1.essential_births])
+
+    assert f(v).numel() > 0
+    assert torch.autograd.gradcheck(f, (v,), eps=1e-7, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2", "linf"])
+@pytest.mark.parametrize("n", [50, 300])
+def test_float32_gradient_close_to_float64(metric, n):
+    """The float32 gradient of a loss over the H1 pairs is within 1e-4 (relative, max norm)
+    of the float64 gradient at the same points."""
+    x32 = torch.randn(n, 3)
+    grads = []
+    for dtype in (torch.float32, torch.float64):
+        x = x32.to(dtype).detach().clone().requires_grad_()
+        _, h1 = vr_persistence_1d(x, metric)
+        w = torch.linspace(1, 2, h1.births.shape[-1], dtype=dtype)
+        ((h1.deaths - h1.births) * w).sum().backward()
+        grads.append(x.grad.double())
+    err = (grads[0] - grads[1]).abs().max() / grads[1].abs().max()
+    assert err < 1e-4
+
+
+def test_duplicates_have_finite_gradients():
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 1.0]],
+                     dtype=torch.float64, requires_grad=True)
+    _, h1 = vr_persistence_1d(x, "l2")
+    assert int(h1.n_pairs) == 1
+    h1.persistence.sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_gradient_descent_grows_the_loop():
+    torch.manual_seed(0)
+    t = torch.rand(40) * 2 * math.pi
+    x = (torch.stack([t.cos(), t.sin()], -1) + 0.2 * torch.randn(40, 2)).requires_grad_()
+    opt = torch.optim.SGD([x], lr=0.05)
+    first = None
+    for _ in range(20):
+        _, h1 = vr_persistence_1d(x, "l2")
+        loss = -h1.persistence[0]
+        first = float(-loss.detach()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(vr_persistence_1d(x, "l2")[1].persistence[0]) > first + 0.3
+
+
+# ----------------------------------------------------------------------------- torchph API
+def test_torchph_dimension_one_structure():
+    x = torch.randn(30, 2, dtype=torch.float64)
+    out = vr_persistence_l1(x, 1, 0)
+    assert isinstance(out, list) and len(out) == 2 and len(out[0]) == 2 and len(out[1]) == 2
+    (ne0, ne1), (e0, e1) = out
+    torch.testing.assert_close(ne0, vr_persistence_l1(x, 0, 0)[0][0])
+    assert e0.shape == (1, 1) and e1.shape == (0, 1)
+    want, _ = gudhi_h1(cdist(x.numpy(), x.numpy(), "cityblock"))
+    np.testing.assert_allclose(sorted_rows(ne1.numpy()), sorted_rows(want), rtol=1e-12)
+    out2 = vr_persistence(torch.cdist(x, x, p=1), 1)
+    np.testing.assert_allclose(sorted_rows(out2[0][1].numpy()), sorted_rows(ne1.numpy()), rtol=1e-12)
+
+
+def test_torchph_square_with_threshold():
+    """A unit square in l1: one loop born at 1, filled by triangles with the diagonal, 2.
+    Below 2 it never dies: essential, born at 1."""
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], requires_grad=True)
+    (ne0, ne1), (e0, e1) = vr_persistence_l1(x, 1, 0)
+    torch.testing.assert_close(ne1, torch.tensor([[1.0, 2.0]]))
+    assert e1.shape == (0, 1)
+    (ne0, ne1), (e0, e1) = vr_persistence_l1(x, 1, 1.5)
+    assert ne1.shape == (0, 2)
+    torch.testing.assert_close(e1, torch.tensor([[1.0]]))
+    e1.sum().backward()
+    assert x.grad.abs().sum() == 2.0                      # one side of the square
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_bad_input_messages():
+    x = torch.randn(6, 2)
+    with pytest.raises(NotImplementedError, match="dimensions 0 and 1.*max_dimension=2"):
+        vr_persistence_l1(x, 2)
+    with pytest.raises(NotImplementedError, match="dimensions 0 and 1"):
+        vr_persistence(torch.cdist(x, x), 3)
+    bad = x.clone()
+    bad[2, 1] = float("nan")
+    with pytest.raises(ValueError, match="non-finite.*1 NaN"):
+        vr_persistence_1d(bad, "l2")
+    bad[2, 1] = float("inf")
+    with pytest.raises(ValueError, match="non-finite.*1 infinite"):
+        vr_persistence_l1(bad, 1)
+    with pytest.raises(ValueError, match="at least 2 points"):
+        vr_persistence_1d(torch.randn(1, 2), "l2")
+    with pytest.raises(TypeError, match="float32 or float64.*torch.float16.*x.float()"):
+        vr_persistence_1d(x.half(), "l2")
+    with pytest.raises(TypeError, match="float32 or float64.*bfloat16"):
+        vr_persistence_l1(x.bfloat16(), 1)
+    with pytest.raises(TypeError, match="real floating dtype.*torch.int64.*x.float()"):
+        vr_persistence_1d(torch.ones(5, 2, dtype=torch.long), "l2")
+    with pytest.raises(ValueError, match="'threshold'"):
+        vr_persistence_1d(x, "l2", threshold=-1.0)
+    with pytest.raises(ValueError, match="'n_threads'"):
+        vr_persistence_1d(x, "l2", n_threads=0)
+    with pytest.raises(ValueError, match="symmetric"):
+        vr_persistence_1d(torch.rand(5, 5), precomputed=True)
+    with pytest.raises(ValueError, match="metric"):
+        vr_persistence_1d(x, "cosine")
+    for call in (lambda: vr_persistence_1d(x.half(), "l2"), lambda: vr_persistence_l1(x, 5),
+                 lambda: vr_persistence_1d(torch.ones(5, 2, dtype=torch.int32), "l2")):
+        with pytest.raises((TypeError, ValueError, NotImplementedError)) as info:
+            call()
+        assert "\n" not in str(info.value)                  # one line
+
+
+# ----------------------------------------------------------------------------- CUDA
+@cuda
+@pytest.mark.parametrize("precomputed", [False, True])
+def test_cuda_matches_cpu(precomputed):
+    x = torch.randn(3, 60, 3, dtype=torch.float64)
+    inp = torch.cdist(x, x) if precomputed else x
+    h0c, h1c = vr_persistence_1d(inp, "l2", precomputed=precomputed)
+    g = inp.cuda().requires_grad_()
+    h0g, h1g = vr_persistence_1d(g, "l2", precomputed=precomputed)
+    assert h1g.births.device.type == "cuda" and h1g.birth_edges.device.type == "cuda"
+    for b in range(3):
+        torch.testing.assert_close(h1g[b].diagram().cpu(), h1c[b].diagram())
+    h1g.persistence.sum().backward()
+    assert g.grad.device.type == "cuda" and torch.isfinite(g.grad).all()
