@@ -25,6 +25,11 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)                                   # deterministic clouds in every test
+
+
 # ----------------------------------------------------------------------------- strategies
 @st.composite
 def clouds(draw, max_n: int = 24, max_d: int = 3):
@@ -88,6 +93,12 @@ def bottleneck(a, b) -> float:
 def sorted_rows(a) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
     return a[np.lexsort((a[:, 1], a[:, 0]))]
+
+
+def noisy_circle(n: int, seed: int, noise: float = 0.1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    t = torch.rand(n, generator=g, dtype=torch.float64) * 2 * math.pi
+    return torch.stack([t.cos(), t.sin()], -1) + noise * torch.randn(n, 2, generator=g, dtype=torch.float64)
 
 
 def ours(x, metric="l2", **kw):
@@ -262,7 +273,7 @@ def test_result_is_frozen_and_indexable():
 # ----------------------------------------------------------------------------- gradients
 @pytest.mark.parametrize("metric", ["l1", "l2", "linf", 3.0])
 def test_gradcheck_points(metric):
-    x = torch.randn(14, 2, dtype=torch.float64, requires_grad=True)
+    x = noisy_circle(16, seed=0).requires_grad_()
 
     def f(x):
         _, h1 = vr_persistence_1d(x, metric)
@@ -276,9 +287,7 @@ def test_gradcheck_points(metric):
 def test_gradcheck_precomputed(threshold):
     """Gradients into a distance matrix (lower triangle), finite pairs and, below the loop's
     death, an essential class."""
-    g = torch.Generator().manual_seed(3)
-    t = torch.rand(10, generator=g, dtype=torch.float64) * 2 * math.pi
-    x = torch.stack([t.cos(), t.sin()], -1) + 0.1 * torch.randn(10, 2, generator=g, dtype=torch.float64)
+    x = noisy_circle(10, seed=3)
     rows, cols = torch.tril_indices(10, 10, -1)
     v = torch.cdist(x, x)[rows, cols].requires_grad_()          # the lower triangle
 
@@ -330,7 +339,7 @@ def test_gradient_descent_grows_the_loop():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(vr_persistence_1d(x, "l2")[1].persistence[0]) > first + 0.3
+    assert float(vr_persistence_1d(x.detach(), "l2")[1].persistence[0]) > first + 0.3
 
 
 # ----------------------------------------------------------------------------- torchph API

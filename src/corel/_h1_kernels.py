@@ -77,6 +77,9 @@ def _vertices(t, n):
 
 
 # ----------------------------------------------------------------------------- hash table
+# Triangle index -> owning column, for the pivots of columns that needed a reduction (few:
+# the emergent pairs, nearly all of them, are kept in an array per edge instead). Open
+# addressing, linear probing, doubled at half load.
 @jit
 def _slot(key, bits):
     return np.int64((np.uint64(key) * _HASH_MULT) >> np.uint64(64 - bits))
@@ -97,13 +100,94 @@ def _find(keys, vals, bits, key):
 
 
 @jit
-def _insert(keys, vals, bits, key, val):
+def _put(keys, vals, bits, key, val):
     mask = keys.shape[0] - 1
     s = _slot(key, bits)
     while keys[s] >= 0:
         s = (s + 1) & mask
     keys[s] = key
     vals[s] = val
+
+
+@jit
+def _insert(keys, vals, bits, count, key, val):
+    """Insert; returns the (possibly rebuilt) table, its bits and count."""
+    if 2 * (count + 1) > keys.shape[0]:
+        new_keys = np.full(2 * keys.shape[0], -1, dtype=np.int64)
+        new_vals = np.empty(2 * keys.shape[0], dtype=np.int64)
+        for s in range(keys.shape[0]):
+            if keys[s] >= 0:
+                _put(new_keys, new_vals, bits + 1, keys[s], vals[s])
+        keys, vals, bits = new_keys, new_vals, bits + 1
+    _put(keys, vals, bits, key, val)
+    return keys, vals, bits, count + 1
+
+
+# ----------------------------------------------------------------------------- sorting
+@jit
+def _radix_sort(keys, payload):
+    """Stable LSD radix sort of non-negative integer ``keys`` (int32 or int64: the bit
+    patterns of non-negative floats, in the same order) carrying ``payload``, one byte per
+    pass, passes over a constant byte skipped. Returns the sorted arrays (either the inputs,
+    permuted, or buffers of the same size)."""
+    n = keys.shape[0]
+    width = keys.itemsize
+    tmp_k = np.empty_like(keys)
+    tmp_p = np.empty_like(payload)
+    count = np.empty(256, dtype=np.int64)
+    for byte in range(width):
+        kb = keys.view(np.uint8)
+        count[:] = 0
+        for i in range(n):
+            count[kb[i * width + byte]] += 1
+        if n == 0 or count[kb[byte]] == n:              # one value in this byte: nothing to do
+            continue
+        total = 0
+        for b in range(256):
+            c = count[b]
+            count[b] = total
+            total += c
+        for i in range(n):
+            b = kb[i * width + byte]
+            dst = count[b]
+            tmp_k[dst] = keys[i]
+            tmp_p[dst] = payload[i]
+            count[b] = dst + 1
+        keys, tmp_k = tmp_k, keys
+        payload, tmp_p = tmp_p, payload
+    return keys, payload
+
+
+@jit
+def _edge(idx):
+    """The vertices (i > j) of edge index idx = C(i, 2) + j."""
+    i = np.int64((1.0 + np.sqrt(1.0 + 8.0 * idx)) / 2.0)
+    while i * (i - 1) // 2 > idx:
+        i -= 1
+    while (i + 1) * i // 2 <= idx:
+        i += 1
+    return i, idx - i * (i - 1) // 2
+
+
+@jit
+def _position(sd, sidx, d, idx):
+    """Position of edge ``idx`` of length ``d`` in the filtration order (by length, ties by
+    decreasing index), by bisection."""
+    lo, hi = 0, sd.shape[0]
+    while lo < hi:                                       # first position with length >= d
+        mid = (lo + hi) // 2
+        if sd[mid] < d:
+            lo = mid + 1
+        else:
+            hi = mid
+    hi = sd.shape[0]
+    while lo < hi:                                       # then the first with index <= idx
+        mid = (lo + hi) // 2
+        if sd[mid] == d and sidx[mid] > idx:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 # ----------------------------------------------------------------------------- binary heap
@@ -224,13 +308,28 @@ def _longest_edge(dist, t, diameter):
 
 
 @jit
-def h1_pairs(dist, thresh):
+def _owner(dist, sd, sidx, ek, keys, vals, bits, t, diameter):
+    """The column owning triangle t as its pivot, or -1: the column of one of its longest
+    edges if the two form an emergent pair, else whatever the hash table holds."""
+    a, b, c = _vertices(t, dist.shape[0])
+    for u, v, w in ((a, b, c), (a, c, b), (b, c, a)):
+        if dist[u, v] == diameter:
+            q = _position(sd, sidx, diameter, u * (u - 1) // 2 + v)
+            if ek[q] == w:
+                return q
+    return _find(keys, vals, bits, t)
+
+
+@jit
+def h1_pairs(dist, thresh, bits_like):
     """The 1-dimensional persistence pairs of the Vietoris-Rips filtration of ``dist``.
 
     Parameters
     ----------
-    dist : (N, N) float32 or float64 array, symmetric (only the off-diagonal entries count)
+    dist : (N, N) float32 or float64 array, symmetric (only the off-diagonal entries count),
+        N <= 65,536
     thresh : float, the largest edge length of the filtration (inf for none)
+    bits_like : empty int32 (float32 ``dist``) or int64 array: the integer type of its bits
 
     Returns
     -------
@@ -254,7 +353,7 @@ def h1_pairs(dist, thresh):
         radius = min(radius, far)
     thr = min(thresh, radius)
 
-    # Edges up to thr, listed by decreasing index; a stable sort by length then puts ties
+    # Edges up to thr, listed by decreasing index; the stable sort by length then puts ties
     # in reverse colexicographic order (the larger index first), Ripser's refinement.
     n_edges = 0
     for i in range(1, n):
@@ -263,18 +362,19 @@ def h1_pairs(dist, thresh):
             if row[j] <= thr:
                 n_edges += 1
     ev = np.empty(n_edges, dtype=dist.dtype)
-    ea = np.empty(n_edges, dtype=np.int32)
-    eb = np.empty(n_edges, dtype=np.int32)
+    sidx = np.empty(n_edges, dtype=np.int32)
     pos = 0
     for i in range(n - 1, 0, -1):
         row = dist[i]
+        base = i * (i - 1) // 2
         for j in range(i - 1, -1, -1):
-            if row[j] <= thr:
-                ev[pos] = row[j]
-                ea[pos] = i
-                eb[pos] = j
+            v = row[j]
+            if v <= thr:
+                ev[pos] = v if v != 0 else 0.0        # no -0.0: its bits would sort last
+                sidx[pos] = base + j
                 pos += 1
-    order = np.argsort(ev, kind="mergesort")
+    keys, sidx = _radix_sort(ev.view(bits_like.dtype), sidx)
+    sd = keys.view(dist.dtype)
 
     # Dimension 0: the edges that merge components (cleared from dimension 1).
     parent = np.arange(n)
@@ -283,21 +383,21 @@ def h1_pairs(dist, thresh):
     for q in range(n_edges):
         if n_merges == n - 1:
             break
-        p = order[q]
-        ra, rb = _find_root(parent, ea[p]), _find_root(parent, eb[p])
+        i, j = _edge(sidx[q])
+        ra, rb = _find_root(parent, i), _find_root(parent, j)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
             merges[q] = True
             n_merges += 1
 
-    # Dimension 1: pivot table (triangle -> the column owning it: its edge position q if
-    # the column is the edge alone, else -(2 + v) for the stored combination v).
-    n_cols = n_edges - n_merges
-    bits = 4
-    while (1 << bits) < 2 * n_cols + 2:
-        bits += 1
-    keys = np.full(1 << bits, -1, dtype=np.int64)
-    vals = np.empty(1 << bits, dtype=np.int64)
+    # Dimension 1. Pivots: an emergent pair's in ek (the third vertex of the edge's
+    # triangle), every other one in the hash table (its column: the edge position q if the
+    # column is the edge alone, else -(2 + v) for the stored combination v).
+    ek = np.full(n_edges, -1, dtype=np.int32)
+    bits = 10
+    keys_h = np.full(1 << bits, -1, dtype=np.int64)
+    vals_h = np.empty(1 << bits, dtype=np.int64)
+    n_hash = 0
     vdata = np.empty(64, dtype=np.int64)              # stored combinations, concatenated
     voff = np.empty(16, dtype=np.int64)
     vcnt = np.empty(16, dtype=np.int64)
@@ -309,17 +409,20 @@ def h1_pairs(dist, thresh):
     for q in range(n_edges - 1, -1, -1):
         if merges[q]:
             continue
-        p = order[q]
-        i, j, d = ea[p], eb[p], ev[p]
+        d = sd[q]
+        i, j = _edge(sidx[q])
         ri, rj = dist[i], dist[j]
         # Emergent pair: the first zero-persistence cofacet (the largest index, so the
-        # column's pivot), if no column owns it yet.
+        # column's pivot), if no column owns it yet. Only an edge of the same length can
+        # own it (owners come later in the filtration, pivots are no shorter than their
+        # edges): without a tie, nothing to look up.
+        tied = (q > 0 and sd[q - 1] == d) or (q + 1 < n_edges and sd[q + 1] == d)
         paired = False
         for k in range(n - 1, -1, -1):
-            if k != i and k != j and ri[k] <= d and rj[k] <= d:
-                t = _cofacet(i, j, k)
-                if _find(keys, vals, bits, t) == -1:
-                    _insert(keys, vals, bits, t, q)
+            if ri[k] <= d and rj[k] <= d and k != i and k != j:
+                if not tied or _owner(dist, sd, sidx, ek, keys_h, vals_h, bits,
+                                      _cofacet(i, j, k), d) == -1:
+                    ek[q] = k
                     paired = True
                 break
         if paired:
@@ -337,11 +440,11 @@ def h1_pairs(dist, thresh):
                 k_ess += 1
                 break
             t, pd = ht[0], hd[0]
-            owner = _find(keys, vals, bits, t)
+            owner = _owner(dist, sd, sidx, ek, keys_h, vals_h, bits, t, pd)
             if owner == -1:
                 n_work = _compress(work, n_work)
                 if n_work == 1:
-                    _insert(keys, vals, bits, t, q)
+                    val = q
                 else:
                     if n_stored == voff.shape[0]:
                         voff = _grow(voff, 2 * n_stored)
@@ -349,9 +452,10 @@ def h1_pairs(dist, thresh):
                     vdata = _grow(vdata, n_vdata + n_work)
                     vdata[n_vdata: n_vdata + n_work] = work[:n_work]
                     voff[n_stored], vcnt[n_stored] = n_vdata, n_work
-                    _insert(keys, vals, bits, t, -(2 + n_stored))
+                    val = -(2 + n_stored)
                     n_vdata += n_work
                     n_stored += 1
+                keys_h, vals_h, bits, n_hash = _insert(keys_h, vals_h, bits, n_hash, t, val)
                 if pd > d:
                     if m == out.shape[0]:
                         out = _grow2(out, 2 * m)
@@ -366,9 +470,9 @@ def h1_pairs(dist, thresh):
                 start, count = voff[-owner - 2], vcnt[-owner - 2]
             for s in range(count):
                 f = owner if start < 0 else vdata[start + s]
-                pf = order[f]
+                fi, fj = _edge(sidx[f])
                 first = size
-                hd, ht, size = _append_cofacets(dist, ea[pf], eb[pf], thr, hd, ht, size)
+                hd, ht, size = _append_cofacets(dist, fi, fj, thr, hd, ht, size)
                 for h in range(first, size):
                     _sift_up(hd, ht, h)
                 work = _grow(work, n_work + 1)

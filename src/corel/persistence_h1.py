@@ -147,8 +147,17 @@ def h1_edges(dist: np.ndarray, threshold: float | None = None) -> tuple[np.ndarr
     if dist.dtype not in (np.float32, np.float64):
         dist = dist.astype(np.float64)
     thr = math.inf if threshold is None else float(threshold)
-    return _kernels().h1_pairs(dist, thr)
+    return _kernels().h1_pairs(dist, thr, _bits(dist.dtype))
 
+
+def _bits(dtype) -> np.ndarray:
+    """An empty array of the integer type as wide as ``dtype`` (the kernel sorts lengths by
+    their bit patterns)."""
+    return np.empty(0, dtype=np.int32 if np.dtype(dtype).itemsize == 4 else np.int64)
+
+
+# The kernel numbers edges with int32.
+_MAX_N = 65536
 
 # Clouds whose matrices together stay below this are measured in one batched call; larger
 # ones one cloud at a time, inside the workers (memory: one N x N matrix per thread).
@@ -168,7 +177,7 @@ def _select(xd: torch.Tensor, p: float | None, threshold: float | None,
 
     def one(k):
         m = mats[k] if batched else _matrices(xd[k:k + 1], p)[0]
-        return kern(m, thr)
+        return kern(m, thr, _bits(m.dtype))
 
     if n_threads == 1 or b == 1:
         out = [one(k) for k in range(b)]
@@ -233,6 +242,9 @@ def vr_persistence_1d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
     batch, n = x.shape[:-2], x.shape[-2]
     if precomputed:
         x = _check_distance_matrix(x)
+    if n > _MAX_N:
+        raise ValueError(f"1-dimensional persistence takes clouds of at most {_MAX_N} points (its distance "
+                         f"matrix alone would need {n * n * x.element_size() / 2**30:.0f} GiB); got N={n}.")
     h0 = vr_persistence_0d(x, "l1" if precomputed else metric, precomputed=precomputed,
                            threshold=threshold)
     flat = x.reshape(-1, *x.shape[-2:])
