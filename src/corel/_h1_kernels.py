@@ -248,19 +248,34 @@ def _grow(a, need):
 @jit
 def _append_cofacets(dist, i, j, thr, hd, ht, size):
     """Append the cofacets of edge (i > j) with diameter <= thr to the heap arrays (not yet
-    ordered); returns the arrays (grown if need be) and the new size."""
+    ordered); returns the arrays (grown if need be) and the new size. The third vertex k
+    runs over three ranges, so each index is a sum with one term varying."""
     n = dist.shape[0]
     hd = _grow(hd, size + n)
     ht = _grow(ht, size + n)
     d = dist[i, j]
     ri, rj = dist[i], dist[j]
-    for k in range(n - 1, -1, -1):
-        if k == i or k == j:
-            continue
-        dk = max(d, ri[k], rj[k])
+    base = i * (i - 1) // 2 + j                       # k > i: C(k, 3) + C(i, 2) + j
+    for k in range(i + 1, n):
+        dk = max(d, max(ri[k], rj[k]))
         if dk <= thr:
             hd[size] = dk
-            ht[size] = _cofacet(i, j, k)
+            ht[size] = k * (k - 1) * (k - 2) // 6 + base
+            size += 1
+    c3 = i * (i - 1) * (i - 2) // 6
+    base = c3 + j                                     # j < k < i: C(i, 3) + C(k, 2) + j
+    for k in range(j + 1, i):
+        dk = max(d, max(ri[k], rj[k]))
+        if dk <= thr:
+            hd[size] = dk
+            ht[size] = k * (k - 1) // 2 + base
+            size += 1
+    base = c3 + j * (j - 1) // 2                      # k < j: C(i, 3) + C(j, 2) + k
+    for k in range(j):
+        dk = max(d, max(ri[k], rj[k]))
+        if dk <= thr:
+            hd[size] = dk
+            ht[size] = base + k
             size += 1
     return hd, ht, size
 
@@ -334,7 +349,8 @@ def h1_pairs(dist, thresh, bits_like):
     Returns
     -------
     pairs : (M, 4) int64, rows (i, j, a, b): the class born when edge (i, j) enters dies when
-        the triangle whose longest edge is (a, b) does; only pairs with death > birth.
+        the triangle whose longest edge is (a, b) does; only pairs with death > birth, the
+        most persistent first.
     essential : (K, 2) int64, the edges creating classes that never die (only below the
         enclosing radius, i.e. with a threshold).
     """
@@ -478,7 +494,11 @@ def h1_pairs(dist, thresh, bits_like):
                 work = _grow(work, n_work + 1)
                 work[n_work] = f
                 n_work += 1
-    return out[:m], ess[:k_ess]
+    # The most persistent first (stable: ties keep the kernel's order).
+    pers = np.empty(m, dtype=np.float64)
+    for r in range(m):
+        pers[r] = -(np.float64(dist[out[r, 2], out[r, 3]]) - np.float64(dist[out[r, 0], out[r, 1]]))
+    return out[:m][np.argsort(pers, kind="mergesort")], ess[:k_ess]
 
 
 @jit

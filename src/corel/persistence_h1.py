@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from ._validation import check_float_tensor, metric_to_p
-from .persistence import (Persistence0, _check_distance_matrix, _edge_lengths, pairwise_distances,
-                          vr_persistence_0d)
+from .persistence import (Persistence0, _check_distance_matrix, _edge_lengths, _point_mst_edges,
+                          mst_edges, pairwise_distances)
 
 __all__ = ["Persistence1", "vr_persistence_1d", "h1_edges"]
 
@@ -245,37 +245,50 @@ def vr_persistence_1d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
     if n > _MAX_N:
         raise ValueError(f"1-dimensional persistence takes clouds of at most {_MAX_N} points (its distance "
                          f"matrix alone would need {n * n * x.element_size() / 2**30:.0f} GiB); got N={n}.")
-    h0 = vr_persistence_0d(x, "l1" if precomputed else metric, precomputed=precomputed,
-                           threshold=threshold)
     flat = x.reshape(-1, *x.shape[-2:])
     b = flat.shape[0]
+    dev = x.device
     with torch.no_grad():
+        # Dimension 0: the spanning tree of vr_persistence_0d (corel's fused Prim kernels).
+        if precomputed:
+            tree, in_range = mst_edges(x.detach()), True
+        else:
+            tree, in_range = _point_mst_edges(x.detach(), p)
         pairs, ess = _select(flat.detach(), p, threshold, n_threads) if b else ([], [])
     m = max((len(q) for q in pairs), default=0)
     k = max((len(e) for e in ess), default=0)
-    dev = x.device
-    pair_edges = np.zeros((b, m, 4), dtype=np.int64)
-    ess_edges = np.zeros((b, k, 2), dtype=np.int64)
+    # One (B, 2M + K, 2) array of edges: each pair's birth and death edge, then the
+    # essential edges; padding (0, 0).
+    edges_np = np.zeros((b, 2 * m + k, 2), dtype=np.int64)
     for c in range(b):
-        pair_edges[c, : len(pairs[c])] = pairs[c]
-        ess_edges[c, : len(ess[c])] = ess[c]
+        edges_np[c, : 2 * len(pairs[c])] = pairs[c].reshape(-1, 2)
+        edges_np[c, 2 * m: 2 * m + len(ess[c])] = ess[c]
+    edges = torch.from_numpy(edges_np).to(dev)
     n_pairs = torch.as_tensor([len(q) for q in pairs], dtype=torch.long).to(dev)
     n_ess = torch.as_tensor([len(e) for e in ess], dtype=torch.long).to(dev)
-    edges = torch.from_numpy(np.concatenate([pair_edges.reshape(b, 2 * m, 2), ess_edges], 1)).to(dev)
-    values = _values(flat, edges, p)                                    # (B, 2M + K)
+    # All lengths in one differentiable call: the tree's, then the pairs'.
+    tree = tree.reshape(b, n - 1, 2)
+    if precomputed:
+        rows = torch.arange(b, device=dev)[:, None]
+        deaths0 = flat[rows, tree[..., 0], tree[..., 1]]            # as vr_persistence_0d gathers
+        values = _values(flat, edges, None)
+    else:
+        both = _edge_lengths(flat, torch.cat([tree, edges], 1), p, check=not in_range)
+        deaths0, values = both[:, : n - 1], both[:, n - 1:]
+    order = torch.sort(deaths0.detach(), dim=-1, stable=True).indices
+    h0 = Persistence0(torch.gather(deaths0, -1, order).reshape(*batch, n - 1),
+                      torch.gather(tree, -2, order.unsqueeze(-1).expand(b, n - 1, 2)).reshape(*batch, n - 1, 2),
+                      threshold)
     births, deaths, ess_births = values[:, 0:2 * m:2], values[:, 1:2 * m:2], values[:, 2 * m:]
-    mask = torch.arange(m, device=dev) < n_pairs[:, None]
-    zero = torch.zeros((), dtype=values.dtype, device=dev)
-    births, deaths = torch.where(mask, births, zero), torch.where(mask, deaths, zero)
-    ess_births = torch.where(torch.arange(k, device=dev) < n_ess[:, None], ess_births, zero)
-    # The most persistent loop first; padding last.
-    key = torch.where(mask, (deaths - births).detach(), torch.full_like(births, -math.inf))
-    order = torch.sort(key, dim=-1, descending=True, stable=True).indices
-    births, deaths = births.gather(-1, order), deaths.gather(-1, order)
-    e4 = edges[:, : 2 * m].reshape(b, m, 4).gather(1, order[..., None].expand(b, m, 4))
+    if precomputed:          # padding gathered the diagonal: zero it (points give 0 there)
+        zero = torch.zeros((), dtype=values.dtype, device=dev)
+        births = torch.where(torch.arange(m, device=dev) < n_pairs[:, None], births, zero)
+        deaths = torch.where(torch.arange(m, device=dev) < n_pairs[:, None], deaths, zero)
+        ess_births = torch.where(torch.arange(k, device=dev) < n_ess[:, None], ess_births, zero)
+    e4 = edges[:, : 2 * m].reshape(b, m, 2, 2)
     h1 = Persistence1(
         births.reshape(*batch, m), deaths.reshape(*batch, m),
-        e4[..., :2].reshape(*batch, m, 2), e4[..., 2:].reshape(*batch, m, 2), n_pairs.reshape(batch),
+        e4[:, :, 0].reshape(*batch, m, 2), e4[:, :, 1].reshape(*batch, m, 2), n_pairs.reshape(batch),
         ess_births.reshape(*batch, k), edges[:, 2 * m:].reshape(*batch, k, 2), n_ess.reshape(batch),
         threshold)
     return h0, h1
