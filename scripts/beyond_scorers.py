@@ -51,7 +51,9 @@ def main() -> None:
     ap.add_argument("--protocol", default="validation", choices=["validation", "test"])
     ap.add_argument("--n", default="120", help="comma-separated inlier counts")
     ap.add_argument("--draws", type=int, default=5)
-    ap.add_argument("--scorers", default="all", help="comma-separated names of SCORERS, or all")
+    ap.add_argument("--scorers", default="all", help="semicolon-separated names of SCORERS, or all")
+    ap.add_argument("--tta", default="both", choices=["off", "on", "both"],
+                    help="test-time flips (inliers in both views, query scores summed over its views)")
     ap.add_argument("--out", required=True, help="Markdown table to write (a .csv goes beside it)")
     args = ap.parse_args()
     torch.set_num_threads(1)

@@ -53,6 +53,8 @@ class TrainConfig:
     contrastive: float = _opt(0.0, "weight of a SimCLR NT-Xent term on two augmented views (paper: 0)")
     temperature: float = _opt(0.2, "NT-Xent temperature")
     proj_dim: int = _opt(128, "width of the contrastive projection head (an MLP on the code)")
+    contrastive_branches: int = _opt(0, "the contrastive head reads only the last K branches of the code "
+                                        "(0: all); the other branches keep the autoencoder's features")
     denoise: float = _opt(0.0, "std of Gaussian noise added to the encoder's input; the decoder "
                                "reconstructs the clean image (paper: 0)")
     # optimisation
@@ -89,6 +91,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not (value > 0) or not math.isfinite(value):
                 raise ValueError(f"Config key '{name}' must be a finite float > 0; got {value}.")
+        if not 0 <= self.contrastive_branches <= self.n_branches:
+            raise ValueError(f"Config key 'contrastive_branches' must lie in 0..n_branches={self.n_branches}; "
+                             f"got {self.contrastive_branches}.")
         if self.holdout < 0:
             raise ValueError(f"Config key 'holdout' must be >= 0; got {self.holdout}.")
         if self.model not in ("conv", "mlp"):

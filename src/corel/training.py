@@ -58,7 +58,11 @@ class CorelModule(pl.LightningModule):
         self.connectivity = ConnectivityLoss(self.cfg.eta, self.cfg.metric, self.cfg.n_branches)
         self.augmentations = self.cfg.augmentations()
         # SimCLR's projection head; used for the contrastive term only, not part of the exported model.
-        self.head = (nn.Sequential(nn.Linear(self.model.latent_dim, 256), nn.ReLU(), nn.Linear(256, self.cfg.proj_dim))
+        # Its input: the last ``contrastive_branches`` branches (all when 0).
+        k = self.cfg.contrastive_branches or self.cfg.n_branches
+        self._head_from = self.model.latent_dim - k * (self.model.latent_dim // self.cfg.n_branches)
+        self.head = (nn.Sequential(nn.Linear(self.model.latent_dim - self._head_from, 256), nn.ReLU(),
+                                   nn.Linear(256, self.cfg.proj_dim))
                      if self.cfg.contrastive > 0 else None)
 
     def configure_optimizers(self):
@@ -87,7 +91,7 @@ class CorelModule(pl.LightningModule):
         loss = cfg.rec_weight * rec
         if cfg.contrastive > 0:
             z2 = self.model.encode(self._noisy(self._view(x, gen), gen))
-            ctr = nt_xent(self.head(z), self.head(z2), cfg.temperature)
+            ctr = nt_xent(self.head(z[:, self._head_from:]), self.head(z2[:, self._head_from:]), cfg.temperature)
             loss = loss + cfg.contrastive * ctr
             self.log("ctr", ctr, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
         if cfg.lam > 0:
