@@ -421,3 +421,28 @@ def test_cuda_matches_cpu(precomputed):
         torch.testing.assert_close(h1g[b].diagram().cpu(), h1c[b].diagram())
     h1g.persistence.sum().backward()
     assert g.grad.device.type == "cuda" and torch.isfinite(g.grad).all()
+
+
+# ----------------------------------------------------------------------------- the loop demo
+def test_loop_demo_moves_the_loop_both_ways(tmp_path):
+    from corel.loop_demo import format_loop_report, run_loop_demo
+    res = run_loop_demo(tmp_path, n_points=30, noise=0.25, steps=40, lr=0.02, seed=1)
+    assert res.persistence_more > res.persistence_start + 0.2
+    assert res.persistence_less < res.persistence_start - 0.2
+    assert (tmp_path / "loop.png").stat().st_size > 10_000 and (tmp_path / "numbers.json").is_file()
+    assert "persistence" in format_loop_report(res)
+
+
+def test_loop_command(tmp_path):
+    import contextlib
+    import io
+
+    from corel.cli import main
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["loop", "--points", "20", "--steps", "3", "--metric", "3", "--out-dir", str(tmp_path)]) == 0
+    assert "largest loop" in out.getvalue() and (tmp_path / "loop.png").is_file()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["loop", "--points", "2", "--out-dir", str(tmp_path)]) == 2
+    assert "at least 4 points" in err.getvalue()

@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="runs/demo", help="output folder")
     p.set_defaults(func=_cmd_demo)
     _add_theory_commands(sub)
+    _add_loop_command(sub)
     _add_compare_command(sub)
     _add_score_and_report_commands(sub)
     parser.commands = sub.choices  # name -> its parser (main() reports stray flags with the subcommand's)
@@ -289,6 +290,29 @@ def _add_theory_commands(sub) -> None:
     p.add_argument("--device", default=None, help="device for encoding and counting (default: cpu)")
     p.add_argument("--out-dir", default="runs/ablate", help="output folder (cells, tables, plots)")
     p.set_defaults(func=_cmd_ablate)
+
+
+# ----------------------------------------------------------------------------- loop
+def _cmd_loop(args) -> int:
+    from .loop_demo import format_loop_report, run_loop_demo
+    res = run_loop_demo(args.out_dir, n_points=args.points, noise=args.noise, steps=args.steps, lr=args.lr,
+                        metric=args.metric, seed=args.seed)
+    print(format_loop_report(res))
+    print(f"\nfigure {res.figure} and numbers.json under {args.out_dir}")
+    return 0
+
+
+def _add_loop_command(sub) -> None:
+    p = sub.add_parser("loop", help="1-dim persistence: gradient descent makes a noisy circle's loop more or less "
+                                    "persistent (plot)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--points", type=int, default=80, help="points on the circle")
+    p.add_argument("--noise", type=float, default=0.3, help="standard deviation of the Gaussian noise")
+    p.add_argument("--steps", type=int, default=300, help="Adam steps per run")
+    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
+    p.add_argument("--metric", default="l2", help="l1, l2, linf or a number p >= 1")
+    p.add_argument("--seed", type=int, default=0, help="seed of the circle")
+    p.add_argument("--out-dir", default="results/loop", help="where loop.png and numbers.json go")
+    p.set_defaults(func=_cmd_loop)
 
 
 # ----------------------------------------------------------------------------- compare
