@@ -35,6 +35,8 @@ import numpy as np
 jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 
 _HASH_MULT = np.uint64(11400714819323198485)        # 2^64 / golden ratio, odd
+# Reductions scan the cofacets of up to this many edges for the pivot, then switch to a heap.
+_SCAN_MAX = 4
 
 
 @jit
@@ -421,84 +423,156 @@ def h1_pairs(dist, thresh, bits_like):
     hd = np.empty(4 * n, dtype=dist.dtype)
     ht = np.empty(4 * n, dtype=np.int64)
     work = np.empty(16, dtype=np.int64)               # the column's combination of edges
-    m, k_ess = 0, 0
+    m, k_ess, size = 0, 0, 0
     for q in range(n_edges - 1, -1, -1):
         if merges[q]:
             continue
         d = sd[q]
         i, j = _edge(sidx[q])
         ri, rj = dist[i], dist[j]
-        # Emergent pair: the first zero-persistence cofacet (the largest index, so the
-        # column's pivot), if no column owns it yet. Only an edge of the same length can
-        # own it (owners come later in the filtration, pivots are no shorter than their
-        # edges): without a tie, nothing to look up.
-        tied = (q > 0 and sd[q - 1] == d) or (q + 1 < n_edges and sd[q + 1] == d)
-        paired = False
+        # One pass for the column's pivot, its earliest cofacet: the first zero-persistence
+        # one (same diameter as the edge; the first found has the largest index), else the
+        # smallest. An unowned zero-persistence pivot makes an emergent pair. Only an edge of
+        # the same length can own it (owners come later in the filtration, pivots are no
+        # shorter than their edges): without a tie, nothing to look up.
+        zk, best_c, best_k = -1, np.inf, -1
         for k in range(n - 1, -1, -1):
-            if ri[k] <= d and rj[k] <= d and k != i and k != j:
-                if not tied or _owner(dist, sd, sidx, ek, keys_h, vals_h, bits,
-                                      _cofacet(i, j, k), d) == -1:
-                    ek[q] = k
-                    paired = True
-                break
-        if paired:
-            continue
-        hd, ht, size = _append_cofacets(dist, i, j, thr, hd, ht, 0)
-        _heapify(hd, ht, size)
+            c = max(ri[k], rj[k])
+            if c <= d:
+                if k != i and k != j:
+                    zk = k
+                    break
+            elif c < best_c:
+                best_c, best_k = c, k
+        if zk >= 0:
+            t = _cofacet(i, j, zk)
+            tied = (q > 0 and sd[q - 1] == d) or (q + 1 < n_edges and sd[q + 1] == d)
+            if not tied or _owner(dist, sd, sidx, ek, keys_h, vals_h, bits, t, d) == -1:
+                ek[q] = zk
+                continue
+            pd = np.float64(d)
+        elif best_k >= 0 and best_c <= thr:
+            t, pd = _cofacet(i, j, best_k), np.float64(best_c)
+        else:
+            t = -1                                    # no cofacet: never dies
+        # Reduce: add the columns owning the pivot until it is new. While the combination
+        # of edges is small, the pivot is found by scanning its cofacets (odd multiplicity);
+        # beyond _SCAN_MAX edges, on a heap of all of them.
         work[0] = q
         n_work = 1
-        while True:
-            size = _pivot(hd, ht, size)
-            if size == 0:                             # never dies
-                if k_ess == ess.shape[0]:
-                    ess = _grow2(ess, 2 * k_ess)
-                ess[k_ess, 0], ess[k_ess, 1] = i, j
-                k_ess += 1
-                break
-            t, pd = ht[0], hd[0]
+        heap = False
+        while t >= 0:
             owner = _owner(dist, sd, sidx, ek, keys_h, vals_h, bits, t, pd)
             if owner == -1:
-                n_work = _compress(work, n_work)
-                if n_work == 1:
-                    val = q
-                else:
-                    if n_stored == voff.shape[0]:
-                        voff = _grow(voff, 2 * n_stored)
-                        vcnt = _grow(vcnt, 2 * n_stored)
-                    vdata = _grow(vdata, n_vdata + n_work)
-                    vdata[n_vdata: n_vdata + n_work] = work[:n_work]
-                    voff[n_stored], vcnt[n_stored] = n_vdata, n_work
-                    val = -(2 + n_stored)
-                    n_vdata += n_work
-                    n_stored += 1
-                keys_h, vals_h, bits, n_hash = _insert(keys_h, vals_h, bits, n_hash, t, val)
-                if pd > d:
-                    if m == out.shape[0]:
-                        out = _grow2(out, 2 * m)
-                    a, b = _longest_edge(dist, t, pd)
-                    out[m, 0], out[m, 1], out[m, 2], out[m, 3] = i, j, a, b
-                    m += 1
                 break
-            # Add the column that owns the pivot: the coboundaries of its edges.
             if owner >= 0:
                 start, count = -1, 1
             else:
                 start, count = voff[-owner - 2], vcnt[-owner - 2]
+            work = _grow(work, n_work + count)
             for s in range(count):
                 f = owner if start < 0 else vdata[start + s]
-                fi, fj = _edge(sidx[f])
-                first = size
-                hd, ht, size = _append_cofacets(dist, fi, fj, thr, hd, ht, size)
-                for h in range(first, size):
-                    _sift_up(hd, ht, h)
-                work = _grow(work, n_work + 1)
-                work[n_work] = f
-                n_work += 1
+                if heap:
+                    fi, fj = _edge(sidx[f])
+                    first = size
+                    hd, ht, size = _append_cofacets(dist, fi, fj, thr, hd, ht, size)
+                    for h in range(first, size):
+                        _sift_up(hd, ht, h)
+                    work[n_work] = f
+                    n_work += 1
+                else:
+                    n_work = _toggle(work, n_work, f)
+            if not heap and n_work > _SCAN_MAX:
+                heap = True
+                size = 0
+                for s in range(n_work):
+                    fi, fj = _edge(sidx[work[s]])
+                    hd, ht, size = _append_cofacets(dist, fi, fj, thr, hd, ht, size)
+                _heapify(hd, ht, size)
+            if heap:
+                size = _pivot(hd, ht, size)
+                t, pd = (ht[0], np.float64(hd[0])) if size > 0 else (-1, 0.0)
+            else:
+                pd, t = _column_pivot(dist, sidx, work, n_work, thr)
+        if t < 0:                                     # never dies
+            if k_ess == ess.shape[0]:
+                ess = _grow2(ess, 2 * k_ess)
+            ess[k_ess, 0], ess[k_ess, 1] = i, j
+            k_ess += 1
+            continue
+        if heap:
+            n_work = _compress(work, n_work)
+        if n_work == 1:
+            val = q
+        else:
+            if n_stored == voff.shape[0]:
+                voff = _grow(voff, 2 * n_stored)
+                vcnt = _grow(vcnt, 2 * n_stored)
+            vdata = _grow(vdata, n_vdata + n_work)
+            vdata[n_vdata: n_vdata + n_work] = work[:n_work]
+            voff[n_stored], vcnt[n_stored] = n_vdata, n_work
+            val = -(2 + n_stored)
+            n_vdata += n_work
+            n_stored += 1
+        keys_h, vals_h, bits, n_hash = _insert(keys_h, vals_h, bits, n_hash, t, val)
+        if pd > d:
+            if m == out.shape[0]:
+                out = _grow2(out, 2 * m)
+            a, b = _longest_edge(dist, t, pd)
+            out[m, 0], out[m, 1], out[m, 2], out[m, 3] = i, j, a, b
+            m += 1
     # The most persistent first (stable: ties keep the kernel's order).
     pers = np.empty(m, dtype=np.float64)
     for r in range(m):
         pers[r] = -(np.float64(dist[out[r, 2], out[r, 3]]) - np.float64(dist[out[r, 0], out[r, 1]]))
     return out[:m][np.argsort(pers, kind="mergesort")], ess[:k_ess]
+
+
+@jit
+def _toggle(work, n, f):
+    """Add edge position f to the set work[:n] over Z/2 (remove it if present); returns
+    the new size (work has room for one more)."""
+    for s in range(n):
+        if work[s] == f:
+            work[s] = work[n - 1]
+            return n - 1
+    work[n] = f
+    return n + 1
+
+
+@jit
+def _in_set(sidx, work, n, idx):
+    for s in range(n):
+        if sidx[work[s]] == idx:
+            return 1
+    return 0
+
+
+@jit
+def _column_pivot(dist, sidx, work, n_work, thr):
+    """(diameter, index) of the pivot of the sum of the coboundaries of the edges work[:n]
+    (positions): the earliest triangle with diameter <= thr among their cofacets that holds
+    an odd number of those edges; index -1 if there is none."""
+    n = dist.shape[0]
+    best_d, best_t = np.inf, -1
+    for s in range(n_work):
+        i, j = _edge(sidx[work[s]])
+        d = dist[i, j]
+        ri, rj = dist[i], dist[j]
+        for k in range(n):
+            dk = max(d, max(ri[k], rj[k]))
+            if dk > best_d or dk > thr or k == i or k == j:
+                continue
+            t = _cofacet(i, j, k)
+            if dk == best_d and t <= best_t:
+                continue
+            hi, lo = max(i, k), min(i, k)
+            count = 1 + _in_set(sidx, work, n_work, hi * (hi - 1) // 2 + lo)
+            hi, lo = max(j, k), min(j, k)
+            count += _in_set(sidx, work, n_work, hi * (hi - 1) // 2 + lo)
+            if count & 1:
+                best_d, best_t = np.float64(dk), t
+    return best_d, best_t
 
 
 @jit
