@@ -597,3 +597,51 @@ def _compress(work, n):
             out += 1
         s = e
     return out
+
+
+# ----------------------------------------------------------------------------- distances
+@jit
+def distance_matrix(x, code, out):
+    """The l1 (code 0), l2 (1) or l_inf (2) distances of the points x (N, D) float32 into
+    out (N, N) float32, each summed in float64 from the exact float32 coordinates and
+    rounded once: no overflow, underflow or cancellation at any float32 scale (squares of
+    float32 numbers stay far inside float64's range). The coordinates are taken transposed
+    so the innermost loop runs over points (vectorised); the lower triangle is computed and
+    mirrored block by block."""
+    n, d = x.shape
+    xt = np.empty((d, n), dtype=np.float64)
+    for i in range(n):
+        for k in range(d):
+            xt[k, i] = x[i, k]
+    acc = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        acc[:i] = 0.0
+        for k in range(d):
+            row = xt[k]
+            xi = row[i]
+            if code == 0:
+                for j in range(i):
+                    acc[j] += abs(row[j] - xi)
+            elif code == 1:
+                for j in range(i):
+                    t = row[j] - xi
+                    acc[j] += t * t
+            else:
+                for j in range(i):
+                    acc[j] = max(acc[j], abs(row[j] - xi))
+        orow = out[i]
+        if code == 1:
+            for j in range(i):
+                orow[j] = np.sqrt(acc[j])
+        else:
+            for j in range(i):
+                orow[j] = acc[j]
+        orow[i] = 0.0
+    block = 64
+    for b0 in range(0, n, block):                     # upper triangle = lower transposed
+        b1 = min(n, b0 + block)
+        for c0 in range(b0, n, block):
+            c1 = min(n, c0 + block)
+            for i in range(b0, b1):
+                for j in range(max(c0, i + 1), c1):
+                    out[i, j] = out[j, i]

@@ -23,7 +23,8 @@ or underflow the squared sums are rescaled by a power of two for the selection (
 same tree), their deaths recomputed scaled where torch's unscaled norm would be off.
 
 :func:`vr_persistence_0d` puts the two together; :func:`vr_persistence_l1` and
-:func:`vr_persistence` are drop-in replacements for ``torchph.pershom``'s functions.
+:func:`vr_persistence` are drop-in replacements for ``torchph.pershom``'s functions, in
+dimensions 0 and 1 (dimension 1: :mod:`corel.persistence_h1`).
 """
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ._validation import check_float_tensor, metric_to_p
-from .persistence import (Persistence0, _check_distance_matrix, _edge_lengths, _point_mst_edges,
+from .persistence import (Persistence0, _check_distance_matrix, _edge_lengths, _l2_limits, _point_mst_edges,
                           mst_edges, pairwise_distances)
 
 __all__ = ["Persistence1", "vr_persistence_1d", "h1_edges"]
@@ -156,6 +156,8 @@ def _bits(dtype) -> np.ndarray:
     return np.empty(0, dtype=np.int32 if np.dtype(dtype).itemsize == 4 else np.int64)
 
 
+_FMAX64 = float(np.finfo(np.float64).max)
+
 # The kernel numbers edges with int32.
 _MAX_N = 65536
 
@@ -167,23 +169,58 @@ _BATCH_MATRIX_BYTES = 64 << 20
 def _select(xd: torch.Tensor, p: float | None, threshold: float | None,
             n_threads: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Run the kernel on every cloud of detached (B, N, D) points (p given) or (B, N, N)
-    matrices (p None); returns per cloud the pairs (M_b, 4) and essential edges (K_b, 2)."""
+    matrices (p None); returns per cloud the pairs (M_b, 4) and essential edges (K_b, 2).
+
+    CPU clouds in l1, l2 or l_inf get their matrix from corel's own kernel, inside the
+    worker (:func:`corel._h1_kernels.distance_matrix`: float64 sums, one rounding); other
+    metrics, CUDA and float64 l2 clouds near the ends of the range from
+    :func:`corel.persistence.pairwise_distances` (one batched call while the matrices stay
+    small)."""
     b, n = xd.shape[0], xd.shape[-2]
     thr = math.inf if threshold is None else threshold
-    kern = _kernels().h1_pairs
-    itemsize = 8 if xd.dtype == torch.float64 else 4
-    batched = b * n * n * itemsize <= _BATCH_MATRIX_BYTES
-    mats = _matrices(xd, p) if batched else None
+    kernels = _kernels()
+    code = _direct_code(xd, p)
+    mats = None
+    if code is None:
+        itemsize = 8 if xd.dtype == torch.float64 else 4
+        if b * n * n * itemsize <= _BATCH_MATRIX_BYTES:
+            mats = _matrices(xd, p)
+    else:
+        points = xd.contiguous().numpy()
 
     def one(k):
-        m = mats[k] if batched else _matrices(xd[k:k + 1], p)[0]
-        return kern(m, thr, _bits(m.dtype))
+        if code is not None:
+            m = np.empty((n, n), dtype=points.dtype)
+            kernels.distance_matrix(points[k], code, m)
+        else:
+            m = mats[k] if mats is not None else _matrices(xd[k:k + 1], p)[0]
+        return kernels.h1_pairs(m, thr, _bits(m.dtype))
 
     if n_threads == 1 or b == 1:
         out = [one(k) for k in range(b)]
     else:
         out = list(_pool(min(n_threads, b)).map(one, range(b)))
     return [o[0] for o in out], [o[1] for o in out]
+
+
+def _direct_code(xd: torch.Tensor, p: float | None) -> int | None:
+    """The metric code of corel's distance kernel for these clouds, or None where
+    pairwise_distances must build the matrices (precomputed, CUDA, other p, and float64 l1
+    or l2 clouds whose sums could leave float64's range)."""
+    if p is None or xd.device.type != "cpu" or p not in (1.0, 2.0, math.inf):
+        return None
+    code = {1.0: 0, 2.0: 1, math.inf: 2}[p]
+    if xd.dtype == torch.float64 and code != 2 and xd.numel():
+        lo, hi = torch.aminmax(xd, dim=-2)
+        ext = float((hi - lo).amax())
+        d = xd.shape[-1]
+        if code == 1:
+            low, high = _l2_limits(_FMAX64, d)
+            if ext > high or (0 < ext < low):
+                return None
+        elif not ext * d < _FMAX64 / 4:
+            return None
+    return code
 
 
 def _matrices(xd: torch.Tensor, p: float | None) -> np.ndarray:
