@@ -181,6 +181,31 @@ def test_extreme_scales_float32(scale, metric):
     assert bottleneck(got, want) <= 1e-5
 
 
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+@pytest.mark.parametrize("metric", ["l1", "l2"])
+def test_extreme_scales_float64(scale, metric):
+    """float64 clouds whose squared (or summed) distances leave float64's range take the
+    rescaled matrices of corel.persistence; the diagram scales with the cloud."""
+    x = np.random.default_rng(2).standard_normal((25, 2))
+    _, h1 = ours(torch.tensor(x * scale), metric)
+    want, _ = gudhi_h1(cdist(x, x, **SCIPY_METRIC[metric]))
+    got = h1.diagram().detach().numpy() / scale
+    assert np.isfinite(got).all() and len(got) == len(want)
+    np.testing.assert_allclose(sorted_rows(got), sorted_rows(want), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("code,metric", [(0, "cityblock"), (1, "euclidean"), (2, "chebyshev")])
+def test_distance_kernel_is_correctly_rounded(dtype, code, metric):
+    from corel._h1_kernels import distance_matrix
+    x = (np.random.default_rng(3).standard_normal((70, 5)) * [1, 1e3, 1e-3, 1, 1]).astype(dtype)
+    out = np.empty((70, 70), dtype=dtype)
+    distance_matrix(x, code, out)
+    want = cdist(x.astype(np.float64), x.astype(np.float64), metric).astype(dtype)
+    np.testing.assert_array_equal(out, out.T)
+    np.testing.assert_allclose(out, want, rtol=2 * np.finfo(dtype).eps, atol=0)
+
+
 def test_edges_give_the_values():
     """birth = |birth edge|, death = |death edge|, births < deaths, and the kernel's pairs
     agree with the recomputed values."""
