@@ -76,8 +76,10 @@ def _cmd_train(args) -> int:
     from .training import train
     cfg = _config_from(args, TrainConfig, skip={"command", "config", "resume", "func", "report"})
     final = train(cfg, resume=args.resume)
-    print(f"model written to {final}")
-    _maybe_report(args, cfg.out_dir)
+    from .distributed import is_rank_zero
+    if is_rank_zero():  # under DDP every rank returns here; one prints and writes the report
+        print(f"model written to {final}")
+        _maybe_report(args, cfg.out_dir)
     return 0
 
 
@@ -213,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_loop_command(sub)
     _add_compare_command(sub)
     _add_score_and_report_commands(sub)
+    _add_large_command(sub)
     parser.commands = sub.choices  # name -> its parser (main() reports stray flags with the subcommand's)
     return parser
 
@@ -505,6 +508,57 @@ def _add_protocol_flags(p) -> None:
     p.add_argument("--radius", type=_radius, default=2.0,
                    help="l1 ball radius per branch (eta), or 'auto' (read off the inliers' death times; evaluate only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws")
+
+
+# ----------------------------------------------------------------------------- evaluate-large
+def _cmd_evaluate_large(args) -> int:
+    from .distributed import parse_shard
+    from .largescale import LargeSpec, evaluate_large, print_summary
+    _set_threads(args.threads)
+    if min(args.n, args.draws, args.chunk_size, args.workers) < 1 or not (args.radius > 0 and args.memory_mb > 0):
+        raise ValueError(f"--n, --draws, --chunk-size and --workers must be >= 1, --radius and --memory-mb > 0; got "
+                         f"{args.n}, {args.draws}, {args.chunk_size}, {args.workers}, {args.radius}, {args.memory_mb}.")
+    spec = LargeSpec(data_root=args.data_root, dataset=args.dataset, n=args.n, draws=args.draws, radius=args.radius,
+                     seed=args.seed, shard=None if args.shard is None else parse_shard(args.shard), step=args.step,
+                     chunk_size=args.chunk_size, workers=args.workers, memory_mb=args.memory_mb, device=args.device,
+                     progress=args.progress, wait_s=args.wait_s)
+    summary = evaluate_large(args.checkpoint, spec, args.out_dir)
+    if summary is not None:
+        print_summary(summary, f"{args.out_dir}/n{args.n}")
+    return 0
+
+
+def _add_large_command(sub) -> None:
+    p = sub.add_parser(
+        "evaluate-large", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="the one-class protocol at ImageNet scale: streamed, sharded over processes, resumable",
+        description="The paper's protocol (as `corel evaluate`, count scorer) on a class-folder tree too large for "
+                    "memory: DATA_ROOT/train/<class>/ and DATA_ROOT/val/<class>/ are encoded in chunks into "
+                    "memory-mapped codes, then every class is scored in blocks of bounded memory. Each step resumes "
+                    "after a kill. With --shard I/K (default under torchrun or SLURM: the rank and world size), K "
+                    "processes each encode 1/K of the images and score 1/K of the classes; the first to see every "
+                    "shard finished merges the codes, and the last to finish writes the summary.")
+    p.add_argument("checkpoint", help="model.pt or a Lightning .ckpt written by `corel train`")
+    p.add_argument("--data-root", required=True, help="folder holding train/<class>/ and val/<class>/ (or test/)")
+    p.add_argument("--dataset", default="imagenet", help="name recorded with the codes")
+    p.add_argument("--n", type=int, default=120, help="inliers drawn per class")
+    p.add_argument("--draws", type=int, default=5, help="fresh draws of the n inliers per class")
+    p.add_argument("--radius", type=float, default=2.0, help="l1 ball radius per branch (eta)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws")
+    p.add_argument("--shard", default=None, metavar="I/K",
+                   help="this process's part (from 0) of K: images to encode, classes to score "
+                        "(default: RANK/WORLD_SIZE or SLURM_PROCID/SLURM_NTASKS, else 0/1)")
+    p.add_argument("--step", choices=["all", "encode", "score"], default="all",
+                   help="encode only, score only (codes complete), or both")
+    p.add_argument("--chunk-size", type=int, default=512, help="images decoded and encoded at once")
+    p.add_argument("--workers", type=int, default=4, help="decoding threads")
+    p.add_argument("--memory-mb", type=float, default=256, help="memory for one block of class scores")
+    p.add_argument("--wait-s", type=float, default=86400, help="how long a shard waits for the others' codes")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
+    p.add_argument("--out-dir", default="runs/evaluate-large", help="index, codes, per-class results, tables")
+    p.set_defaults(func=_cmd_evaluate_large)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,13 +11,14 @@ import math
 import typing
 from dataclasses import dataclass, field
 
-__all__ = ["TrainConfig", "RUN_ONLY_KEYS", "config_differences", "model_kwargs", "AUGMENTATIONS"]
+__all__ = ["TrainConfig", "RUN_ONLY_KEYS", "config_differences", "model_kwargs", "AUGMENTATIONS", "CONN_SCOPES"]
 
 # Keys that do not change what a run computes: resuming with other values is safe.
 RUN_ONLY_KEYS = frozenset({"epochs", "max_steps", "out_dir", "progress_bar", "threads", "num_workers",
                            "hist_batches"})
 
 AUGMENTATIONS = ("crop", "rcrop", "flip", "jitter", "gray")  # see corel.augment
+CONN_SCOPES = ("rank", "global")  # see corel.training: whose codes one persistence computation sees
 
 
 def _opt(default, help: str):
@@ -59,7 +60,11 @@ class TrainConfig:
                                "reconstructs the clean image (paper: 0)")
     # optimisation
     lr: float = _opt(1e-3, "Adam learning rate, no weight decay, no schedule (paper: 1e-3)")
-    batch_size: int = _opt(100, "codes per persistence computation, per rank (paper: 100)")
+    batch_size: int = _opt(100, "images per step and rank: the codes per persistence computation with "
+                                   "conn_scope 'rank' (paper: 100)")
+    conn_scope: str = _opt("rank", "codes per persistence under DDP: 'rank' (each rank's own batch_size codes, "
+                                   "the paper's B per persistence) or 'global' (the codes of all ranks gathered "
+                                   "with their gradients: B x world_size codes per persistence)")
     epochs: int = _opt(50, "training epochs (paper: 50)")
     max_steps: int = _opt(-1, "stop after this many optimiser steps (-1: no limit)")
     seed: int = _opt(0, "seeds the weights and the per-epoch shuffling")
@@ -96,6 +101,8 @@ class TrainConfig:
                              f"got {self.contrastive_branches}.")
         if self.holdout < 0:
             raise ValueError(f"Config key 'holdout' must be >= 0; got {self.holdout}.")
+        if self.conn_scope not in CONN_SCOPES:
+            raise ValueError(f"Config key 'conn_scope' must be one of {list(CONN_SCOPES)}; got {self.conn_scope!r}.")
         if self.model not in ("conv", "mlp"):
             raise ValueError(f"Config key 'model' must be 'conv' or 'mlp'; got {self.model!r}.")
         self.augmentations()

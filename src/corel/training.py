@@ -3,10 +3,19 @@
 Loss = reconstruction (l1, summed over pixels, averaged over the batch)
      + lam * ConnectivityLoss(eta, metric, n_branches) on the latent batch.
 
-Multi-GPU / multi-node: with DDP every rank computes the connectivity loss on its *own*
-batch of ``batch_size`` codes (the paper's B = 100 is per rank; no codes are gathered across
-ranks), so the persistence is that of a B-point cloud whatever the number of devices. The
-effective batch for the optimiser is ``batch_size * world_size``.
+Multi-GPU / multi-node (DDP over W ranks): with ``conn_scope="rank"`` (the default) every
+rank computes the connectivity loss on its *own* batch of ``batch_size`` codes, so the
+persistence is that of a B-point cloud whatever the number of devices (the paper's B = 100 is
+per rank). With ``conn_scope="global"`` the codes of all ranks are gathered with their gradients
+(:func:`corel.distributed.gather_with_grad`) and every persistence is that of the B x W codes of
+the step: W ranks of batch B then train the same model as one process of batch B x W (up to
+float rounding in the gradient all-reduce). The effective batch for the optimiser is
+``batch_size * world_size`` either way.
+
+Rank-correct runs: files (``model.pt``, ``deaths_*.pt``, plots, ``death_stats.csv``, logs,
+checkpoints) are written by rank 0 alone, atomically; epoch metrics are reduced over the ranks
+(mean; the death-time min / max by min / max); every rank resumes from the same checkpoint,
+which the ranks check with each other before any weight is loaded.
 """
 from __future__ import annotations
 
@@ -22,6 +31,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from .augment import augment
 from .checkpoints import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model
+from . import distributed as dist_utils
 from .config import TrainConfig, config_differences, model_kwargs
 from .losses import ConnectivityLoss, nt_xent, reconstruction_l1, split_branches
 from .models import build_model
@@ -81,6 +91,10 @@ class CorelModule(pl.LightningModule):
             return x
         return x + self.cfg.denoise * torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
 
+    def _codes_for_persistence(self, z: torch.Tensor) -> torch.Tensor:
+        """This rank's codes, or with conn_scope 'global' the codes of all ranks (with gradients)."""
+        return dist_utils.gather_with_grad(z) if self.cfg.conn_scope == "global" else z
+
     def training_step(self, batch, batch_idx):
         cfg = self.cfg
         x = batch[0]
@@ -93,9 +107,9 @@ class CorelModule(pl.LightningModule):
             z2 = self.model.encode(self._noisy(self._view(x, gen), gen))
             ctr = nt_xent(self.head(z[:, self._head_from:]), self.head(z2[:, self._head_from:]), cfg.temperature)
             loss = loss + cfg.contrastive * ctr
-            self.log("ctr", ctr, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
+            self.log("ctr", ctr, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0], sync_dist=True)
         if cfg.lam > 0:
-            conn = self.connectivity(z)
+            conn = self.connectivity(self._codes_for_persistence(z))
             loss = loss + cfg.lam * conn
             stats = self.connectivity.last_stats
         else:
@@ -103,41 +117,51 @@ class CorelModule(pl.LightningModule):
             conn, stats = None, None
             if batch_idx % 50 == 0:
                 with torch.no_grad():
-                    conn = self.connectivity(z.detach())
+                    conn = self.connectivity(self._codes_for_persistence(z.detach()))
                 stats = self.connectivity.last_stats
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"The loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step} "
                 f"(reconstruction {rec.item():.4g}). The last good checkpoint is kept in "
                 f"{cfg.out_dir}/checkpoints; lower 'lr' or 'lam' and resume.")
-        self.log("loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
-        self.log("rec", rec, on_step=False, on_epoch=True, batch_size=x.shape[0])
+        # sync_dist: the epoch values are the mean over all ranks' batches (a no-op in one process).
+        self.log("loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=x.shape[0], sync_dist=True)
+        self.log("rec", rec, on_step=False, on_epoch=True, batch_size=x.shape[0], sync_dist=True)
         if conn is not None:
-            self.log("conn", conn, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
+            self.log("conn", conn, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0],
+                     sync_dist=True)
         if stats is not None:
             self._epoch_stats.append(stats)
         return loss
 
     def on_train_epoch_start(self):
         self._epoch_stats = []
+        self._epoch_summary = None
         self._epoch_t0 = time.perf_counter()
 
     def branch_summary(self):
-        """Per-branch (min, mean, max) death time over this epoch's batches, or None."""
-        if not self._epoch_stats:
-            return None
-        mins = torch.stack([s.min for s in self._epoch_stats]).min(0).values    # (branches,)
-        means = torch.stack([s.mean for s in self._epoch_stats]).mean(0)
-        maxs = torch.stack([s.max for s in self._epoch_stats]).max(0).values
-        return mins.cpu(), means.cpu(), maxs.cpu()
+        """Per-branch (min, mean, max) death time over this epoch's batches of all ranks, or None.
+
+        Under DDP the ranks' values are reduced (min of the minima, mean of the means, max of the
+        maxima; every rank has as many batches). A collective call: every rank calls it at the
+        same point (BranchStatsWriter and on_train_epoch_end do); computed once per epoch.
+        """
+        if self._epoch_summary is None and self._epoch_stats:
+            mins = torch.stack([s.min for s in self._epoch_stats]).min(0).values    # (branches,)
+            means = torch.stack([s.mean for s in self._epoch_stats]).mean(0)
+            maxs = torch.stack([s.max for s in self._epoch_stats]).max(0).values
+            self._epoch_summary = tuple(t.cpu() for t in dist_utils.reduce_branch_stats(mins, means, maxs))
+        return self._epoch_summary
 
     def on_train_epoch_end(self):
         summary = self.branch_summary()
         if summary is not None:
-            self.log("death_min", summary[0].min(), sync_dist=True)
-            self.log("death_mean", summary[1].mean(), sync_dist=True)
-            self.log("death_max", summary[2].max(), sync_dist=True)
-        self.log("epoch_time_s", time.perf_counter() - self._epoch_t0)
+            # Already reduced over the ranks, so equal on every rank: Lightning's min / max over the
+            # ranks return them bit for bit (a mean of W equal floats could round).
+            self.log("death_min", summary[0].min(), sync_dist=True, reduce_fx="min")
+            self.log("death_mean", summary[1].mean(), sync_dist=True, reduce_fx="max")
+            self.log("death_max", summary[2].max(), sync_dist=True, reduce_fx="max")
+        self.log("epoch_time_s", time.perf_counter() - self._epoch_t0, sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint):
         checkpoint["corel"] = {"format_version": FORMAT_VERSION, "model_name": self.hparams.model_name,
@@ -192,6 +216,34 @@ class BranchStatsWriter(Callback):
         return [r for r in rows[1:] if r and r[0].isdigit()]
 
 
+class ResumeAgreement(Callback):
+    """Every rank resumes from the same checkpoint, or the run stops before any weight is loaded.
+
+    Each rank chooses its checkpoint itself (ranks started by torchrun or SLURM read the folder
+    independently); in ``setup`` (process group up, nothing restored yet) the ranks compare their
+    choices, and only then does rank 0 move a corrupt ``last.ckpt`` aside: moving it earlier would
+    let a rank that starts later find no ``last.ckpt`` and start afresh.
+    """
+
+    def __init__(self, resume_from: str | None, corrupt_last: Path | None):
+        self.resume_from, self.corrupt_last = resume_from, corrupt_last
+
+    def setup(self, trainer, pl_module, stage):
+        dist_utils.check_same_checkpoint(_checkpoint_identity(self.resume_from))
+        if self.corrupt_last is not None and trainer.global_rank == 0 and self.corrupt_last.exists():
+            # Moved aside (not deleted), so that Lightning writes a fresh last.ckpt rather than last-v1.ckpt.
+            os.replace(self.corrupt_last, self.corrupt_last.with_name("last.ckpt.corrupt"))
+
+
+def _checkpoint_identity(path: str | None) -> dict | None:
+    """What the ranks compare: the checkpoint's file name and training progress (not its full path,
+    which may differ between nodes that mount one shared folder at different places)."""
+    if path is None:
+        return None
+    raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return {"file": Path(path).name, "epoch": int(raw.get("epoch", -1)), "global_step": int(raw.get("global_step", -1))}
+
+
 # ----------------------------------------------------------------------------- the run
 def train(cfg: TrainConfig, resume: bool = True) -> Path:
     """Train (or resume) a run; returns the path of the exported final model ``model.pt``.
@@ -199,6 +251,9 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     Checkpoints go to ``out_dir/checkpoints/last.ckpt`` after every epoch (atomically); when it
     exists and ``resume`` is true, training continues from it and, with the same seed, ends
     with the same weights as an uninterrupted run.
+
+    Under DDP every rank calls this and gets the path back; only rank 0 writes files and prints
+    (:func:`corel.distributed.is_rank_zero` tells a caller which process it is in).
     """
     from ._quiet import quiet_lightning
     from .data import load_dataset
@@ -218,7 +273,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         data = data.subset(holdout_split(len(data), cfg.holdout)[0])
     name, args = model_kwargs(cfg, data.n_channels, data.n_channels * cfg.image_size ** 2)
     module = CorelModule(name, args, cfg.to_dict())
-    resume_from = _resume_point(ckpt_dir, name, args, cfg) if resume else None
+    resume_from, corrupt_last, notice = _resume_point(ckpt_dir, name, args, cfg) if resume else (None, None, None)
 
     loader = _EpochLoader(data, cfg)
     trainer = pl.Trainer(
@@ -232,23 +287,28 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         # when it has just saved a top-k checkpoint, so top_k=0 would never checkpoint mid-run.
         callbacks=[ModelCheckpoint(dirpath=str(ckpt_dir), filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                                    save_last=True, save_top_k=1, every_n_epochs=1),
-                   BranchStatsWriter(out / "death_stats.csv")],
+                   BranchStatsWriter(out / "death_stats.csv"), ResumeAgreement(resume_from, corrupt_last)],
         plugins=[AtomicCheckpointIO()], enable_progress_bar=cfg.progress_bar, log_every_n_steps=min(50, max(1, len(data) // cfg.batch_size)),
         enable_model_summary=False)
 
+    # Lightning's interval is in steps of one rank: W ranks share an epoch's batches.
+    trainer.log_every_n_steps = min(50, max(1, len(data) // (cfg.batch_size * trainer.world_size)))
     # A fixed random subset: data sets stored class by class would give single-class batches.
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.seed))
     hist_x = data.float_images(pick[:cfg.hist_batches * cfg.batch_size])
-    if trainer.global_rank == 0 and resume_from is None:
-        out.mkdir(parents=True, exist_ok=True)
-        torch.save(collect_deaths(module.model, hist_x, cfg), out / "deaths_start.pt")
+    if trainer.global_rank == 0:
+        if notice:
+            print(notice)
+        if resume_from is None:
+            out.mkdir(parents=True, exist_ok=True)
+            _atomic_save(collect_deaths(module.model, hist_x, cfg), out / "deaths_start.pt")
     trainer.fit(module, train_dataloaders=loader.build(trainer), ckpt_path=resume_from)
 
     final = out / "model.pt"
     if trainer.global_rank == 0:
         export_model(module, final)
         after = collect_deaths(module.model, hist_x, cfg)
-        torch.save(after, out / "deaths_end.pt")
+        _atomic_save(after, out / "deaths_end.pt")
         before_path = out / "deaths_start.pt"
         before = torch.load(before_path, weights_only=True) if before_path.exists() else None
         from . import plots  # matplotlib only when needed
@@ -303,20 +363,31 @@ def export_model(module: CorelModule, path: Path) -> None:
     payload = {"format_version": FORMAT_VERSION, "model_name": module.hparams.model_name,
                "model_args": module.hparams.model_args, "config": module.hparams.config,
                "state_dict": module.model.state_dict()}
-    tmp = Path(str(path) + ".tmp")
-    torch.save(payload, tmp)
+    _atomic_save(payload, path)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    """torch.save to a temporary file of this process, then rename: readers see the old file or the
+    new one, never a mix, even if another process (a misconfigured rank) writes the same path."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
     os.replace(tmp, path)
 
 
-def _resume_point(ckpt_dir: Path, name: str, args: dict, cfg: TrainConfig) -> str | None:
-    """The checkpoint to resume from, or None for a fresh run; refuses one of other settings.
+def _resume_point(ckpt_dir: Path, name: str, args: dict, cfg: TrainConfig):
+    """``(checkpoint to resume from or None, corrupt last.ckpt or None, notice or None)``;
+    refuses a checkpoint of other settings.
 
     A corrupt ``last.ckpt`` (a kill while it was copied, a full disk) falls back to the newest
-    readable ``epochNNN.ckpt`` beside it, with a notice.
+    readable ``epochNNN.ckpt`` beside it, with a notice; it is moved aside (to
+    ``last.ckpt.corrupt``) only once every rank has chosen (see :class:`ResumeAgreement`). This
+    function changes no file, so every rank may call it, in any order.
     """
     last = ckpt_dir / "last.ckpt"
     if not last.exists():
-        return None
+        return None, None, None
+    corrupt, notice = None, None
     try:
         ck = load_checkpoint(last)
         chosen = last
@@ -324,12 +395,11 @@ def _resume_point(ckpt_dir: Path, name: str, args: dict, cfg: TrainConfig) -> st
         chosen, ck = _newest_epoch_checkpoint(ckpt_dir)
         if chosen is None:
             raise CheckpointError(f"{err} Start afresh with --no-resume, or choose another --out-dir.") from None
-        # Moved aside (not deleted), so that Lightning writes a fresh last.ckpt rather than last-v1.ckpt.
-        os.replace(last, last.with_name("last.ckpt.corrupt"))
-        print(f"notice: {last} is unreadable (kept as last.ckpt.corrupt); resuming from {chosen}, "
-              f"the newest intact epoch checkpoint.")
+        corrupt = last
+        notice = (f"notice: {last} is unreadable (kept as last.ckpt.corrupt); resuming from {chosen}, "
+                  f"the newest intact epoch checkpoint.")
     _check_same_run(chosen, ck, name, args, cfg)
-    return str(chosen)
+    return str(chosen), corrupt, notice
 
 
 def _newest_epoch_checkpoint(ckpt_dir: Path):
