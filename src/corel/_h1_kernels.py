@@ -1,9 +1,10 @@
-"""The Numba kernel of :mod:`corel.persistence_h1`: which edges create and kill the
-1-dimensional classes of a Vietoris-Rips filtration, given its distance matrix.
+"""The Numba kernels of :mod:`corel.persistence_h1`: which edges create and kill the
+1-dimensional classes of a Vietoris-Rips filtration, given its distance matrix
+(:func:`h1_pairs`), and that matrix for l1, l2 and l_inf clouds (:func:`distance_matrix`).
 
-Importing this module imports Numba and compiles nothing yet: :func:`h1_pairs` compiles at
-its first call (about 3 s per dtype) or loads from Numba's on-disk cache. It runs without
-the GIL, so a thread pool computes many clouds at once.
+Importing this module imports Numba and compiles nothing yet: each kernel compiles at its
+first call (10-30 s per dtype on a small machine) or loads from Numba's on-disk cache. They
+run without the GIL, so a thread pool computes many clouds at once.
 
 The algorithm is Ripser's (Bauer, "Ripser: efficient computation of Vietoris-Rips
 persistence barcodes", J. Appl. Comput. Topology 2021) restricted to dimensions 0 and 1,
@@ -12,18 +13,24 @@ written anew here:
 * The filtration is truncated at the enclosing radius r = min_i max_j d(i, j) (or the
   user's threshold, if smaller): from r on the complex is a cone, so no 1-cycle survives it
   and the diagram is unchanged. The simplexwise order is by diameter, ties broken by the
-  reverse colexicographic order of the vertices (a larger combinatorial index first).
+  reverse colexicographic order of the vertices (a larger combinatorial index first): the
+  edges are listed by decreasing index and sorted stably by length, an LSD radix sort of
+  the lengths' bit patterns (non-negative floats sort like their bits).
 * Dimension 0: union-find over the edges in that order. The edges that merge two components
   are cleared from the dimension-1 reduction (the clearing/twist optimisation).
 * Dimension 1: persistent *co*homology. The columns are the remaining edges, in reverse
   filtration order; a column's entries are its cofacets (the triangles it spans with a third
   vertex), with the diameter max(d_ij, d_ik, d_jk); its pivot is the earliest cofacet in the
-  filtration. A column whose first zero-persistence cofacet (same diameter as the edge) is
-  no other column's pivot is paired with it at once (an emergent pair); every other column
-  is reduced on a binary heap of its coboundary, over Z/2, adding the columns that already
-  own its pivot -- recomputed from the stored combination of edges (the reduction matrix,
-  usually one or a few edges), never stored as triangles. The pivots live in an open-
-  addressing hash table keyed by the triangle's combinatorial index.
+  filtration. One pass over the third vertices finds the column's first zero-persistence
+  cofacet (same diameter as the edge), else its smallest one. An unowned zero-persistence
+  pivot is an emergent pair: nearly every column, recorded as the third vertex per edge (no
+  hash table; its owner can only be an edge of the same length, so without a tie nothing
+  is looked up). Every other column is reduced over Z/2 by adding the columns that already
+  own its pivot, recomputed from their stored combinations of edges (usually one or a few),
+  never stored as triangles: while the combination has at most ``_SCAN_MAX`` edges the next
+  pivot comes from scanning their cofacets (keeping those in an odd number of the
+  combination's coboundaries), beyond that from a binary heap. Those pivots live in an
+  open-addressing hash table keyed by the triangle's combinatorial index.
 
 Everything is in the dtype of the matrix (float32 or float64); the kernel only *selects*
 edges. The birth of a pair is the length of its column edge, its death the diameter of its
