@@ -781,8 +781,8 @@ def test_torchph_distance_matrix_and_gradient():
 
 def test_torchph_rejects_higher_dimensions_and_batches():
     x = torch.randn(5, 2)
-    with pytest.raises(NotImplementedError, match="0-dimensional.*max_dimension=1"):
-        vr_persistence_l1(x, 1)
+    with pytest.raises(NotImplementedError, match="dimensions 0 and 1.*max_dimension=2"):
+        vr_persistence_l1(x, 2)
     with pytest.raises(NotImplementedError):
         vr_persistence(torch.cdist(x, x), 2)
     with pytest.raises(ValueError, match="'max_dimension' must be an int >= 0"):
