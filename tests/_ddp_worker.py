@@ -86,8 +86,10 @@ def run_gather(rank, world, port, out):
     batches = [fake_batch_stats(rank, b) for b in range(3)]
     mins, means, maxs = (torch.stack([s[i] for s in batches]) for i in range(3))
     summary = reduce_branch_stats(mins.amin(0), means.mean(0), maxs.amax(0))
+    from corel.distributed import all_true
+    flags = (all_true(True), all_true(rank == 0))      # a non-finite loss on rank 1 stops rank 0 too
     torch.save({"loss": loss.detach(), "deaths": deaths, "code_grad": z.grad, "weight_grad": weight_grad,
-                "agreement": agreement, "summary": summary}, out)
+                "agreement": agreement, "summary": summary, "all_true": flags}, out)
     dist.destroy_process_group()
 
 

@@ -178,6 +178,7 @@ def test_global_scope_gives_the_deaths_and_gradients_of_one_process(tmp_path):
         mins, means, maxs = (torch.stack([s[i] for s in batches]) for i in range(3))
         expected = (mins.amin(0), means.mean(0), maxs.amax(0))
         assert all(torch.allclose(g, e) for g, e in zip(got["summary"], expected)), (got["summary"], expected)
+        assert got["all_true"] == (True, False)
 
 
 def test_global_scope_on_two_ranks_trains_as_one_process_of_twice_the_batch(ddp_run, tmp_path):

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["is_distributed", "world_size", "global_rank", "is_rank_zero", "gather_with_grad", "all_reduce",
-           "all_gather_objects", "reduce_branch_stats", "check_same_checkpoint", "parse_shard", "env_shard"]
+           "all_true", "all_gather_objects", "reduce_branch_stats", "check_same_checkpoint", "parse_shard", "env_shard"]
 
 
 def is_distributed() -> bool:
@@ -99,6 +99,13 @@ def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     out = tensor.detach().clone().contiguous()
     dist.all_reduce(out, op=ops[op])
     return out / dist.get_world_size() if op == "mean" else out
+
+
+def all_true(flag: bool) -> bool:
+    """True when ``flag`` is true on every rank (collective: every rank calls it)."""
+    if not is_distributed():
+        return bool(flag)
+    return bool(all_reduce(torch.tensor([1.0 if flag else 0.0]), "min")[0] > 0)
 
 
 def all_gather_objects(obj) -> list:

@@ -20,6 +20,7 @@ which the ranks check with each other before any weight is loaded.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import time
@@ -119,9 +120,13 @@ class CorelModule(pl.LightningModule):
                 with torch.no_grad():
                     conn = self.connectivity(self._codes_for_persistence(z.detach()))
                 stats = self.connectivity.last_stats
-        if not torch.isfinite(loss):
+        # Under DDP every rank stops together (a rank raising alone would leave the others waiting
+        # in the gradient all-reduce until gloo's / NCCL's timeout).
+        finite = bool(torch.isfinite(loss))
+        if not dist_utils.all_true(finite):
+            value = "non-finite on another rank" if finite else loss.item()
             raise TrainingDiverged(
-                f"The loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step} "
+                f"The loss became {value} at epoch {self.current_epoch}, step {self.global_step} "
                 f"(reconstruction {rec.item():.4g}). The last good checkpoint is kept in "
                 f"{cfg.out_dir}/checkpoints; lower 'lr' or 'lam' and resume.")
         # sync_dist: the epoch values are the mean over all ranks' batches (a no-op in one process).
@@ -295,19 +300,21 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     trainer.log_every_n_steps = min(50, max(1, len(data) // (cfg.batch_size * trainer.world_size)))
     # A fixed random subset: data sets stored class by class would give single-class batches.
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.seed))
-    hist_x = data.float_images(pick[:cfg.hist_batches * cfg.batch_size])
+    # The histograms' batches hold as many codes as one persistence of the loss: B, or B x W when global.
+    hist_cfg = cfg if cfg.conn_scope == "rank" else dataclasses.replace(cfg, batch_size=cfg.batch_size * trainer.world_size)
+    hist_x = data.float_images(pick[:cfg.hist_batches * hist_cfg.batch_size])
     if trainer.global_rank == 0:
         if notice:
             print(notice)
         if resume_from is None:
             out.mkdir(parents=True, exist_ok=True)
-            _atomic_save(collect_deaths(module.model, hist_x, cfg), out / "deaths_start.pt")
+            _atomic_save(collect_deaths(module.model, hist_x, hist_cfg), out / "deaths_start.pt")
     trainer.fit(module, train_dataloaders=loader.build(trainer), ckpt_path=resume_from)
 
     final = out / "model.pt"
     if trainer.global_rank == 0:
         export_model(module, final)
-        after = collect_deaths(module.model, hist_x, cfg)
+        after = collect_deaths(module.model, hist_x, hist_cfg)
         _atomic_save(after, out / "deaths_end.pt")
         before_path = out / "deaths_start.pt"
         before = torch.load(before_path, weights_only=True) if before_path.exists() else None
