@@ -139,6 +139,15 @@ def test_encoding_is_chunked_resumable_and_shards_merge_to_the_single_run(setup,
         assert b.read_bytes() == c.read_bytes(), split            # killed and resumed: the same bytes
         # 3 shards or 1: other chunk boundaries, so other batches for the BLAS (float rounding apart)
         assert np.allclose(np.fromfile(a, dtype=np.float32), np.fromfile(b, dtype=np.float32), rtol=1e-5, atol=1e-6)
+    # more shards than images: the empty ones finish at once, and the merge still gives every row
+    index = ls.build_index(root, "test", tmp_path / "many")
+    store = ls.open_store(ckpt, "imagenet", root, index, 16, 20, tmp_path / "many")
+    from corel.checkpoints import load_model
+    for i in range(len(index) + 2):
+        assert ls.encode_shard(load_model(ckpt), index, store, 16, 3, shard=(i, len(index) + 2), progress=False)
+    ls.merge_shards(store, len(index) + 2)
+    single = next(p for p in (one / "codes").iterdir() if p.name.startswith("test")) / "codes.f32"
+    assert np.allclose(np.fromfile(store.merged, dtype=np.float32), np.fromfile(single, dtype=np.float32), atol=1e-5)
 
 
 def test_scoring_in_bounded_blocks_resumes_per_class(setup, tmp_path, monkeypatch):

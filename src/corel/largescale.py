@@ -260,6 +260,10 @@ def encode_shard(model, index: SplitIndex, store: CodeStore, image_size: int, ch
     if done.all():
         return True
     _write_json(meta_path, meta)
+    if rows == 0:                                 # more shards than images: nothing to do
+        data_path.write_bytes(b"")
+        _atomic_write(done_path, np.ones(n_chunks, dtype=np.uint8).tobytes())
+        return True
     mode = "r+" if data_path.exists() and data_path.stat().st_size == rows * store.dim * 4 else "w+"
     out = np.memmap(data_path, dtype=np.float32, mode=mode, shape=(max(rows, 1), store.dim))
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -310,6 +314,8 @@ def merge_shards(store: CodeStore, k: int, block_rows: int = 65536) -> Path:
         out = np.memmap(tmp, dtype=np.float32, mode="w+", shape=(store.n, store.dim))
         for i in range(k):
             a, b = store.shard_rows(i, k)
+            if b == a:
+                continue
             src = np.memmap(store.shard_files(i, k)[0], dtype=np.float32, mode="r", shape=(max(b - a, 1), store.dim))
             for s in range(0, b - a, block_rows):
                 out[a + s:a + min(b - a, s + block_rows)] = src[s:min(b - a, s + block_rows)]
