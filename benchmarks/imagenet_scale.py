@@ -24,7 +24,6 @@ count kernel took 10x the CPU time with 2 threads); decoding runs in --workers t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess

@@ -132,7 +132,8 @@ def test_ddp_resume_after_sigkill_matches_uninterrupted_run(ddp_run, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)   # rank 0 and the rank it launched
     proc.wait()
     assert last.exists(), "the run never reached its first checkpoint"
-    assert torch.load(last, weights_only=True)["global_step"] == STEPS_PER_EPOCH
+    assert torch.load(last, weights_only=True)["global_step"] == STEPS_PER_EPOCH, \
+        "the run got past its first epoch before it was killed"
     assert not (killed / "model.pt").exists(), "the run finished before it was killed; nothing was tested"
     last.write_bytes(last.read_bytes()[:1000])                         # a kill while it was being copied
     res = _run(_train_cmd(killed, "--epochs", "2", *DDP))
