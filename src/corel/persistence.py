@@ -138,7 +138,7 @@ def _l2_scales(ext: np.ndarray, fmax: float, d: int) -> np.ndarray | None:
     (below ~1e-19 in float32 they vanish). A cloud outside [low, high] is scaled to an
     extent just below high: the widest room for its short edges (:func:`_l2_rescale`).
     """
-    low, high = _l2_limits(fmax, d)
+    low, high = l2_safe_range(fmax, d)
     ok = ((ext >= low) & (ext <= high)) | (ext == 0)
     if ok.all():
         return None
@@ -149,7 +149,7 @@ def _l2_scales(ext: np.ndarray, fmax: float, d: int) -> np.ndarray | None:
 
 
 @functools.lru_cache(maxsize=None)
-def _l2_limits(fmax: float, d: int) -> tuple[float, float]:
+def l2_safe_range(fmax: float, d: int) -> tuple[float, float]:
     """(low, high) of :func:`_l2_scales`, powers of two."""
     emax = math.frexp(fmax)[1]                                        # 128 float32, 1024 float64
     return 2.0 ** -(emax // 4), 2.0 ** (math.frexp(math.sqrt(fmax / (16 * max(d, 1))))[1] - 1)
@@ -291,21 +291,18 @@ def _sq_l2_gemm(x: torch.Tensor) -> torch.Tensor | None:
     return out
 
 
-def edge_lengths(x: torch.Tensor, edges: torch.Tensor, p: float) -> torch.Tensor:
+def edge_lengths(x: torch.Tensor, edges: torch.Tensor, p: float, check: bool = True) -> torch.Tensor:
     """l_p lengths of the given edges, differentiable: (..., N, D), (..., M, 2) -> (..., M).
 
     Finite and accurate, values and gradients, over the whole floating-point range: a general
     p is summed scaled per edge; l2 takes torch's unscaled norm (it squares: in float32 inf
     beyond ~1.8e19, no precision left below ~1e-19) and redoes scaled the edges whose length
-    lies outside the range where that is safe (duplicates, length 0, among them)."""
-    return _edge_lengths(x, edges, p, check=True)
+    lies outside the range where that is safe (duplicates, length 0, among them).
 
-
-def _edge_lengths(x: torch.Tensor, edges: torch.Tensor, p: float, check: bool) -> torch.Tensor:
-    """:func:`edge_lengths`; ``check=False`` skips the l2 range check (~5-10 us), for clouds
-    whose extents :func:`_l2_scales` found in range: no length can overflow there, and one
-    below the check's floor (a near-duplicate pair, < 1e-18 apart in float32) is off by less
-    than 1e-19, below the float32 resolution of any coordinate difference at that extent."""
+    ``check=False`` skips the l2 range check (~5-10 us), for clouds whose extents
+    :func:`_l2_scales` found in range: no length can overflow there, and one below the check's
+    floor (a near-duplicate pair, < 1e-18 apart in float32) is off by less than 1e-19, below
+    the float32 resolution of any coordinate difference at that extent."""
     n, d = x.shape[-2:]
     flat = x.reshape(-1, d)                                               # (B*N, D)
     b = flat.shape[0] // n if n else 0
@@ -354,7 +351,7 @@ def _scaled_norm(diff: torch.Tensor, p: float) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- which edges
-def _point_mst_edges(x: torch.Tensor, p: float) -> tuple[torch.Tensor, bool]:
+def point_mst_edges(x: torch.Tensor, p: float) -> tuple[torch.Tensor, bool]:
     """MST edges of detached clouds (..., N, D) -> (..., N-1, 2): on the CPU the fused Numba
     Prim (each distance computed once, never stored), else Prim on a selection matrix.
     l2 runs on clouds rescaled by a power of two where their extent would over- or underflow
@@ -370,7 +367,7 @@ def _point_mst_edges(x: torch.Tensor, p: float) -> tuple[torch.Tensor, bool]:
         outside = 0
         if p == 2.0:
             fmax = _FMAX[flat.dtype.itemsize]
-            ext, outside = _prim_numba.extents(flat, *_l2_limits(fmax, flat.shape[-1]))
+            ext, outside = _prim_numba.extents(flat, *l2_safe_range(fmax, flat.shape[-1]))
             if outside:                                                  # rare
                 scales = _l2_scales(ext, fmax, flat.shape[-1]).reshape(x.shape[:-2])
                 flat = _l2_rescale(x, scales).reshape(flat.shape).numpy()
@@ -572,7 +569,7 @@ def vr_persistence_0d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
             raise ValueError(f"The 'threshold' parameter must be a float >= 0 or None. Got {threshold!r}.")
         threshold = None if threshold == 0 or math.isinf(threshold) else float(threshold)
     if precomputed:
-        dist = _check_distance_matrix(x)
+        dist = check_distance_matrix(x)
         edges = mst_edges(dist)
         flat = dist.reshape(-1, *dist.shape[-2:])
         e = edges.reshape(flat.shape[0], edges.shape[-2], 2)
@@ -582,10 +579,10 @@ def vr_persistence_0d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
         p = metric_to_p(metric)
         x = _check_points(x)
         with torch.no_grad():
-            edges, in_range = _point_mst_edges(x.detach(), p)
+            edges, in_range = point_mst_edges(x.detach(), p)
         # (in_range holds for float32 sums: half inputs, selected in float32, are checked.)
         in_range = in_range and x.dtype in (torch.float32, torch.float64)
-        deaths = _edge_lengths(x, edges, p, check=not in_range)
+        deaths = edge_lengths(x, edges, p, check=not in_range)
     order = torch.sort(deaths.detach(), dim=-1, stable=True).indices
     deaths = torch.gather(deaths, -1, order)
     edges = torch.gather(edges, -2, order.unsqueeze(-1).expand(*order.shape, 2))
@@ -602,7 +599,7 @@ def _check_points(x) -> torch.Tensor:
     return x
 
 
-def _check_distance_matrix(dist) -> torch.Tensor:
+def check_distance_matrix(dist) -> torch.Tensor:
     dist = check_float_tensor(dist, "x (distance matrix)", min_dim=2)
     n = dist.shape[-1]
     if dist.shape[-2] != n:

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from ._validation import check_float_tensor, metric_to_p
-from .persistence import (Persistence0, _check_distance_matrix, _edge_lengths, _l2_limits, _point_mst_edges,
-                          mst_edges, pairwise_distances)
+from .persistence import (Persistence0, check_distance_matrix, edge_lengths, l2_safe_range, mst_edges,
+                          pairwise_distances, point_mst_edges)
 
 __all__ = ["Persistence1", "vr_persistence_1d", "h1_edges"]
 
@@ -218,7 +218,7 @@ def _direct_code(xd: torch.Tensor, p: float | None) -> int | None:
         ext = float((hi - lo).amax())
         d = xd.shape[-1]
         if code == 1:
-            low, high = _l2_limits(_FMAX64, d)
+            low, high = l2_safe_range(_FMAX64, d)
             if ext > high or (0 < ext < low):
                 return None
         elif not ext * d < _FMAX64 / 4:
@@ -281,7 +281,7 @@ def vr_persistence_1d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
     p = None if precomputed else metric_to_p(metric)
     batch, n = x.shape[:-2], x.shape[-2]
     if precomputed:
-        x = _check_distance_matrix(x)
+        x = check_distance_matrix(x)
     if n > _MAX_N:
         raise ValueError(f"1-dimensional persistence takes clouds of at most {_MAX_N} points (its distance "
                          f"matrix alone would need {n * n * x.element_size() / 2**30:.0f} GiB); got N={n}.")
@@ -293,7 +293,7 @@ def vr_persistence_1d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
         if precomputed:
             tree, in_range = mst_edges(x.detach()), True
         else:
-            tree, in_range = _point_mst_edges(x.detach(), p)
+            tree, in_range = point_mst_edges(x.detach(), p)
         pairs, ess = _select(flat.detach(), p, threshold, n_threads) if b else ([], [])
     m = max((len(q) for q in pairs), default=0)
     k = max((len(e) for e in ess), default=0)
@@ -313,7 +313,7 @@ def vr_persistence_1d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
         deaths0 = flat[rows, tree[..., 0], tree[..., 1]]            # as vr_persistence_0d gathers
         values = _values(flat, edges, None)
     else:
-        both = _edge_lengths(flat, torch.cat([tree, edges], 1), p, check=not in_range)
+        both = edge_lengths(flat, torch.cat([tree, edges], 1), p, check=not in_range)
         deaths0, values = both[:, : n - 1], both[:, n - 1:]
     order = torch.sort(deaths0.detach(), dim=-1, stable=True).indices
     h0 = Persistence0(torch.gather(deaths0, -1, order).reshape(*batch, n - 1),
@@ -341,7 +341,7 @@ def _values(flat: torch.Tensor, edges: torch.Tensor, p: float | None) -> torch.T
     if e == 0:                                 # still in the graph: a loss over it backpropagates
         return flat.flatten(1)[:, :0]
     if p is not None:
-        return _edge_lengths(flat, edges, p, check=True)
+        return edge_lengths(flat, edges, p, check=True)
     hi, lo = edges.max(-1).values, edges.min(-1).values
     rows = torch.arange(b, device=flat.device)[:, None]
     return flat[rows, hi, lo]
