@@ -284,3 +284,13 @@ def test_contrastive_head_reads_only_the_last_branches():
     assert grads[:3].abs().sum() == 0 and grads[3].abs().sum() > 0
     with pytest.raises(ValueError, match="contrastive_branches"):
         TrainConfig(n_branches=4, contrastive_branches=5).validate()
+
+
+def test_a_run_folder_moved_elsewhere_resumes_and_keeps_writing_last_ckpt(tmp_path):
+    """Lightning would write last-v1.ckpt beside the copied last.ckpt; the next resume would go back."""
+    import shutil
+    assert _train(tmp_path / "a", "--epochs", "1") == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert _train(tmp_path / "b", "--epochs", "2") == 0
+    ckpts = sorted(p.name for p in (tmp_path / "b" / "checkpoints").glob("*.ckpt"))
+    assert "last-v1.ckpt" not in ckpts and _epochs_done(tmp_path / "b" / "checkpoints" / "last.ckpt") == 2

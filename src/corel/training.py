@@ -291,7 +291,10 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         # save_top_k=1 without a monitor keeps the newest epoch file; Lightning writes last.ckpt only
         # when it has just saved a top-k checkpoint, so top_k=0 would never checkpoint mid-run.
         callbacks=[ModelCheckpoint(dirpath=str(ckpt_dir), filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                                   save_last=True, save_top_k=1, every_n_epochs=1),
+                                   save_last=True, save_top_k=1, every_n_epochs=1,
+                                   # always last.ckpt, never last-v1.ckpt: a run folder copied or
+                                   # moved elsewhere and resumed there must keep resuming from it
+                                   enable_version_counter=False),
                    BranchStatsWriter(out / "death_stats.csv"), ResumeAgreement(resume_from, corrupt_last)],
         plugins=[AtomicCheckpointIO()], enable_progress_bar=cfg.progress_bar, log_every_n_steps=min(50, max(1, len(data) // cfg.batch_size)),
         enable_model_summary=False)
