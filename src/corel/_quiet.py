@@ -50,3 +50,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty\.",
                             category=UserWarning,
                             module=r"(lightning\.pytorch|pytorch_lightning)\.callbacks\.model_checkpoint\Z")
+    # A run folder moved or copied and resumed: corel keeps writing last.ckpt there (no version
+    # counter) and checks the settings itself, so Lightning's note about its bookkeeping is noise.
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* won't be reloaded\.",
+                            category=UserWarning,
+                            module=r"(lightning\.pytorch|pytorch_lightning)\.callbacks\.model_checkpoint\Z")
