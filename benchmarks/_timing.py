@@ -1,8 +1,33 @@
-"""Paired timing for the benchmark scripts: two functions called alternately (f g g f ...)
-in one process, so both see the same phase of a machine whose speed drifts."""
+"""Shared by the benchmark scripts: paired timing (two functions called alternately, f g g f
+..., in one process, so both see the same phase of a machine whose speed drifts) and the
+machine description printed beside every table."""
 from __future__ import annotations
 
+import platform
 import time
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def versions(packages) -> str:
+    """``"torch 2.13.0, numpy ..."`` for the installed ones of ``packages``."""
+    from importlib.metadata import PackageNotFoundError, version
+    out = []
+    for pkg in packages:
+        try:
+            out.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            pass
+    return ", ".join(out)
 
 
 def alternate(f, g, min_pairs: int, budget: float, max_pairs: int, cap: float = float("inf")):

@@ -34,19 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from _timing import cpu_name  # benchmarks/_timing.py, beside this script
 
 FULL_TRAIN, FULL_VAL, FULL_CLASSES = 1_281_167, 50_000, 1000
 CODE_DIM, BRANCHES, N_INLIERS, DRAWS = 160, 16, 120, 5
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def generate_folder(root: Path, classes: int, train: int, val: int, seed: int = 0) -> tuple[int, float]:
@@ -231,7 +222,7 @@ def main() -> None:
         f"--classes {args.classes} --train {args.train} --val {args.val} --score-classes {args.score_classes} "
         f"--out benchmarks/imagenet_scale.md`",
         f"Date: {started}, commit {commit}",
-        f"Machine: {_cpu_name()}, {cores} logical CPUs, torch {torch.__version__} ({threads} intra-op threads), "
+        f"Machine: {cpu_name()}, {cores} logical CPUs, torch {torch.__version__} ({threads} intra-op threads), "
         f"{args.workers} decoding threads, Python {platform.python_version()}, no GPU.",
         f"Load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
         f"{', '.join(f'{x:.2f}' for x in load_after)}. The machine is shared (two CPU trainings ran beside this "

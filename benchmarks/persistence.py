@@ -53,7 +53,9 @@ import subprocess
 import sys
 import time
 
-from _timing import alternate   # benchmarks/_timing.py, beside this script
+from _timing import alternate, cpu_name, versions   # benchmarks/_timing.py, beside this script
+
+PACKAGES = ("torch", "numpy", "scipy", "ripser", "giotto-ph", "gudhi", "torch-topological")   # whose versions the tables name
 
 METHODS = ["corel", "torch.cdist", "cdist-exact", "ripser", "giotto-ph", "gudhi", "torch-topological", "scipy-mst"]
 ANCHORS = ["ripser", "giotto-ph", "gudhi", "torch-topological", "scipy-mst"]
@@ -395,8 +397,8 @@ def main(argv=None) -> int:
         "Command: `" + " ".join(["python", "benchmarks/persistence.py"] + (argv if argv is not None else sys.argv[1:])) + "`",
         "",
         f"Date: {started:%Y-%m-%d %H:%M %Z} to {datetime.datetime.now().astimezone():%H:%M}. "
-        f"Machine: {os.cpu_count()} CPUs, {_cpu_name()}; Python {platform.python_version()}, "
-        f"{_versions()}.",
+        f"Machine: {os.cpu_count()} CPUs, {cpu_name()}; Python {platform.python_version()}, "
+        f"{versions(PACKAGES)}.",
         f"Load average (1/5/15 min) at the start {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
         f"at the end {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f}. Threads per method: {args.threads}. "
         f"Repeats: median of at least {args.repeats} calls after the first (more, up to 1 s, for fast calls), cap {args.cap:.0f} s per method and mode.",
@@ -431,27 +433,6 @@ def main(argv=None) -> int:
         with open(os.path.splitext(args.out)[0] + ".json", "w") as f:      # the raw rows
             json.dump({"argv": argv if argv is not None else sys.argv[1:], "rows": rows}, f, indent=1)
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    out = []
-    for pkg in ("torch", "numpy", "scipy", "ripser", "giotto-ph", "gudhi", "torch-topological"):
-        try:
-            out.append(f"{pkg} {version(pkg)}")
-        except PackageNotFoundError:
-            pass
-    return ", ".join(out)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ import statistics
 import subprocess
 import sys
 import time
+from _timing import cpu_name, versions  # benchmarks/_timing.py, beside this script
+
+PACKAGES = ("torch", "numpy", "numba", "ripser", "giotto-ph", "gudhi", "torch-topological")   # whose versions the tables name
 
 METHODS = ["corel", "torch-topological", "ripser", "giotto-ph"]
 ANCHORS = ["torch-topological", "ripser", "giotto-ph"]
@@ -320,7 +323,7 @@ def main(argv=None) -> int:
         "Command: `" + " ".join(["python", "benchmarks/persistence_h1.py"] + (argv if argv is not None else sys.argv[1:])) + "`",
         "",
         f"Date: {started:%Y-%m-%d %H:%M %Z} to {datetime.datetime.now().astimezone():%H:%M}. "
-        f"Machine: {os.cpu_count()} CPUs, {_cpu_name()}; Python {platform.python_version()}, {_versions()}.",
+        f"Machine: {os.cpu_count()} CPUs, {cpu_name()}; Python {platform.python_version()}, {versions(PACKAGES)}.",
         f"Load average (1/5/15 min) at the start {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
         f"at the end {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f}. One thread per method (torch, OpenMP, BLAS, "
         f"giotto-ph, corel's n_threads) except the column \"corel (2 threads)\" (n_threads=2). "
@@ -357,27 +360,6 @@ def main(argv=None) -> int:
         with open(args.out, "w") as f:
             f.write(text)
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    out = []
-    for pkg in ("torch", "numpy", "numba", "ripser", "giotto-ph", "gudhi", "torch-topological"):
-        try:
-            out.append(f"{pkg} {version(pkg)}")
-        except PackageNotFoundError:
-            pass
-    return ", ".join(out)
 
 
 if __name__ == "__main__":

@@ -10,20 +10,10 @@ The target: the connectivity loss adds at most 10% to a training step.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import torch
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from _timing import cpu_name  # benchmarks/_timing.py, beside this script
 
 
 class _Timer:
@@ -81,7 +71,7 @@ def main(argv=None) -> int:
         for lam in results:
             results[lam].append(run(lam, data, steps, args.warmup, args.accelerator))
     best = {lam: max(v) for lam, v in results.items()}
-    print(f"machine: {_cpu_name()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+    print(f"machine: {cpu_name()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
           f"accelerator {args.accelerator}")
     print(f"data: CIFAR-10 JPEG train split, 50,000 images, loaded in {load_s:.1f} s (decoded once, cached)")
     print(f"{steps} timed steps of B=100 per run, best of {args.repeats} alternating runs\n")
