@@ -185,12 +185,34 @@ def test_corel_beyond_row_scores_with_its_own_model_and_scorer(checkpoints, tmp_
     codes = torch.load(next((out / "codes").glob("codes_train_*.pt")), weights_only=True)
     assert codes["key"]["checkpoint_sha256"]
     assert rows["corel-beyond"]["per_class"] != rows["corel"]["per_class"]
+    expected = _protocol(checkpoints[1], Scorer(kind="knn", k=3, aggregate="median"), evaluate_one_class)
+    assert [rows["corel-beyond"]["per_class"][c] for c in ("0", "1")] == pytest.approx(expected[:2], abs=1e-9)
+    # with test-time flips: the protocol's views (inliers in both views, a query's scores added)
+    flip = tmp_path / "flip"
+    assert main(_args(checkpoints, flip, *extra, "--beyond-tta", methods="corel-beyond")) == 0
+    row = json.loads((flip / "compare.json").read_text())["rows"][0]
+    assert "test-time flips" in row["training"]
+    expected = _protocol(checkpoints[1], Scorer(kind="knn", k=3, aggregate="median"), evaluate_one_class, tta=True)
+    assert [row["per_class"][c] for c in ("0", "1")] == pytest.approx(expected[:2], abs=1e-9)
+    assert row["per_class"] != rows["corel-beyond"]["per_class"]
     # 'all' adds the row only when its checkpoint is given; a bad scorer is one line
     assert main(_args(checkpoints, tmp_path / "bad", "--beyond-checkpoint", checkpoints[1], "--beyond-scorer",
                       "knn-mean,q=3", methods="corel-beyond")) == 2
     assert "--beyond-scorer" in capsys.readouterr().err
     assert main(_args(checkpoints, tmp_path / "x", methods="corel-beyond")) == 2
     assert "--beyond-checkpoint" in capsys.readouterr().err
+
+
+def _protocol(checkpoint, scorer, evaluate_one_class, tta=False):
+    """Per-class mean AUROC of `corel evaluate`'s protocol (n = 20, 2 draws) on the digits."""
+    from corel.codes import encode_split
+    enc = {(split, view): encode_split(checkpoint, "digits", split, image_size=8, progress=False, view=view)
+           for split in ("train", "test") for view in ("identity", "hflip")}
+    views = dict(train_views=[enc["train", "hflip"].codes], test_views=[enc["test", "hflip"].codes]) if tta else {}
+    res = evaluate_one_class(enc["train", "identity"].codes, enc["train", "identity"].labels,
+                             enc["test", "identity"].codes, enc["test", "identity"].labels, n=20, draws=2,
+                             n_branches=4, scorer=scorer, **views)
+    return list(res.per_class_mean)
 
 
 def test_compare_refuses_old_cells_when_the_checkpoint_is_retrained_in_place(checkpoints, tmp_path, capsys):

@@ -331,7 +331,8 @@ def _cmd_compare(args) -> int:
                        classes=classes, train_size=args.train_size, n=args.n, draws=args.draws,
                        baseline_draws=args.baseline_draws, radius=args.radius, checkpoint=args.checkpoint,
                        plain_checkpoint=args.plain_checkpoint, beyond_checkpoint=args.beyond_checkpoint,
-                       beyond_scorer=_scorer_fields(args.beyond_scorer), image_size=args.image_size, seed=args.seed,
+                       beyond_scorer=_scorer_fields(args.beyond_scorer), beyond_tta=args.beyond_tta,
+                       image_size=args.image_size, seed=args.seed,
                        device=args.device, threads=args.threads, overrides=tuple(args.set),
                        table_only=args.table_only)
     table = compare(spec, args.out_dir)
@@ -388,6 +389,8 @@ def _add_compare_command(sub) -> None:
     p.add_argument("--beyond-scorer", default="count",
                    help="corel-beyond's scorer: KIND[,key=value...], e.g. knn-mean,k=5,aggregate=sum or "
                         "count,radius=auto,radius_quantile=0.5"),
+    p.add_argument("--beyond-tta", action="store_true",
+                   help="corel-beyond also scores the images mirrored left-right (inliers in both views)")
     p.add_argument("--image-size", type=int, default=32, help="images resized to this side")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
                    help="override a detector parameter, e.g. geom.depth=10 (repeatable)")

@@ -163,6 +163,8 @@ class CompareSpec:
     plain_checkpoint: str | None = None    # lambda=0 autoencoder: plain-ae, plain-ae-hindsight
     beyond_checkpoint: str | None = None   # a model of another recipe: corel-beyond
     beyond_scorer: dict | None = None      # corel.scoring.Scorer fields for corel-beyond (None: the count)
+    beyond_tta: bool = False               # corel-beyond also scores the images mirrored left-right
+                                           # (inliers join in both views, a query's views' scores added)
     image_size: int = 32                   # images resized to this side (the protocol: 32)
     seed: int = 0
     device: str | None = None
@@ -341,7 +343,7 @@ class _Context:
             fp.update(checkpoint=os.fspath(ck), checkpoint_sha256=self.digest(ck), n=s.n, draws=s.draws,
                       radius=s.radius)
             if method == "corel-beyond":
-                fp.update(scorer=self.beyond_scorer().as_dict())
+                fp.update(scorer=self.beyond_scorer().as_dict(), tta=bool(s.beyond_tta))
         else:
             params = {k: v for k, v in self.params(method).items() if k != "device"}   # where != what
             fp.update(params=_jsonable(params), train_size=s.train_size,
@@ -392,6 +394,22 @@ class _Context:
                    for split, data in (("train", self.train), ("test", self.test))]
             self._codes[which] = (out[0], out[1], int(ck["model_args"]["n_branches"]), ck.get("config", {}))
         return self._codes[which]
+
+    def flipped_codes(self, which: str):
+        """(train codes, test codes) of the images mirrored left-right (test-time flips)."""
+        key = which + ":hflip"
+        if key not in self._codes:
+            from .codes import encode_split
+            from .checkpoints import load_model
+            path = {"corel": self.spec.checkpoint, "beyond": self.spec.beyond_checkpoint}.get(
+                which, self.spec.plain_checkpoint)
+            model = load_model(path)
+            self._codes[key] = tuple(
+                encode_split(path, self.spec.dataset, split, self.spec.data_root, self.out / "codes", model=model,
+                             image_size=self.spec.image_size, device=self.spec.device, progress=False, data=data,
+                             view="hflip").codes
+                for split, data in (("train", self.train), ("test", self.test)))
+        return self._codes[key]
 
     def draw(self, ci: int, d: int) -> np.ndarray:
         """Training indices of COREL's draw d of class ci (as corel.evaluate draws them)."""
@@ -458,6 +476,9 @@ class _Context:
         which = {"corel": "corel", "corel-beyond": "beyond"}.get(method, "plain")
         scorer = self.beyond_scorer() if method == "corel-beyond" else None
         train_codes, test_codes, n_branches, _ = self.codes(which)
+        views = [(train_codes, test_codes)]
+        if method == "corel-beyond" and self.spec.beyond_tta:
+            views.append(self.flipped_codes(which))
         positives = self.y_test == self.classes[ci]
         if method == "plain-ae-hindsight":
             if self._grid is None:
@@ -468,10 +489,11 @@ class _Context:
         auroc = np.empty((len(radii), self.spec.draws))
         scores0 = None
         for d in range(self.spec.draws):
-            inliers = train_codes[torch.as_tensor(self.draw(ci, d))]                      # (n, D)
+            pick = torch.as_tensor(self.draw(ci, d))
+            inliers = torch.cat([tr[pick] for tr, _ in views])                        # (n x views, D)
             for ri, r in enumerate(radii):
-                s = (scorer.score(test_codes, inliers, n_branches).numpy() if scorer is not None
-                     else count_neighbors(test_codes, inliers, n_branches, float(r)).numpy())
+                s = sum(scorer.score(te, inliers, n_branches).numpy() if scorer is not None
+                        else count_neighbors(te, inliers, n_branches, float(r)).numpy() for _, te in views)
                 auroc[ri, d] = 100.0 * roc_auc_score(positives, s)
                 if d == 0 and ri == 0:
                     scores0 = s
@@ -525,7 +547,8 @@ def _describe(ctx: _Context, method: str) -> str:
         if method == "plain-ae-hindsight":
             return f"count, n={s.n}, {s.draws} draws, r chosen on the test set"
         if method == "corel-beyond":
-            return f"{ctx.beyond_scorer().describe()}, n={s.n}, {s.draws} draws"
+            flips = ", test-time flips" if s.beyond_tta else ""
+            return f"{ctx.beyond_scorer().describe()}{flips}, n={s.n}, {s.draws} draws"
         return f"count, r={s.radius:g}, n={s.n}, {s.draws} draws"
     p = {**METHODS[method].factory().get_params(), **ctx.params(method)}
     if p.get("preprocess") == "auto":   # what "auto" resolves to on compare's (N, C, H, W) images
