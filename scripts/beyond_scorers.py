@@ -25,6 +25,7 @@ from corel.checkpoints import load_checkpoint, load_model
 from corel.evaluate import evaluate_one_class
 from corel.pipeline import EvalSpec, protocol_codes
 from corel.scoring import Scorer
+from corel.views import tta_views
 
 SCORERS = {
     "count r=2 (paper)": Scorer(),
@@ -52,32 +53,36 @@ def main() -> None:
     ap.add_argument("--n", default="120", help="comma-separated inlier counts")
     ap.add_argument("--draws", type=int, default=5)
     ap.add_argument("--scorers", default="all", help="semicolon-separated names of SCORERS, or all")
-    ap.add_argument("--tta", default="both", choices=["off", "on", "both"],
-                    help="test-time flips (inliers in both views, query scores summed over its views)")
+    ap.add_argument("--tta", default="off,flips",
+                    help="comma-separated test-time modes of corel.views.TTA_MODES (off, flips, flips-shifts; "
+                         "'on' = flips, 'both' = off,flips): inliers in every view, a query's scores summed")
     ap.add_argument("--out", required=True, help="Markdown table to write (a .csv goes beside it)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     names = list(SCORERS) if args.scorers == "all" else [s.strip() for s in args.scorers.split(";")]
     ns = [int(v) for v in args.n.split(",")]
     rows = []
-    flips = {"off": [False], "on": [True], "both": [False, True]}[args.tta]
+    modes = [m.strip() for m in {"on": "flips", "both": "off,flips"}.get(args.tta, args.tta).split(",")]
+    for mode in modes:
+        tta_views(mode)
     for run in args.runs:
         path = Path(run) / "model.pt" if Path(run).is_dir() else Path(run)
         label = Path(run).name if Path(run).is_dir() else f"{path.parent.parent.name}/{path.name}"
         ck, model = load_checkpoint(path), load_model(path)
         spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, protocol=args.protocol, progress=False)
         tr, tr_y, te, te_y, classes = protocol_codes(path, model, ck, spec, path.parent / "codes")
-        if True in flips:
-            ftr, _, fte, _, _ = protocol_codes(path, model, ck, spec, path.parent / "codes", view="hflip")
+        extra = {v: protocol_codes(path, model, ck, spec, path.parent / "codes", view=v)
+                 for mode in modes for v in tta_views(mode)[1:]}
         for name in names:
             for n in ns:
-                for tta in flips:
+                for mode in modes:
                     t0 = time.perf_counter()
-                    views = dict(train_views=[ftr], test_views=[fte]) if tta else {}
+                    names_ = tta_views(mode)[1:]
+                    views = dict(train_views=[extra[v][0] for v in names_], test_views=[extra[v][2] for v in names_])
                     res = evaluate_one_class(tr, tr_y, te, te_y, n=n, draws=args.draws, class_names=classes,
                                              n_branches=ck["model_args"]["n_branches"], scorer=SCORERS[name], **views)
                     worst = min(zip(res.per_class_mean, res.class_names))
-                    rows.append({"model": label, "scorer": name + (" +flip" if tta else ""), "n": n,
+                    rows.append({"model": label, "scorer": name + {"off": "", "flips": " +flip"}.get(mode, f" +{mode}"), "n": n,
                                  "mean": round(res.mean, 2), "std": round(res.std, 2),
                                  "worst_class": f"{worst[1]} {worst[0]:.1f}",
                                  "seconds": round(time.perf_counter() - t0, 1)})

@@ -191,7 +191,7 @@ def test_corel_beyond_row_scores_with_its_own_model_and_scorer(checkpoints, tmp_
     flip = tmp_path / "flip"
     assert main(_args(checkpoints, flip, *extra, "--beyond-tta", methods="corel-beyond")) == 0
     row = json.loads((flip / "compare.json").read_text())["rows"][0]
-    assert "test-time flips" in row["training"]
+    assert "test-time views hflip," in row["training"]
     expected = _protocol(checkpoints[1], Scorer(kind="knn", k=3, aggregate="median"), evaluate_one_class, tta=True)
     assert [row["per_class"][c] for c in ("0", "1")] == pytest.approx(expected[:2], abs=1e-9)
     assert row["per_class"] != rows["corel-beyond"]["per_class"]

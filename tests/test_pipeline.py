@@ -210,6 +210,28 @@ def test_evaluate_with_other_scorers_names_them_and_no_published_number(model_pa
     assert summary["published_mean_auroc"] is None and 50.0 < summary["mean_auroc"] <= 100.0
 
 
+def test_evaluate_with_flips_and_shifts_scores_six_views(model_path, tmp_path):
+    """--tta flips-shifts: inliers in 6 views (6n), a query's score the sum over its 6 views."""
+    from corel.codes import encode_split
+    from corel.evaluate import evaluate_one_class
+    from corel.scoring import Scorer
+    from corel.views import TTA_MODES
+    summary = _evaluate(model_path, tmp_path / "six", "--tta", "flips-shifts", "--scorer", "knn-mean")
+    views = TTA_MODES["flips-shifts"]
+    assert summary["tta"] == ", ".join(views[1:])
+    assert len(list((tmp_path / "six" / "codes").glob("codes_*.pt"))) == 12    # 2 splits x 6 views
+    enc = {(s, v): encode_split(model_path, "digits", s, progress=False, view=v).codes
+           for s in ("train", "test") for v in views}
+    labels = {s: encode_split(model_path, "digits", s, progress=False).labels for s in ("train", "test")}
+    res = evaluate_one_class(enc["train", "identity"], labels["train"], enc["test", "identity"], labels["test"],
+                             n=20, draws=2, n_branches=4, scorer=Scorer(kind="knn"),
+                             train_views=[enc["train", v] for v in views[1:]],
+                             test_views=[enc["test", v] for v in views[1:]])
+    assert res.mean == pytest.approx(summary["mean_auroc"])
+    flips = _evaluate(model_path, tmp_path / "two", "--tta", "flips", "--scorer", "knn-mean")
+    assert flips["tta"] == "hflip" and flips["mean_auroc"] != summary["mean_auroc"]
+
+
 def test_evaluate_with_test_time_flips_counts_both_views(model_path, tmp_path):
     """--tta: inliers in both views (2n), each query's score the sum over its two views."""
     from corel.checkpoints import load_model

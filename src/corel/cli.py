@@ -12,6 +12,8 @@ import sys
 import typing
 from pathlib import Path
 
+from .views import TTA_MODES
+
 __all__ = ["main", "build_parser"]
 
 
@@ -173,9 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="its folder or file")
     _add_protocol_flags(p)
     _add_scorer_flags(p)
-    p.add_argument("--tta", action="store_true",
-                   help="test-time augmentation: inliers join in both views (as is, mirrored left-right) and a "
-                        "query's score is the sum of its two views' scores")
+    p.add_argument("--tta", nargs="?", const="flips", default="off", choices=list(TTA_MODES), metavar="MODE",
+                   help="test-time augmentation: off; flips (--tta alone: as is and mirrored left-right); "
+                        "flips-shifts (also shifted 2 pixels both ways: 6 views). Inliers join in every view, a "
+                        "query's score is the sum of its views' scores")
     p.add_argument("--batch-size", type=int, default=1000, help="images per encoder call")
     p.add_argument("--protocol", choices=["test", "validation"], default="test",
                    help="test: the paper's (the test split scored); validation: the model's --holdout images "
@@ -389,8 +392,9 @@ def _add_compare_command(sub) -> None:
     p.add_argument("--beyond-scorer", default="count",
                    help="corel-beyond's scorer: KIND[,key=value...], e.g. knn-mean,k=5,aggregate=sum or "
                         "count,radius=auto,radius_quantile=0.5"),
-    p.add_argument("--beyond-tta", action="store_true",
-                   help="corel-beyond also scores the images mirrored left-right (inliers in both views)")
+    p.add_argument("--beyond-tta", nargs="?", const="flips", default="off", choices=list(TTA_MODES), metavar="MODE",
+                   help="corel-beyond's test-time views, as `corel evaluate --tta`: off, flips (the flag alone), "
+                        "flips-shifts")
     p.add_argument("--image-size", type=int, default=32, help="images resized to this side")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
                    help="override a detector parameter, e.g. geom.depth=10 (repeatable)")

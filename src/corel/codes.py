@@ -17,10 +17,9 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CodeKey", "Codes", "VIEWS", "checkpoint_digest", "encode_split", "load_cached_codes"]
+__all__ = ["CodeKey", "Codes", "checkpoint_digest", "encode_split", "load_cached_codes"]
 
 CACHE_FORMAT = 1
-VIEWS = ("identity", "hflip")
 
 
 def checkpoint_digest(path) -> str:
@@ -41,7 +40,7 @@ class CodeKey:
     data_root: str | None        # resolved absolute path, or None for the loader's own default
     split: str
     image_size: int
-    view: str = "identity"       # or "hflip": the images mirrored left-right before encoding
+    view: str = "identity"       # or another corel.views view (hflip, shift(2,2), ...) applied before encoding
 
     @classmethod
     def of(cls, checkpoint, dataset: str, data_root, split: str, image_size: int, view: str = "identity") -> "CodeKey":
@@ -117,11 +116,12 @@ def encode_split(checkpoint, dataset: str, split: str, data_root=None, cache_dir
     """Codes of ``split`` of ``dataset`` under the model of ``checkpoint``, cached in ``cache_dir``.
 
     ``model`` (already loaded) and ``data`` (an already loaded ImageSet of that split) save work
-    when the caller has them; ``image_size`` defaults to the checkpoint's. ``view="hflip"``
-    encodes the images mirrored left-right (test-time augmentation).
+    when the caller has them; ``image_size`` defaults to the checkpoint's. ``view`` (a
+    :mod:`corel.views` name such as ``"hflip"`` or ``"shift(2,2)"``) encodes the images seen so
+    (test-time augmentation).
     """
-    if view not in VIEWS:
-        raise ValueError(f"Unknown view {view!r}; choose one of {list(VIEWS)}.")
+    from .views import apply_view, check_view
+    check_view(view)
     from .data import load_dataset
     from .encode import encode_images
     from .checkpoints import load_checkpoint, load_model
@@ -136,7 +136,7 @@ def encode_split(checkpoint, dataset: str, split: str, data_root=None, cache_dir
     path = Path(cache_dir) / key.file_name() if cache_dir is not None else None
     codes = load_cached_codes(path, key, data.labels) if path is not None else None
     if codes is None:
-        images = data.images if view == "identity" else data.images.flip(-1)
+        images = apply_view(data.images, view)
         codes = encode_images(model, images, batch_size, device, progress=progress,
                               desc=f"encoding {split}" + ("" if view == "identity" else f" ({view})"))
         if path is not None:

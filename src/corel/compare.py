@@ -163,8 +163,8 @@ class CompareSpec:
     plain_checkpoint: str | None = None    # lambda=0 autoencoder: plain-ae, plain-ae-hindsight
     beyond_checkpoint: str | None = None   # a model of another recipe: corel-beyond
     beyond_scorer: dict | None = None      # corel.scoring.Scorer fields for corel-beyond (None: the count)
-    beyond_tta: bool = False               # corel-beyond also scores the images mirrored left-right
-                                           # (inliers join in both views, a query's views' scores added)
+    beyond_tta: str = "off"                # corel-beyond's test-time views (corel.views.TTA_MODES; True =
+                                           # "flips"): inliers join in every view, a query's views' scores added
     image_size: int = 32                   # images resized to this side (the protocol: 32)
     seed: int = 0
     device: str | None = None
@@ -199,6 +199,8 @@ def _check_spec(spec: CompareSpec) -> tuple[list[str], dict]:
     needs = {"checkpoint": [m for m in methods if m == "corel" or METHODS[m].kind == "codes"],
              "plain_checkpoint": [m for m in methods if m.startswith("plain-ae")],
              "beyond_checkpoint": [m for m in methods if m == "corel-beyond"]}
+    from .views import tta_views
+    tta_views(spec.beyond_tta)              # an unknown mode is one line before anything runs
     if spec.beyond_scorer is not None:
         from .scoring import Scorer
         try:
@@ -343,7 +345,7 @@ class _Context:
             fp.update(checkpoint=os.fspath(ck), checkpoint_sha256=self.digest(ck), n=s.n, draws=s.draws,
                       radius=s.radius)
             if method == "corel-beyond":
-                fp.update(scorer=self.beyond_scorer().as_dict(), tta=bool(s.beyond_tta))
+                fp.update(scorer=self.beyond_scorer().as_dict(), tta=list(self.beyond_views()[1:]))
         else:
             params = {k: v for k, v in self.params(method).items() if k != "device"}   # where != what
             fp.update(params=_jsonable(params), train_size=s.train_size,
@@ -395,9 +397,13 @@ class _Context:
             self._codes[which] = (out[0], out[1], int(ck["model_args"]["n_branches"]), ck.get("config", {}))
         return self._codes[which]
 
-    def flipped_codes(self, which: str):
-        """(train codes, test codes) of the images mirrored left-right (test-time flips)."""
-        key = which + ":hflip"
+    def beyond_views(self) -> tuple:
+        from .views import tta_views
+        return tta_views(self.spec.beyond_tta)
+
+    def view_codes(self, which: str, view: str):
+        """(train codes, test codes) of the images seen in ``view`` (test-time augmentation)."""
+        key = f"{which}:{view}"
         if key not in self._codes:
             from .codes import encode_split
             from .checkpoints import load_model
@@ -407,7 +413,7 @@ class _Context:
             self._codes[key] = tuple(
                 encode_split(path, self.spec.dataset, split, self.spec.data_root, self.out / "codes", model=model,
                              image_size=self.spec.image_size, device=self.spec.device, progress=False, data=data,
-                             view="hflip").codes
+                             view=view).codes
                 for split, data in (("train", self.train), ("test", self.test)))
         return self._codes[key]
 
@@ -477,8 +483,8 @@ class _Context:
         scorer = self.beyond_scorer() if method == "corel-beyond" else None
         train_codes, test_codes, n_branches, _ = self.codes(which)
         views = [(train_codes, test_codes)]
-        if method == "corel-beyond" and self.spec.beyond_tta:
-            views.append(self.flipped_codes(which))
+        if method == "corel-beyond":
+            views += [self.view_codes(which, v) for v in self.beyond_views()[1:]]
         positives = self.y_test == self.classes[ci]
         if method == "plain-ae-hindsight":
             if self._grid is None:
@@ -547,8 +553,9 @@ def _describe(ctx: _Context, method: str) -> str:
         if method == "plain-ae-hindsight":
             return f"count, n={s.n}, {s.draws} draws, r chosen on the test set"
         if method == "corel-beyond":
-            flips = ", test-time flips" if s.beyond_tta else ""
-            return f"{ctx.beyond_scorer().describe()}{flips}, n={s.n}, {s.draws} draws"
+            extra = ctx.beyond_views()[1:]
+            tta = f", test-time views {' '.join(extra)}" if extra else ""
+            return f"{ctx.beyond_scorer().describe()}{tta}, n={s.n}, {s.draws} draws"
         return f"count, r={s.radius:g}, n={s.n}, {s.draws} draws"
     p = {**METHODS[method].factory().get_params(), **ctx.params(method)}
     if p.get("preprocess") == "auto":   # what "auto" resolves to on compare's (N, C, H, W) images

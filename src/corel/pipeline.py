@@ -31,7 +31,9 @@ class EvalSpec:
     device: str | None = None
     progress: bool = True              # progress bars while encoding
     scorer: object = None              # a corel.scoring.Scorer; None = the paper's count at ``radius``
-    tta: bool = False                  # also score the images mirrored left-right (inliers join in both views)
+    tta: str = "off"                   # test-time views (corel.views.TTA_MODES): "flips" also scores the images
+                                       # mirrored, "flips-shifts" mirrored and shifted by 2 pixels; inliers join in
+                                       # every view, a query's score is the sum over its views (True = "flips")
     protocol: str = "test"             # "test" (the paper's) or "validation": inliers from the training
                                        # split minus a hold-out, the hold-out scored (needs the model's
                                        # own --holdout, so that it never trained on those images)
@@ -55,10 +57,10 @@ def evaluate_checkpoint(checkpoint, spec: EvalSpec, out_dir, trained_on: str | N
     n_branches = ck["model_args"]["n_branches"]
     cache = cache_dir or out / "codes"
     train_codes, train_y, test_codes, test_y, classes = protocol_codes(checkpoint, model, ck, spec, cache)
-    views = {}
-    if spec.tta:
-        flip_train, _, flip_test, _, _ = protocol_codes(checkpoint, model, ck, spec, cache, view="hflip")
-        views = dict(train_views=[flip_train], test_views=[flip_test])
+    from .views import tta_views
+    extra_views = tta_views(spec.tta)[1:]                                  # the first is "identity"
+    encoded = [protocol_codes(checkpoint, model, ck, spec, cache, view=v) for v in extra_views]
+    views = dict(train_views=[e[0] for e in encoded], test_views=[e[2] for e in encoded])
     trained_on = trained_on or ck["config"].get("dataset", "?")
     lam = float(ck["config"].get("lam", 20.0))
     summaries = []
@@ -71,9 +73,9 @@ def evaluate_checkpoint(checkpoint, spec: EvalSpec, out_dir, trained_on: str | N
         meta = {"dataset": spec.dataset, "checkpoint": str(checkpoint), "checkpoint_sha256": checkpoint_digest(checkpoint),
                 "protocol": spec.protocol, "trained_on": trained_on, "lam": lam,
                 "scorer": spec.scorer.describe() if spec.scorer is not None else "count (the paper)",
-                "tta": "hflip" if spec.tta else None,
+                "tta": ", ".join(extra_views) or None,
                 "published_mean_auroc": (pub[0] if pub and spec.protocol == "test" and spec.scorer is None
-                                         and not spec.tta else None),
+                                         and not extra_views else None),
                 "seconds": round(time.perf_counter() - t0, 2)}
         sub = out / f"n{n}"
         write_results(res, sub, meta)
