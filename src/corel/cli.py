@@ -216,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
     _add_theory_commands(sub)
     _add_loop_command(sub)
+    _add_stack_command(sub)
     _add_compare_command(sub)
     _add_score_and_report_commands(sub)
     _add_large_command(sub)
@@ -319,6 +320,26 @@ def _add_loop_command(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the circle")
     p.add_argument("--out-dir", default="results/loop", help="where loop.png and numbers.json go")
     p.set_defaults(func=_cmd_loop)
+
+
+# ----------------------------------------------------------------------------- stack
+def _cmd_stack(args) -> int:
+    from .stack import stack_checkpoints
+    out = stack_checkpoints(args.models, args.out)
+    from .checkpoints import load_checkpoint
+    ck = load_checkpoint(out)
+    print(f"{out}: {len(ck['model_args']['parts'])} encoders, {ck['model_args']['n_branches']} branches "
+          f"(use it wherever a model.pt goes: corel evaluate, compare, score)")
+    return 0
+
+
+def _add_stack_command(sub) -> None:
+    p = sub.add_parser("stack", help="put trained encoders side by side in one model file (codes concatenated, "
+                                     "scores added over all branches)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("models", nargs="+", help="two or more model.pt / .ckpt files of `corel train`")
+    p.add_argument("--out", required=True, help="the stacked model file to write (never overwritten)")
+    p.set_defaults(func=_cmd_stack)
 
 
 # ----------------------------------------------------------------------------- compare
@@ -576,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extras)}")
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, NotImplementedError) as err:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, NotImplementedError) as err:
         print(f"corel {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -340,7 +340,11 @@ class CorelDetector(DetectorBase):
 
 def _encoder_spec(encoder) -> tuple[str, dict]:
     """(name, kwargs) that rebuild one of corel's autoencoders with ``corel.models.build_model``."""
-    from .models import CorelAutoencoder, MLPAutoencoder
+    from .models import CorelAutoencoder, MLPAutoencoder, StackedEncoder
+    if isinstance(encoder, StackedEncoder):
+        parts = [dict(zip(("model_name", "model_args"), _encoder_spec(m))) for m in encoder.parts]
+        return "stack", dict(parts=parts, n_branches=int(encoder.n_branches), image_size=encoder.image_size,
+                             in_channels=encoder.in_channels)
     if isinstance(encoder, CorelAutoencoder):
         return "conv", dict(in_channels=int(encoder.in_channels), image_size=int(encoder.image_size),
                             channels=[int(c) for c in encoder.channels], n_branches=int(encoder.n_branches),

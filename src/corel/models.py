@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["BranchLinear", "CorelAutoencoder", "MLPAutoencoder", "MODELS", "build_model"]
+__all__ = ["BranchLinear", "CorelAutoencoder", "MLPAutoencoder", "MODELS", "StackedEncoder", "build_model"]
 
 
 class BranchLinear(nn.Module):
@@ -149,7 +149,54 @@ def _mlp(sizes) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-MODELS = {"conv": CorelAutoencoder, "mlp": MLPAutoencoder}
+class StackedEncoder(nn.Module):
+    """Trained encoders side by side: the code of an image is its parts' codes concatenated.
+
+    Each part keeps its own branches, so a stack of a 16-branch and a 16-branch model has 32
+    branches of the same width, and every scorer (a sum over branches) adds the parts' scores:
+    what one recipe misses the other may see. Scoring only (``encode``); the parts are trained
+    on their own by ``corel train`` and stacked by ``corel stack``.
+
+    Parameters
+    ----------
+    parts : list of dict
+        ``{"model_name": ..., "model_args": {...}}`` of each part, in order.
+    n_branches, image_size, in_channels : int, optional
+        What the stack's users read off a checkpoint (the branches in all, the images it takes);
+        checked against the parts when given.
+    """
+
+    def __init__(self, parts, n_branches: int | None = None, image_size: int | None = None,
+                 in_channels: int | None = None):
+        super().__init__()
+        if len(parts) < 2:
+            raise ValueError(f"A stack needs at least 2 encoders; got {len(parts)}.")
+        self.parts = nn.ModuleList(build_model(p["model_name"], **p["model_args"]) for p in parts)
+        widths = {m.branch_dim for m in self.parts}
+        if len(widths) != 1:
+            raise ValueError(f"The encoders' branches have different widths {sorted(widths)}; stack models whose "
+                             f"branch_dim is the same (the scorers compare branch by branch).")
+        self.branch_dim = widths.pop()
+        self.n_branches = sum(m.n_branches for m in self.parts)
+        self.latent_dim = self.n_branches * self.branch_dim
+        inputs = {(getattr(m, "image_size", None), getattr(m, "in_channels", None)) for m in self.parts}
+        if len(inputs) != 1:
+            raise ValueError(f"The encoders take different images (size, channels) {sorted(inputs, key=str)}; "
+                             f"stack models trained on the same kind of images.")
+        self.image_size, self.in_channels = inputs.pop()
+        for name, given in (("n_branches", n_branches), ("image_size", image_size), ("in_channels", in_channels)):
+            if given is not None and given != getattr(self, name):
+                raise ValueError(f"The stack declares {name}={given} but its parts give {getattr(self, name)}.")
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([m.encode(x) for m in self.parts], dim=1)
+
+    def forward(self, x: torch.Tensor):
+        raise TypeError("A StackedEncoder only encodes (it has no decoder to train); train its parts with "
+                        "`corel train` and stack them again.")
+
+
+MODELS = {"conv": CorelAutoencoder, "mlp": MLPAutoencoder, "stack": StackedEncoder}
 
 
 def build_model(name: str, **kwargs) -> nn.Module:

@@ -77,7 +77,7 @@ def summary_path(csv_path) -> Path:
 def model_input(model_name: str, model_args: dict, config: dict | None = None) -> tuple[int, int]:
     """(image_size, channels) a trained model expects, from its checkpoint's model_args and config."""
     config = config or {}
-    if model_name == "conv":
+    if model_name in ("conv", "stack") and model_args.get("image_size") and model_args.get("in_channels"):
         return int(model_args["image_size"]), int(model_args["in_channels"])
     size = config.get("image_size")
     in_dim = model_args.get("in_dim")

@@ -1,0 +1,99 @@
+"""`corel stack`: encoders side by side; the scores of a stack are the sums of its parts' scores."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from corel.checkpoints import load_checkpoint, load_model
+from corel.cli import main
+from corel.models import CorelAutoencoder
+from corel.scoring import Scorer
+from corel.stack import stack_checkpoints
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _save(path, seed, holdout=0, **over):
+    torch.manual_seed(seed)
+    args = {**dict(in_channels=1, image_size=8, channels=[8, 16, 32], n_branches=4, branch_dim=5), **over}
+    torch.save({"format_version": 1, "model_name": "conv", "model_args": args,
+                "config": {"lam": 20.0, "dataset": "digits", "image_size": 8, "holdout": holdout},
+                "state_dict": CorelAutoencoder(**args).state_dict()}, path)
+    return path
+
+
+@pytest.fixture()
+def parts(tmp_path):
+    return _save(tmp_path / "a.pt", 0), _save(tmp_path / "b.pt", 1, n_branches=2)
+
+
+def test_the_stack_encodes_as_its_parts_side_by_side(parts, tmp_path):
+    out = stack_checkpoints(parts, tmp_path / "s" / "stack.pt")
+    ck = load_checkpoint(out)
+    assert ck["model_args"]["n_branches"] == 6 and ck["config"]["dataset"] == "digits"
+    assert [m["checkpoint"] for m in ck["config"]["stack_of"]] == [str(p) for p in parts]
+    stack, a, b = load_model(out), load_model(parts[0]), load_model(parts[1])
+    x = torch.rand(7, 1, 8, 8)
+    with torch.no_grad():
+        z, za, zb = stack.encode(x), a.encode(x), b.encode(x)
+    assert torch.equal(z, torch.cat([za, zb], 1))
+    # every branch-summed scorer adds the parts' scores (the count and knn)
+    inl, q = z[:4].double(), z[4:].double()
+    for scorer in (Scorer(kind="knn", k=2), Scorer(radius=0.5)):
+        whole = scorer.score(q, inl, 6)
+        added = scorer.score(q[:, :20], inl[:, :20], 4) + scorer.score(q[:, 20:], inl[:, 20:], 2)
+        assert torch.allclose(whole.double(), added.double())
+    # a stack of a stack and a model flattens to three parts
+    three = load_model(stack_checkpoints([out, parts[0]], tmp_path / "three.pt"))
+    with torch.no_grad():
+        assert torch.equal(three.encode(x), torch.cat([za, zb, za], 1))
+    with pytest.raises(TypeError, match="only encodes"):
+        stack(x)
+
+
+def test_evaluate_and_detector_take_a_stack(parts, tmp_path):
+    from corel.detect import CorelDetector
+    out = stack_checkpoints(parts, tmp_path / "stack.pt")
+    assert main(["evaluate", str(out), "--dataset", "digits", "--n", "20", "--draws", "2",
+                 "--scorer", "knn-mean", "--no-progress", "--out-dir", str(tmp_path / "ev")]) == 0
+    summary = json.loads((tmp_path / "ev" / "n20" / "summary.json").read_text())
+    assert 0.0 <= summary["mean_auroc"] <= 100.0
+    det = CorelDetector(encoder=load_model(out), n_branches=6, scorer="knn-mean").fit(torch.rand(30, 1, 8, 8))
+    det.save(tmp_path / "det.pt", with_encoder=True)
+    again = CorelDetector.load(tmp_path / "det.pt")
+    x = torch.rand(5, 1, 8, 8)
+    assert np.allclose(again.score_samples(x), det.score_samples(x))
+
+
+def test_stack_refuses_what_cannot_be_stacked(tmp_path, capsys):
+    a, b = _save(tmp_path / "a.pt", 0), _save(tmp_path / "b.pt", 1)
+    wide = _save(tmp_path / "w.pt", 2, branch_dim=4, n_branches=8)
+    big = tmp_path / "big.pt"
+    torch.manual_seed(3)
+    args = dict(in_channels=1, image_size=16, channels=[8, 16, 32], n_branches=4, branch_dim=5)
+    torch.save({"format_version": 1, "model_name": "conv", "model_args": args, "config": {},
+                "state_dict": CorelAutoencoder(**args).state_dict()}, big)
+    cases = [([a], "at least 2"), ([a, wide], "different widths"), ([a, big], "different images"),
+             ([a, tmp_path / "missing.pt"], "does not exist")]
+    for models, message in cases:
+        assert main(["stack", *map(str, models), "--out", str(tmp_path / "s.pt")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "s.pt").exists()
+    assert main(["stack", str(a), str(b), "--out", str(tmp_path / "s.pt")]) == 0
+    assert main(["stack", str(a), str(b), "--out", str(tmp_path / "s.pt")]) == 2
+    assert "nothing is overwritten" in capsys.readouterr().err
+
+
+def test_parts_with_other_hold_outs_make_no_validation_split(tmp_path):
+    """One part trained on images the other held out: the validation protocol must refuse the stack."""
+    from corel.pipeline import EvalSpec, evaluate_checkpoint
+    held = stack_checkpoints([_save(tmp_path / "a.pt", 0, holdout=100), _save(tmp_path / "b.pt", 1, holdout=100)],
+                             tmp_path / "same.pt")
+    assert load_checkpoint(held)["config"]["holdout"] == 100
+    mixed = stack_checkpoints([tmp_path / "a.pt", _save(tmp_path / "c.pt", 2, holdout=0)], tmp_path / "mixed.pt")
+    assert load_checkpoint(mixed)["config"]["holdout"] == 0
+    with pytest.raises(ValueError, match="without a hold-out"):
+        evaluate_checkpoint(mixed, EvalSpec(dataset="digits", ns=(10,), draws=1, progress=False,
+                                            protocol="validation"), tmp_path / "ev")
