@@ -104,3 +104,23 @@ def test_leave_one_out_equals_scoring_each_against_the_others(scorer):
     for i in range(len(x)):
         others = torch.cat([x[:i], x[i + 1:]])
         assert torch.allclose(loo[i], scorer._score_one(x[i:i + 1], others, 3)[0])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_knn_kernel_with_ties_few_inliers_and_threads_matches_brute_force(threads):
+    """The Numba knn kernel (queries split over threads) against SciPy: integer codes (many equal
+    distances), k larger than the inlier set, float32 input, several inlier sets at once."""
+    rng = np.random.default_rng(3)
+    nb = 4
+    q = rng.integers(-2, 3, (1100, 5 * nb)).astype(np.float32)
+    sets = rng.integers(-2, 3, (2, 9, 5 * nb)).astype(np.float32)
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for k, k_stat in ((3, "mean"), (9, "kth"), (20, "mean")):
+            got = Scorer(kind="knn", k=k, k_stat=k_stat).score(torch.tensor(q), torch.tensor(sets), nb).numpy()
+            for c in range(2):
+                want = _brute(q.astype(float), sets[c].astype(float), nb, "knn", None, min(k, 9), k_stat)
+                np.testing.assert_allclose(got[c], want, rtol=1e-12, atol=1e-12)
+    finally:
+        torch.set_num_threads(old)

@@ -117,6 +117,8 @@ class Scorer:
                    leave_one_out: bool = False) -> torch.Tensor:
         q = _branches(queries, n_branches).double()                             # (B, Q, w)
         x = _branches(inliers, n_branches).double().to(q.device)                # (B, n, w)
+        if self.kind == "knn" and not leave_one_out and q.device.type == "cpu" and x.shape[1] > 0:
+            return _aggregate(-_knn_l1_cpu(q, x, min(self.k, x.shape[1]), self.k_stat == "kth"), self.aggregate)
         radii = self.radii(inliers, n_branches).to(q.device)
         per_q = max(1, _BLOCK_BYTES // (8 * n_branches * max(1, x.shape[1])))
         parts = []
@@ -140,6 +142,26 @@ class Scorer:
         if not torch.isfinite(nearest).all():   # fewer than k others (leave-one-out of a tiny set)
             nearest = torch.where(torch.isfinite(nearest), nearest, nearest[..., :1])
         return -(nearest[..., -1] if self.k_stat == "kth" else nearest.mean(-1))
+
+
+def _knn_l1_cpu(q: torch.Tensor, x: torch.Tensor, k: int, kth: bool) -> torch.Tensor:
+    """(B, Q) mean (or k-th) of the k smallest l1 distances, by the Numba kernel; queries split over
+    torch's intra-op threads (the kernel releases the GIL)."""
+    import numpy as np
+    from ._knn_kernels import knn_l1
+    qn = q.contiguous().numpy()
+    xt = x.transpose(1, 2).contiguous().numpy()                                # (B, w, n): inliers contiguous
+    out = np.empty(qn.shape[:2])
+    workers = max(1, min(torch.get_num_threads(), qn.shape[1] // 256))
+    if workers == 1:
+        knn_l1(qn, xt, k, kth, out)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+        cuts = np.linspace(0, qn.shape[1], workers + 1).astype(int)
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda ab: knn_l1(qn[:, ab[0]:ab[1]], xt, k, kth, out[:, ab[0]:ab[1]]),
+                          zip(cuts[:-1], cuts[1:])))
+    return torch.from_numpy(out)
 
 
 def _branches(z: torch.Tensor, n_branches: int) -> torch.Tensor:
