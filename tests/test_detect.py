@@ -457,3 +457,41 @@ def test_detector_scorers_flag_far_points_and_survive_save_load(params, tmp_path
 def test_detector_bad_scorer_params(params, message):
     with pytest.raises((ValueError, TypeError), match=message):
         CorelDetector(n_branches=2, **params).fit(np.zeros((10, 4)))
+
+
+def test_test_time_views_in_the_detector_match_the_protocol_and_leave_all_views_out(tmp_path):
+    """tta: inliers in every view, a sample's score the sum over its views; training scores leave
+    the image's views out together (checked by brute force), and the setting survives save/load."""
+    from corel.models import CorelAutoencoder
+    from corel.scoring import Scorer
+    from corel.views import apply_view, tta_views
+    torch.manual_seed(0)
+    ae = CorelAutoencoder(in_channels=1, image_size=8, channels=(4, 8, 16), n_branches=4, branch_dim=2).eval()
+    x, q = torch.rand(12, 1, 8, 8), torch.rand(5, 1, 8, 8)
+    det = CorelDetector(encoder=ae, n_branches=4, scorer="knn-mean", k=3, tta="flips-shifts").fit(x)
+    views = tta_views("flips-shifts")
+    with torch.no_grad():
+        zx = [ae.encode(apply_view(x, v)).double() for v in views]
+        zq = [ae.encode(apply_view(q, v)).double() for v in views]
+    inl = torch.cat(zx)
+    sc = Scorer(kind="knn", k=3)
+    want = sum(sc.score(z, inl, 4) for z in zq).numpy()
+    np.testing.assert_allclose(det.score_samples(q), want, rtol=1e-6)
+    for i in (0, 7):
+        others = torch.cat([z[torch.arange(12) != i] for z in zx])
+        loo = sum(sc.score(z[i:i + 1], others, 4) for z in zx).item()
+        assert det.training_scores_[i] == pytest.approx(loo, rel=1e-6)
+    det.save(tmp_path / "d.pt", with_encoder=True)
+    again = CorelDetector.load(tmp_path / "d.pt")
+    assert again.tta == "flips-shifts"
+    np.testing.assert_allclose(again.score_samples(q), det.score_samples(q))
+    count = CorelDetector(encoder=ae, n_branches=4, radius=0.3, tta="flips").fit(x)
+    flips = [zx[views.index(v)] for v in tta_views("flips")]
+    others = torch.cat([z[1:] for z in flips])
+    assert count.training_scores_[0] == sum(Scorer(radius=0.3).score(z[:1], others, 4).item() for z in flips)
+    with pytest.raises(ValueError, match="needs an encoder"):
+        CorelDetector(n_branches=4, tta="flips").fit(np.zeros((5, 8)))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        CorelDetector(encoder=lambda b: b.flatten(1), n_branches=4, tta="flips").fit(torch.rand(5, 8))
+    with pytest.raises(ValueError, match="choose one of"):
+        CorelDetector(encoder=ae, n_branches=4, tta="rotations").fit(x)

@@ -53,6 +53,10 @@ class CorelDetector(DetectorBase):
         How the branch scores are combined (the paper: sum).
     radius_quantile : float in [0, 1], default=0.5
         Used with ``radius="auto"``.
+    tta : {"off", "flips", "flips-shifts"}, default="off"
+        Test-time views (:mod:`corel.views`; needs ``encoder`` and images ``(N, C, H, W)``):
+        every inlier joins in each view, and a sample's score is the sum of its views' scores.
+        Training scores leave all views of the image out.
     contamination : float in (0, 0.5], default=0.1
         Expected share of outliers in the training set; sets ``offset_`` (sklearn) and
         ``threshold_`` (PyOD) only, never the scores.
@@ -98,8 +102,9 @@ class CorelDetector(DetectorBase):
 
     def __init__(self, encoder=None, n_branches: int = 16, radius: float = 2.0, contamination: float = 0.1,
                  batch_size: int = 1000, device=None, scorer: str = "count", k: int = 5, aggregate: str = "sum",
-                 radius_quantile: float = 0.5):
+                 radius_quantile: float = 0.5, tta: str = "off"):
         self.encoder = encoder
+        self.tta = tta
         self.n_branches = n_branches
         self.radius = radius
         self.scorer = scorer
@@ -115,7 +120,8 @@ class CorelDetector(DetectorBase):
     def fit(self, X, y=None):
         """Encode ``X`` and keep the codes as the inlier set. ``y`` is ignored."""
         self._validate_params()
-        codes = self._encode(X, fitted_dim=None)                       # (N, D)
+        views = self._views(X)
+        codes = torch.cat([self._encode(v, fitted_dim=None) for v in views])   # (N x views, D)
         if codes.shape[0] == 0:
             raise ValueError("CorelDetector.fit got an empty inlier set (0 samples); it needs at least 1.")
         if codes.shape[1] == 0:
@@ -125,7 +131,11 @@ class CorelDetector(DetectorBase):
         if self.encoder is None:
             self.n_features_in_ = codes.shape[1]
         scorer = self._scorer()
-        if scorer.is_paper and scorer.aggregate == "sum":
+        n = codes.shape[0] // len(views)
+        if len(views) > 1:   # an image's other views are not its neighbours: all are left out together
+            groups = torch.arange(n).repeat(len(views))
+            loo = scorer.score_leave_one_out(codes, self.n_branches, groups=groups).reshape(len(views), n).sum(0)
+        elif scorer.is_paper and scorer.aggregate == "sum":
             loo = count_neighbors(codes, codes, self.n_branches, self.radius) - self.n_branches
         else:
             loo = scorer.score_leave_one_out(codes, self.n_branches)
@@ -138,15 +148,30 @@ class CorelDetector(DetectorBase):
         chosen ``scorer``'s normality. Float64, as scikit-learn's outlier detectors return.
         """
         check_is_fitted(self, "inlier_codes_")
-        codes = self._encode(X, fitted_dim=self.inlier_codes_.shape[1])
-        if codes.shape[0] == 0:
-            return np.zeros(0)
         scorer = self._scorer()
-        if scorer.is_paper and scorer.aggregate == "sum":
-            counts = count_neighbors(codes, self.inlier_codes_, self.n_branches, self.radius)
-        else:
-            counts = scorer.score(codes, self.inlier_codes_, self.n_branches)
-        return counts.cpu().numpy().astype(np.float64)
+        total = None
+        for view in self._views(X):
+            codes = self._encode(view, fitted_dim=self.inlier_codes_.shape[1])
+            if codes.shape[0] == 0:
+                return np.zeros(0)
+            if scorer.is_paper and scorer.aggregate == "sum":
+                counts = count_neighbors(codes, self.inlier_codes_, self.n_branches, self.radius)
+            else:
+                counts = scorer.score(codes, self.inlier_codes_, self.n_branches)
+            counts = counts.cpu().numpy().astype(np.float64)
+            total = counts if total is None else total + counts
+        return total
+
+    def _views(self, X) -> list:
+        """``X`` seen in each test-time view (``[X]`` without tta)."""
+        from .views import apply_view, tta_views
+        names = tta_views(self.tta)
+        if len(names) == 1:
+            return [X]
+        x = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
+        if x.dim() != 4:
+            raise ValueError(f"tta={self.tta!r} needs images of shape (N, C, H, W); got shape {tuple(x.shape)}.")
+        return [apply_view(x, v) for v in names]
 
     def _scorer(self):
         from .scoring import parse_scorer
@@ -181,7 +206,7 @@ class CorelDetector(DetectorBase):
                        "radius": self.radius if self.radius == "auto" else float(self.radius),
                        "contamination": float(self.contamination), "batch_size": int(self.batch_size),
                        "scorer": str(self.scorer), "k": int(self.k), "aggregate": str(self.aggregate),
-                       "radius_quantile": float(self.radius_quantile)},
+                       "radius_quantile": float(self.radius_quantile), "tta": str(self.tta)},
             "had_encoder": self.encoder is not None,
             "inlier_codes": self.inlier_codes_.detach().cpu(),
             "training_scores": torch.from_numpy(np.asarray(self.training_scores_)),
@@ -259,6 +284,10 @@ class CorelDetector(DetectorBase):
                              f"'knn-kth'. Got {self.scorer!r} instead.")
         check_int(self.k, "k", "CorelDetector")
         self._scorer()   # checks aggregate and radius_quantile with corel.scoring's messages
+        from .views import tta_views
+        if len(tta_views(self.tta)) > 1 and self.encoder is None:
+            raise ValueError(f"tta={self.tta!r} needs an encoder: the views are of images, and X are codes when "
+                             f"encoder is None.")
         check_contamination(self.contamination, "CorelDetector")
         check_int(self.batch_size, "batch_size", "CorelDetector")
         if self.encoder is not None and not callable(self.encoder):

@@ -106,15 +106,22 @@ class Scorer:
         r = torch.quantile(deaths, self.radius_quantile, dim=1)
         return r.clamp_min(torch.finfo(torch.float64).tiny)
 
-    def score_leave_one_out(self, inliers: torch.Tensor, n_branches: int) -> torch.Tensor:
+    def score_leave_one_out(self, inliers: torch.Tensor, n_branches: int, groups=None) -> torch.Tensor:
         """Each inlier scored against the *other* inliers (n,), as LOF scores its training set.
 
-        The radius ('auto') is read off all n inliers, the one left out included.
+        ``groups`` (n,) ints, optional: rows of one group (e.g. the test-time views of one image)
+        are all left out together. The radius ('auto') is read off all n inliers, the one left
+        out included.
         """
-        return self._score_one(inliers, inliers, n_branches, leave_one_out=True)
+        if groups is not None:
+            groups = torch.as_tensor(groups).to(inliers.device)
+            if groups.shape != (inliers.shape[0],):
+                raise ValueError(f"groups must hold one int per inlier ({inliers.shape[0]}); got shape "
+                                 f"{tuple(groups.shape)}.")
+        return self._score_one(inliers, inliers, n_branches, leave_one_out=True, groups=groups)
 
     def _score_one(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int,
-                   leave_one_out: bool = False) -> torch.Tensor:
+                   leave_one_out: bool = False, groups=None) -> torch.Tensor:
         q = _branches(queries, n_branches).double()                             # (B, Q, w)
         x = _branches(inliers, n_branches).double().to(q.device)                # (B, n, w)
         if self.kind == "knn" and not leave_one_out and q.device.type == "cpu" and x.shape[1] > 0:
@@ -124,7 +131,9 @@ class Scorer:
         parts = []
         for a in range(0, q.shape[1], per_q):
             d = torch.cdist(q[:, a:a + per_q], x, p=1)                         # (B, chunk, n)
-            if leave_one_out:   # query a + i is inlier a + i: its own distance must not count
+            if leave_one_out and groups is not None:   # a query's whole group must not count
+                d[:, groups[a:a + per_q, None] == groups[None, :]] = math.inf
+            elif leave_one_out:   # query a + i is inlier a + i: its own distance must not count
                 i = torch.arange(d.shape[1], device=d.device)
                 d[:, i, a + i] = math.inf
             parts.append(self._per_branch(d, radii))
