@@ -140,3 +140,8 @@ def test_plots(tmp_path):
         assert path.is_file() and path.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="scores_per_class must have shape"):
         plot_roc_curves(res.test_labels, res.scores_draw0[:2], res.class_names, tmp_path / "bad.png")
+    # a resumed run without its "before" deaths: a figure, and no warning for the user to read
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plot_death_histogram(None, torch.full((99,), 2.0), 2.0, tmp_path / "after_only.png").is_file()

@@ -124,7 +124,8 @@ def plot_death_histogram(deaths_before, deaths_after, eta: float, path, *, bins:
 
     Parameters
     ----------
-    deaths_before, deaths_after : array or tensor of any shape (flattened)
+    deaths_before, deaths_after : array or tensor of any shape (flattened), or None (not recorded,
+        e.g. the "before" of a run copied from elsewhere and resumed)
     eta : float
         The connectivity loss's target death time, drawn as a vertical line.
     path : str or Path of the PNG
@@ -135,17 +136,17 @@ def plot_death_histogram(deaths_before, deaths_after, eta: float, path, *, bins:
     -------
     Path of the written PNG.
     """
-    a = _numpy(deaths_before).ravel().astype(np.float64)
-    b = _numpy(deaths_after).ravel().astype(np.float64)
+    a, b = ((np.zeros(0) if d is None else _numpy(d).ravel().astype(np.float64)) for d in (deaths_before, deaths_after))
     both = np.concatenate([a, b, [float(eta)]])
     both = both[np.isfinite(both)]
     edges = np.histogram_bin_edges(both, bins=bins)
     fig = _figure(6.0, 4.0)
     ax = fig.add_subplot()
-    ax.hist(a, bins=edges, alpha=0.55, color="tab:grey", label=f"{labels[0]} (mean {np.mean(a):.2f})" if a.size
-            else labels[0])
-    ax.hist(b, bins=edges, alpha=0.55, color="tab:blue", label=f"{labels[1]} (mean {np.mean(b):.2f})" if b.size
-            else labels[1])
+    for values, label, color in ((a, labels[0], "tab:grey"), (b, labels[1], "tab:blue")):
+        if values.size:   # (a resumed run may not have the "before" deaths; matplotlib warns on empty data)
+            ax.hist(values, bins=edges, alpha=0.55, color=color, label=f"{label} (mean {np.mean(values):.2f})")
+        else:
+            ax.plot([], [], color=color, label=f"{label} (not recorded)")
     ax.axvline(float(eta), color="tab:red", lw=1.5, label=f"eta = {float(eta):g}")
     ax.set_xlabel("death time (l1)")
     ax.set_ylabel("count")
