@@ -382,8 +382,7 @@ class _Context:
         if which not in self._codes:
             from .codes import encode_split
             from .checkpoints import load_checkpoint, load_model
-            path = {"corel": self.spec.checkpoint, "beyond": self.spec.beyond_checkpoint}.get(
-                which, self.spec.plain_checkpoint)
+            path = self.checkpoint_of(which)
             ck = load_checkpoint(path)
             size = ck["model_args"].get("image_size", ck.get("config", {}).get("image_size"))
             if size is not None and int(size) != self.spec.image_size:
@@ -397,6 +396,11 @@ class _Context:
             self._codes[which] = (out[0], out[1], int(ck["model_args"]["n_branches"]), ck.get("config", {}))
         return self._codes[which]
 
+    def checkpoint_of(self, which: str):
+        """The checkpoint of ``which``: "corel", "beyond" or (anything else) the plain autoencoder."""
+        return {"corel": self.spec.checkpoint, "beyond": self.spec.beyond_checkpoint}.get(
+            which, self.spec.plain_checkpoint)
+
     def beyond_views(self) -> tuple:
         from .views import tta_views
         return tta_views(self.spec.beyond_tta)
@@ -407,8 +411,7 @@ class _Context:
         if key not in self._codes:
             from .codes import encode_split
             from .checkpoints import load_model
-            path = {"corel": self.spec.checkpoint, "beyond": self.spec.beyond_checkpoint}.get(
-                which, self.spec.plain_checkpoint)
+            path = self.checkpoint_of(which)
             model = load_model(path)
             self._codes[key] = tuple(
                 encode_split(path, self.spec.dataset, split, self.spec.data_root, self.out / "codes", model=model,
