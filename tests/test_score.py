@@ -134,6 +134,46 @@ def test_other_scorers(run, tmp_path, scorer, capsys):
     assert summary["detector"]["scorer"] == scorer[1] or summary["detector"]["radius"] == "auto"
 
 
+def test_test_time_views_score_as_the_detector_does(run, tmp_path, capsys):
+    """--tta flips-shifts: every inlier in 6 views, each image's 6 views' scores summed; the same
+    scores as CorelDetector(tta=...) on the same pixels, and a detector file keeps its views."""
+    data = run["data"]
+    argv = ["score", str(run["model"]), "--inliers", str(data / "inliers"), "--images", str(data / "images"),
+            "--scorer", "knn-mean", "--tta", "flips-shifts", "--no-progress"]
+    code, out, err = _cli([*argv, "--out", str(tmp_path / "s.csv"), "--save-detector", str(tmp_path / "d.pt")],
+                          capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["n_inliers"] == 100 and summary["detector"]["tta"] == "flips-shifts"
+    assert "test-time views hflip, shift(2,2)" in summary["scorer"] and _auroc(rows) > 0.85
+    det = CorelDetector.load(tmp_path / "d.pt")
+    assert det.tta == "flips-shifts" and det.inlier_codes_.shape[0] == 600 and len(det.training_scores_) == 100
+
+    def pixels(paths):
+        return torch.stack([torch.from_numpy(np.array(Image.open(p).resize((16, 16), Image.Resampling.BILINEAR)))
+                            for p in paths]).unsqueeze(1).float() / 255
+    inliers = sorted((data / "inliers").glob("*.png"))
+    ref = CorelDetector(encoder=det.encoder, n_branches=4, scorer="knn-mean", tta="flips-shifts",
+                        contamination=0.05).fit(pixels(inliers))
+    np.testing.assert_allclose(det.training_scores_, ref.training_scores_, rtol=1e-5)
+    paths = [r["path"] for r in rows[:8]]
+    np.testing.assert_allclose([float(r["score"]) for r in rows[:8]], -ref.score_samples(pixels(paths)), rtol=1e-5)
+    plain = list(csv.DictReader(open(_run_plain(argv, tmp_path, capsys))))
+    assert [r["score"] for r in plain] != [r["score"] for r in rows]
+    # a detector file's views are fixed: another --tta is one line
+    code, out, err = _cli(["score", "--detector", str(tmp_path / "d.pt"), "--images", str(data / "images"),
+                           "--tta", "flips", "--out", str(tmp_path / "x.csv")], capsys)
+    assert code == 2 and "fitted with tta='flips-shifts'" in err and err.count("\n") == 1
+
+
+def _run_plain(argv, tmp_path, capsys):
+    out = tmp_path / "plain.csv"
+    code, _, err = _cli([a for a in argv if a not in ("--tta", "flips-shifts")] + ["--out", str(out)], capsys)
+    assert code == 0, err
+    return out
+
+
 # ----------------------------------------------------------------------------- detector files
 def test_saved_detector_scores_without_inliers(run, scored, tmp_path, capsys):
     det_path = scored["out"] / "det.pt"

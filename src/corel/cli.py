@@ -175,10 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="its folder or file")
     _add_protocol_flags(p)
     _add_scorer_flags(p)
-    p.add_argument("--tta", nargs="?", const="flips", default="off", choices=list(TTA_MODES), metavar="MODE",
-                   help="test-time augmentation: off; flips (--tta alone: as is and mirrored left-right); "
-                        "flips-shifts (also shifted 2 pixels both ways: 6 views). Inliers join in every view, a "
-                        "query's score is the sum of its views' scores")
+    _add_tta_flag(p)
     p.add_argument("--batch-size", type=int, default=1000, help="images per encoder call")
     p.add_argument("--protocol", choices=["test", "validation"], default="test",
                    help="test: the paper's (the test split scored); validation: the model's --holdout images "
@@ -447,7 +444,7 @@ def _cmd_score(args) -> int:
     _set_threads(args.threads)
     opts = ScoreOptions(scorer=args.scorer, radius=args.radius, radius_quantile=args.radius_quantile, k=args.k,
                         aggregate=args.aggregate, contamination=args.contamination, threshold=args.threshold,
-                        batch_size=args.batch_size, device=args.device, progress=args.progress)
+                        batch_size=args.batch_size, device=args.device, progress=args.progress, tta=args.tta)
     report = None if args.report is None else (args.report or str(Path(args.out).parent / "report.html"))
 
     def warn(message: str) -> None:
@@ -495,6 +492,7 @@ def _add_score_and_report_commands(sub) -> None:
                    help="flag images whose score exceeds this (overrides --contamination)")
     p.add_argument("--radius", type=_radius, default=2.0, help="l1 ball radius per branch (eta), or 'auto'")
     _add_scorer_flags(p)
+    _add_tta_flag(p)
     p.add_argument("--batch-size", type=int, default=256, help="images read and encoded at once")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -508,6 +506,13 @@ def _add_score_and_report_commands(sub) -> None:
     p.add_argument("--kind", choices=["train", "evaluate", "compare", "score"], default=None,
                    help="check that the folder is of this kind (default: detected)")
     p.set_defaults(func=_cmd_report)
+
+
+def _add_tta_flag(p) -> None:
+    p.add_argument("--tta", nargs="?", const="flips", default="off", choices=list(TTA_MODES), metavar="MODE",
+                   help="test-time augmentation: off; flips (--tta alone: as is and mirrored left-right); "
+                        "flips-shifts (also shifted 2 pixels both ways: 6 views). Inliers join in every view, a "
+                        "query's score is the sum of its views' scores")
 
 
 def _add_scorer_flags(p) -> None:

@@ -121,7 +121,21 @@ class CorelDetector(DetectorBase):
         """Encode ``X`` and keep the codes as the inlier set. ``y`` is ignored."""
         self._validate_params()
         views = self._views(X)
-        codes = torch.cat([self._encode(v, fitted_dim=None) for v in views])   # (N x views, D)
+        return self.fit_codes(torch.cat([self._encode(v, fitted_dim=None) for v in views]), n_views=len(views))
+
+    def fit_codes(self, codes, n_views: int = 1):
+        """Fit on codes already encoded: (N x n_views, D), view-major (all images in view 0, then
+        view 1, ...) in the order of ``corel.views.tta_views(tta)``, as :meth:`fit` encodes them.
+        For callers that encode images themselves (``corel score`` streams them)."""
+        from .views import tta_views
+        self._validate_params()
+        expected = len(tta_views(self.tta))
+        if n_views != expected:
+            raise ValueError(f"tta={self.tta!r} has {expected} view(s) but the codes hold {n_views}.")
+        if not isinstance(codes, torch.Tensor) or self.encoder is None:
+            codes = self._codes_of(codes, self._device())
+        if codes.shape[0] % n_views:
+            raise ValueError(f"{codes.shape[0]} codes cannot be {n_views} views of the same images.")
         if codes.shape[0] == 0:
             raise ValueError("CorelDetector.fit got an empty inlier set (0 samples); it needs at least 1.")
         if codes.shape[1] == 0:
@@ -131,10 +145,10 @@ class CorelDetector(DetectorBase):
         if self.encoder is None:
             self.n_features_in_ = codes.shape[1]
         scorer = self._scorer()
-        n = codes.shape[0] // len(views)
-        if len(views) > 1:   # an image's other views are not its neighbours: all are left out together
-            groups = torch.arange(n).repeat(len(views))
-            loo = scorer.score_leave_one_out(codes, self.n_branches, groups=groups).reshape(len(views), n).sum(0)
+        n = codes.shape[0] // n_views
+        if n_views > 1:   # an image's other views are not its neighbours: all are left out together
+            groups = torch.arange(n).repeat(n_views)
+            loo = scorer.score_leave_one_out(codes, self.n_branches, groups=groups).reshape(n_views, n).sum(0)
         elif scorer.is_paper and scorer.aggregate == "sum":
             loo = count_neighbors(codes, codes, self.n_branches, self.radius) - self.n_branches
         else:

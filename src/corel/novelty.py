@@ -57,6 +57,7 @@ class ScoreOptions:
     radius_quantile: float = 0.5
     k: int = 5
     aggregate: str = "sum"
+    tta: str = "off"                   # test-time views (corel.views.TTA_MODES), fixed when the detector is fitted
     contamination: float | None = None  # None: 0.05 when fitting, the detector file's own when loading
     threshold: float | None = None     # a given threshold on the score (overrides contamination)
     batch_size: int = 256              # images read and encoded at once
@@ -98,6 +99,12 @@ def _encode(model, images: torch.Tensor, device) -> torch.Tensor:
     return model.encode(x).detach()
 
 
+def _encode_views(model, images: torch.Tensor, device, views) -> list[torch.Tensor]:
+    """The codes of ``images`` in each test-time view (one (B, D) tensor per view)."""
+    from .views import apply_view
+    return [_encode(model, apply_view(images, v), device) for v in views]
+
+
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, unit="img", disable=not enabled, leave=False, dynamic_ncols=True)
@@ -121,7 +128,10 @@ def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
     image_size, channels = model_input(ck["model_name"], ck["model_args"], ck.get("config"))
     device = _device(opts)
     model = load_model(model_path).to(device)
-    codes, failed, stats, n_files = _encode_source(model, inliers, image_size, channels, opts, device, "inliers")
+    from .views import tta_views
+    views = tta_views(opts.tta)
+    codes, failed, stats, n_files = _encode_source(model, inliers, image_size, channels, opts, device, "inliers",
+                                                   views)
     for line in stats.warnings("inlier images"):
         warn(line)
     if failed:
@@ -133,33 +143,34 @@ def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
                         f"first: {failed[0][0]}: {failed[0][1]}).")
     n_branches = int(ck["model_args"].get("n_branches", 1))
     contamination = DEFAULT_CONTAMINATION if opts.contamination is None else opts.contamination
-    det = CorelDetector(encoder=None, n_branches=n_branches, radius=opts.radius, scorer=opts.scorer, k=opts.k,
+    det = CorelDetector(encoder=model, n_branches=n_branches, radius=opts.radius, scorer=opts.scorer, k=opts.k,
                         aggregate=opts.aggregate, radius_quantile=opts.radius_quantile, contamination=contamination,
-                        batch_size=opts.batch_size, device=device).fit(codes)
-    det.set_params(encoder=model)
-    del det.n_features_in_           # the detector now takes images, through its encoder
+                        batch_size=opts.batch_size, device=device, tta=opts.tta).fit_codes(codes, len(views))
     det.encoder_spec_ = (ck["model_name"], dict(ck["model_args"]))
     det.meta_ = {"image_size": image_size, "channels": channels, "model": str(model_path),
-                 "inliers": str(inliers), "n_inliers": int(codes.shape[0]),
+                 "inliers": str(inliers), "n_inliers": int(codes.shape[0]) // len(views),
                  "trained_on": (ck.get("config") or {}).get("dataset")}
-    info = {"image_size": image_size, "channels": channels, "inliers": str(inliers), "n_inliers": int(codes.shape[0]),
+    info = {"image_size": image_size, "channels": channels, "inliers": str(inliers),
+            "n_inliers": int(codes.shape[0]) // len(views),
             "inlier_failures": [{"path": p, "reason": r} for p, r in failed],
             "conversions": stats.warnings("inlier images")}
     return det, info
 
 
-def _encode_source(model, path, image_size, channels, opts, device, desc):
-    """Codes of every readable image at ``path`` (None if none), the failures, the stats, the file count."""
+def _encode_source(model, path, image_size, channels, opts, device, desc, views=("identity",)):
+    """Codes of every readable image at ``path`` in each view, view-major (None if none), the
+    failures, the stats, the file count."""
     stats = ConversionStats(image_size, channels)
-    parts, failed = [], []
+    parts, failed = [[] for _ in views], []
     with open_images(path) as source, _progress(len(source), f"encoding {desc}", opts.progress) as bar:
         n_files = len(source)
         for batch in read_batches(source, opts.batch_size, image_size, channels, stats):
             failed += [(n, r) for n, r in zip(batch.names, batch.reasons) if r is not None]
             if len(batch.images):
-                parts.append(_encode(model, batch.images, device))
+                for part, codes in zip(parts, _encode_views(model, batch.images, device, views)):
+                    part.append(codes)
             bar.update(len(batch.names))
-    return (torch.cat(parts) if parts else None), failed, stats, n_files
+    return (torch.cat([c for part in parts for c in part]) if parts[0] else None), failed, stats, n_files
 
 
 def load_detector(path, device=None):
@@ -195,6 +206,7 @@ class _Scores:
         from .scoring import Scorer
         self.view = copy.copy(det)          # shares the inlier codes; scores codes, not images
         self.view.encoder = None
+        self.view.tta = "off"               # the caller passes each view's codes
         self.inliers = det.inlier_codes_
         self.n_branches = int(det.n_branches)
         self.count_is_score = det.scorer == "count" and det.aggregate == "sum"
@@ -203,8 +215,12 @@ class _Scores:
             self.radii = Scorer(radius="auto", radius_quantile=det.radius_quantile).radii(
                 self.inliers, self.n_branches).to(self.inliers.device)
 
-    def __call__(self, codes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        codes = codes.to(self.inliers.device)
+    def __call__(self, views: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+        """(novelty scores, neighbour counts), each summed over the codes of a batch's views."""
+        scores, counts = zip(*(self._one_view(codes.to(self.inliers.device)) for codes in views))
+        return sum(scores), sum(counts)
+
+    def _one_view(self, codes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         normality = self.view.score_samples(codes)
         if self.count_is_score:
             counts = np.rint(normality).astype(np.int64)
@@ -246,6 +262,7 @@ def score_images(det, input_size: tuple[int, int], images, out_csv, opts: ScoreO
 
     Returns the summary (also written as JSON beside the CSV; see :func:`summary_path`).
     """
+    from .views import tta_views
     t0 = time.perf_counter()
     image_size, channels = input_size
     device = det._device()
@@ -269,7 +286,7 @@ def score_images(det, input_size: tuple[int, int], images, out_csv, opts: ScoreO
         writer.writerow(["path", "score", "count", "verdict", "reason"])
         for batch in read_batches(source, opts.batch_size, image_size, channels, stats):
             if len(batch.images):
-                scores, counts = scores_of(_encode(model, batch.images, device))
+                scores, counts = scores_of(_encode_views(model, batch.images, device, tta_views(det.tta)))
             else:
                 scores, counts = np.zeros(0), np.zeros(0, dtype=np.int64)
             ok = iter(range(len(scores)))
@@ -308,7 +325,7 @@ def score_images(det, input_size: tuple[int, int], images, out_csv, opts: ScoreO
         "image_size": image_size, "channels": channels, "conversions": stats.warnings("images"),
         "inlier_loo_scores": [float(v) for v in -np.asarray(det.training_scores_, dtype=np.float64)],
         "model": det.meta_.get("model"), "inliers": det.meta_.get("inliers"),
-        "n_inliers": int(det.inlier_codes_.shape[0]),
+        "n_inliers": int(len(det.training_scores_)),
         "unreadable": failures_shown,
         "most_novel": _thumbs(most, reverse=True), "least_novel": _thumbs(least, reverse=True),
         "seconds": round(seconds, 3),
@@ -341,11 +358,13 @@ def _thumbs(heap, reverse: bool) -> list[dict]:
 
 def _detector_params(det) -> dict:
     return {k: det.get_params()[k] for k in ("n_branches", "radius", "scorer", "k", "aggregate", "radius_quantile",
-                                              "contamination")}
+                                              "contamination", "tta")}
 
 
 def _describe(det) -> str:
-    return det._scorer().describe()
+    from .views import tta_views
+    extra = tta_views(det.tta)[1:]
+    return det._scorer().describe() + (f"; test-time views {', '.join(extra)} (scores summed)" if extra else "")
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -377,6 +396,9 @@ def run_score(model=None, *, detector=None, inliers=None, images=None, out="scor
         raise ValueError("Nothing to do: pass --images to score, and/or --save-detector to keep the fitted detector.")
     if detector is not None:
         det, size = load_detector(detector, device=opts.device)
+        if opts.tta != "off" and opts.tta != det.tta:
+            raise ValueError(f"--detector {detector} was fitted with tta={det.tta!r}; its views are fixed when it "
+                             f"is fitted. Drop --tta, or fit again: corel score MODEL --inliers ... --tta {opts.tta}.")
         fit_info = {"detector_file": str(detector)}
     else:
         det, fit_info = fit_detector(model, inliers, opts, warn)
