@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     print("| model and scorer | seeds | " + " | ".join(f"n = {n}" for n in ns) + " |")
     print("|---|---|" + "---|" * len(ns))
     for arg in args:
-        label, _, spec = arg.partition("=")
+        label, _, spec = arg.rpartition("=")   # labels may hold "=", folders do not
         folders = [f for part in spec.split(";") for f in expand(part)]
         print("\n".join(row(label, folders, ns)))
     return 0
