@@ -132,8 +132,7 @@ class CorelDetector(DetectorBase):
         expected = len(tta_views(self.tta))
         if n_views != expected:
             raise ValueError(f"tta={self.tta!r} has {expected} view(s) but the codes hold {n_views}.")
-        if not isinstance(codes, torch.Tensor) or self.encoder is None:
-            codes = self._codes_of(codes, self._device())
+        codes = self._codes_of(codes, self._device())      # shape, dtype and finiteness, whoever encoded them
         if codes.shape[0] % n_views:
             raise ValueError(f"{codes.shape[0]} codes cannot be {n_views} views of the same images.")
         if codes.shape[0] == 0:
