@@ -489,6 +489,8 @@ def test_test_time_views_in_the_detector_match_the_protocol_and_leave_all_views_
     flips = [zx[views.index(v)] for v in tta_views("flips")]
     others = torch.cat([z[1:] for z in flips])
     assert count.training_scores_[0] == sum(Scorer(radius=0.3).score(z[:1], others, 4).item() for z in flips)
+    with pytest.raises(ValueError, match="empty inlier set"):
+        CorelDetector(encoder=ae, n_branches=4, tta="flips").fit(torch.zeros(0, 1, 8, 8))
     with pytest.raises(ValueError, match="needs an encoder"):
         CorelDetector(n_branches=4, tta="flips").fit(np.zeros((5, 8)))
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):

@@ -132,11 +132,11 @@ class CorelDetector(DetectorBase):
         expected = len(tta_views(self.tta))
         if n_views != expected:
             raise ValueError(f"tta={self.tta!r} has {expected} view(s) but the codes hold {n_views}.")
+        if len(codes) == 0:     # before the shape check: an encoder gives (0, 0) for no images
+            raise ValueError("CorelDetector.fit got an empty inlier set (0 samples); it needs at least 1.")
         codes = self._codes_of(codes, self._device())      # shape, dtype and finiteness, whoever encoded them
         if codes.shape[0] % n_views:
             raise ValueError(f"{codes.shape[0]} codes cannot be {n_views} views of the same images.")
-        if codes.shape[0] == 0:
-            raise ValueError("CorelDetector.fit got an empty inlier set (0 samples); it needs at least 1.")
         if codes.shape[1] == 0:
             raise ValueError("CorelDetector.fit got codes with 0 features (shape (n, 0)); codes need at least 1.")
         check_n_branches(self.n_branches, codes.shape[1], "CorelDetector")
