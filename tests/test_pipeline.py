@@ -232,6 +232,16 @@ def test_evaluate_with_flips_and_shifts_scores_six_views(model_path, tmp_path):
     assert flips["tta"] == "hflip" and flips["mean_auroc"] != summary["mean_auroc"]
 
 
+def test_a_second_evaluation_into_the_same_folder_names_its_own_settings(model_path, tmp_path):
+    """The per-class table of a reused folder says which scorer and views its numbers are of."""
+    first = _evaluate(model_path, tmp_path / "ev")
+    assert "count (the paper)" in (tmp_path / "ev" / "n20" / "per_class.md").read_text().splitlines()[0]
+    second = _evaluate(model_path, tmp_path / "ev", "--scorer", "knn-mean", "--tta", "flips")
+    head = (tmp_path / "ev" / "n20" / "per_class.md").read_text().splitlines()[0]
+    assert "scorer: knn (mean of 5 nearest l1)" in head and "test-time views: hflip" in head
+    assert second["tta"] == "hflip" and second["mean_auroc"] != first["mean_auroc"]
+
+
 def test_evaluate_with_test_time_flips_counts_both_views(model_path, tmp_path):
     """--tta: inliers in both views (2n), each query's score the sum over its two views."""
     from corel.checkpoints import load_model

@@ -267,8 +267,10 @@ def write_results(result: OneClassResult, out_dir, meta: dict | None = None, *, 
              "summary": out / "summary.json"}
 
     header = ["class", "mean", "std", *draw_cols]
+    scored = (f", scorer: {meta['scorer']}" if meta.get("scorer") else "") + \
+        (f", test-time views: {meta['tta']}" if meta.get("tta") else "")   # which settings these numbers are of
     lines = [f"AUROC x 100, n={result.n}, {result.draws} draws, radius={result.radius:g}, "
-             f"{result.n_branches} branches", "",
+             f"{result.n_branches} branches{scored}", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join([r["class"]] + [f"{r[k]:.2f}" for k in header[1:]]) + " |" for r in rows]
     lines.append("| **mean** | **{:.2f}** | {:.2f} |".format(result.mean, result.std) + " |" * result.draws)
