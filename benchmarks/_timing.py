@@ -50,3 +50,11 @@ def alternate(f, g, min_pairs: int, budget: float, max_pairs: int, cap: float = 
         tg.append(b)
         spent += time.perf_counter() - t_wall
     return tf, tg
+
+
+def emit(text: str, out=None) -> None:
+    """Print a benchmark's report and, with ``out``, write it there too."""
+    print(text)
+    if out:
+        with open(out, "w") as f:
+            f.write(text)

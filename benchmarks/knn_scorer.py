@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import alternate, cpu_name, versions  # noqa: E402
+from _timing import alternate, cpu_name, emit, versions  # noqa: E402
 
 from corel.scoring import Scorer  # noqa: E402
 
@@ -66,11 +66,7 @@ def main(argv=None) -> int:
         a, b = statistics.median(t_torch), statistics.median(t_corel)
         lines.append(f"| {name} | {q.shape[0]:,} x {x.shape[0]:,} | {a:.2f} | {b:.2f} | {a / b:.1f} | {diff:.1e} |")
         print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    emit("\n".join(lines) + "\n", args.out)
     return 0
 
 

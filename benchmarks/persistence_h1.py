@@ -45,7 +45,7 @@ import statistics
 import subprocess
 import sys
 import time
-from _timing import cpu_name, versions  # benchmarks/_timing.py, beside this script
+from _timing import cpu_name, emit, versions  # benchmarks/_timing.py, beside this script
 
 PACKAGES = ("torch", "numpy", "numba", "ripser", "giotto-ph", "gudhi", "torch-topological")   # whose versions the tables name
 
@@ -354,11 +354,7 @@ def main(argv=None) -> int:
                    f"{c['torch-topological']:.1e} |" for c in checks]
         report.append("")
     report += ["Targets:", "", *targets(rows, checks, args.clock), ""]
-    text = "\n".join(report)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    emit("\n".join(report), args.out)
     return 0
 
 

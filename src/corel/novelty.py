@@ -279,6 +279,7 @@ def score_images(det, input_size: tuple[int, int], images, out_csv, opts: ScoreO
     n_files = n_scored = n_novel = n_failed = 0
     failures_shown = []
     seq = 0
+    views = tta_views(det.tta)
     with open_images(images) as source, open(tmp, "w", newline="", encoding="utf-8") as f, \
             _progress(len(source), "scoring", opts.progress) as bar:
         n_files = len(source)
@@ -286,7 +287,7 @@ def score_images(det, input_size: tuple[int, int], images, out_csv, opts: ScoreO
         writer.writerow(["path", "score", "count", "verdict", "reason"])
         for batch in read_batches(source, opts.batch_size, image_size, channels, stats):
             if len(batch.images):
-                scores, counts = scores_of(_encode_views(model, batch.images, device, tta_views(det.tta)))
+                scores, counts = scores_of(_encode_views(model, batch.images, device, views))
             else:
                 scores, counts = np.zeros(0), np.zeros(0, dtype=np.int64)
             ok = iter(range(len(scores)))
