@@ -319,6 +319,7 @@ class _Context:
         self.members = [np.flatnonzero(self.y_train == c) for c in classes]
         self._codes: dict = {}
         self._digests: dict = {}
+        self._models: dict = {}
         self._grid = None
 
     # ---- settings ---------------------------------------------------------------------------
@@ -381,14 +382,14 @@ class _Context:
         """(train codes, test codes, n_branches, config) of ``checkpoint`` or ``plain_checkpoint``."""
         if which not in self._codes:
             from .codes import encode_split
-            from .checkpoints import load_checkpoint, load_model
+            from .checkpoints import load_checkpoint
             path = self.checkpoint_of(which)
             ck = load_checkpoint(path)
             size = ck["model_args"].get("image_size", ck.get("config", {}).get("image_size"))
             if size is not None and int(size) != self.spec.image_size:
                 raise ValueError(f"Checkpoint {path} expects {size} x {size} images but --image-size is "
                                  f"{self.spec.image_size}; pass --image-size {size}.")
-            model = load_model(path)
+            model = self.model_of(which)
             out = [encode_split(path, self.spec.dataset, split, self.spec.data_root, self.out / "codes", model=model,
                                 image_size=self.spec.image_size, device=self.spec.device, progress=False,
                                 data=data).codes
@@ -401,6 +402,13 @@ class _Context:
         return {"corel": self.spec.checkpoint, "beyond": self.spec.beyond_checkpoint}.get(
             which, self.spec.plain_checkpoint)
 
+    def model_of(self, which: str):
+        """The model of ``which``, read once for all its views."""
+        if which not in self._models:
+            from .checkpoints import load_model
+            self._models[which] = load_model(self.checkpoint_of(which))
+        return self._models[which]
+
     def beyond_views(self) -> tuple:
         from .views import tta_views
         return tta_views(self.spec.beyond_tta)
@@ -410,9 +418,8 @@ class _Context:
         key = f"{which}:{view}"
         if key not in self._codes:
             from .codes import encode_split
-            from .checkpoints import load_model
             path = self.checkpoint_of(which)
-            model = load_model(path)
+            model = self.model_of(which)
             self._codes[key] = tuple(
                 encode_split(path, self.spec.dataset, split, self.spec.data_root, self.out / "codes", model=model,
                              image_size=self.spec.image_size, device=self.spec.device, progress=False, data=data,
