@@ -1,5 +1,6 @@
 """Training: a real Lightning run on the bundled digits data, resume after SIGKILL, DDP, errors."""
 import csv
+import math
 import os
 import signal
 import subprocess
@@ -294,3 +295,51 @@ def test_a_run_folder_moved_elsewhere_resumes_and_keeps_writing_last_ckpt(tmp_pa
     assert _train(tmp_path / "b", "--epochs", "2") == 0
     ckpts = sorted(p.name for p in (tmp_path / "b" / "checkpoints").glob("*.ckpt"))
     assert "last-v1.ckpt" not in ckpts and _epochs_done(tmp_path / "b" / "checkpoints" / "last.ckpt") == 2
+
+
+# --- the cosine learning-rate schedule -----------------------------------------------------------
+def _lrs(out):
+    with open(out / "logs" / "version_0" / "metrics.csv") as f:
+        return [float(r["lr"]) for r in csv.DictReader(f) if r.get("lr")]
+
+
+def test_cosine_schedule_decays_to_zero_over_the_epochs(tmp_path):
+    steps = 1257 // 50
+    assert _train(tmp_path, "--epochs", "2", "--lr", "2e-3", "--lr-schedule", "cosine") == 0
+    lrs = _lrs(tmp_path)   # the learning rate after each epoch's last step
+    assert lrs == pytest.approx([1e-3 * (1 + math.cos(math.pi * steps / (2 * steps))), 0.0], abs=1e-9)
+    assert _lrs_constant(tmp_path / "c") == pytest.approx([1e-3, 1e-3])
+
+
+def _lrs_constant(out):
+    assert _train(out, "--epochs", "2") == 0
+    return _lrs(out)
+
+
+def test_cosine_run_stopped_by_max_steps_resumes_on_the_same_schedule(tmp_path):
+    """The horizon is the epochs' steps: a run stopped after its first epoch (max_steps) and resumed ends with the
+    weights of an uninterrupted run (a horizon from max_steps would have decayed to 0 at the stop)."""
+    full, split = tmp_path / "full", tmp_path / "split"
+    assert _train(full, "--epochs", "2", "--lr-schedule", "cosine") == 0
+    assert _train(split, "--epochs", "2", "--lr-schedule", "cosine", "--max-steps", "25") == 0
+    assert _train(split, "--epochs", "2", "--lr-schedule", "cosine") == 0
+    a, b = _state(full / "model.pt"), _state(split / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cosine_resume_with_other_epochs_is_refused(tmp_path, capsys):
+    """Under a cosine schedule the epochs set every step's learning rate: not a run-only option."""
+    assert _train(tmp_path, "--epochs", "1", "--lr-schedule", "cosine") == 0
+    capsys.readouterr()
+    assert _train(tmp_path, "--epochs", "2", "--lr-schedule", "cosine") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "epochs: checkpoint 1, now 2" in err
+    assert _train(tmp_path, "--epochs", "2") == 2          # nor a constant-rate resume of a cosine run
+    assert "lr_schedule: checkpoint 'cosine', now 'constant'" in capsys.readouterr().err
+
+
+def test_unknown_schedule_is_a_one_line_error(tmp_path, capsys):
+    assert _train(tmp_path, "--epochs", "1", "--lr-schedule", "linear") == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "'lr_schedule' must be one of ['constant', 'cosine']" in err
+    assert not tmp_path.joinpath("checkpoints").exists()

@@ -11,7 +11,8 @@ import math
 import typing
 from dataclasses import dataclass, field
 
-__all__ = ["TrainConfig", "RUN_ONLY_KEYS", "config_differences", "model_kwargs", "AUGMENTATIONS", "CONN_SCOPES"]
+__all__ = ["TrainConfig", "RUN_ONLY_KEYS", "config_differences", "model_kwargs", "AUGMENTATIONS", "CONN_SCOPES",
+           "LR_SCHEDULES"]
 
 # Keys that do not change what a run computes: resuming with other values is safe.
 RUN_ONLY_KEYS = frozenset({"epochs", "max_steps", "out_dir", "progress_bar", "threads", "num_workers",
@@ -19,6 +20,7 @@ RUN_ONLY_KEYS = frozenset({"epochs", "max_steps", "out_dir", "progress_bar", "th
 
 AUGMENTATIONS = ("crop", "rcrop", "flip", "jitter", "gray")  # see corel.augment
 CONN_SCOPES = ("rank", "global")  # see corel.training: whose codes one persistence computation sees
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def _opt(default, help: str):
@@ -59,7 +61,9 @@ class TrainConfig:
     denoise: float = _opt(0.0, "std of Gaussian noise added to the encoder's input; the decoder "
                                "reconstructs the clean image (paper: 0)")
     # optimisation
-    lr: float = _opt(1e-3, "Adam learning rate, no weight decay, no schedule (paper: 1e-3)")
+    lr: float = _opt(1e-3, "Adam learning rate, no weight decay (paper: 1e-3)")
+    lr_schedule: str = _opt("constant", "'constant' (paper) or 'cosine': the learning rate decays from lr to 0 "
+                                        "along a half cosine over the epochs, step by step")
     batch_size: int = _opt(100, "images per step and rank: the codes per persistence computation with "
                                    "conn_scope 'rank' (paper: 100)")
     conn_scope: str = _opt("rank", "codes per persistence under DDP: 'rank' (each rank's own batch_size codes, "
@@ -101,6 +105,8 @@ class TrainConfig:
                              f"got {self.contrastive_branches}.")
         if self.holdout < 0:
             raise ValueError(f"Config key 'holdout' must be >= 0; got {self.holdout}.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"Config key 'lr_schedule' must be one of {list(LR_SCHEDULES)}; got {self.lr_schedule!r}.")
         if self.conn_scope not in CONN_SCOPES:
             raise ValueError(f"Config key 'conn_scope' must be one of {list(CONN_SCOPES)}; got {self.conn_scope!r}.")
         if self.model not in ("conv", "mlp"):
@@ -141,12 +147,16 @@ class TrainConfig:
 def config_differences(saved: dict, current: dict) -> dict[str, tuple]:
     """Keys whose values differ between two config dicts, ignoring :data:`RUN_ONLY_KEYS`.
 
-    A key missing from ``saved`` (a checkpoint of an older corel) counts as its default.
+    A key missing from ``saved`` (a checkpoint of an older corel) counts as its default. Under a
+    cosine schedule the number of epochs sets the learning rate of every step, so it counts too.
     """
     defaults = TrainConfig().to_dict()
+    run_only = RUN_ONLY_KEYS
+    if "cosine" in (saved.get("lr_schedule"), current.get("lr_schedule")):
+        run_only = RUN_ONLY_KEYS - {"epochs"}
     diffs = {}
     for key in sorted(set(saved) | set(current)):
-        if key in RUN_ONLY_KEYS:
+        if key in run_only:
             continue
         a, b = saved.get(key, defaults.get(key)), current.get(key, defaults.get(key))
         if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):

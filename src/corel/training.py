@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import math
 import os
 import time
 from pathlib import Path
@@ -68,6 +69,7 @@ class CorelModule(pl.LightningModule):
         self.model = build_model(model_name, **model_args)
         self.connectivity = ConnectivityLoss(self.cfg.eta, self.cfg.metric, self.cfg.n_branches)
         self.augmentations = self.cfg.augmentations()
+        self.n_train = None   # training images, set by train(): the cosine schedule's horizon
         # SimCLR's projection head; used for the contrastive term only, not part of the exported model.
         # Its input: the last ``contrastive_branches`` branches (all when 0).
         k = self.cfg.contrastive_branches or self.cfg.n_branches
@@ -77,7 +79,22 @@ class CorelModule(pl.LightningModule):
                      if self.cfg.contrastive > 0 else None)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
+        if self.cfg.lr_schedule == "constant":
+            return optimizer
+        # The horizon is the epochs' steps, not max_steps: a run stopped early by --max-steps and
+        # resumed continues the very same schedule.
+        horizon = max(1, self.cfg.epochs * self.steps_per_epoch())
+        decay = lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, horizon) / horizon))  # noqa: E731
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def steps_per_epoch(self) -> int:
+        """Optimiser steps per epoch and rank: the sampler splits the images over the ranks, and
+        the loader drops the last partial batch of each."""
+        if self.n_train is None:
+            raise RuntimeError("CorelModule.n_train (the number of training images) must be set for a schedule.")
+        return (self.n_train // self.trainer.world_size) // self.cfg.batch_size
 
     def _step_generator(self, batch_idx: int) -> torch.Generator:
         # Augmentations and noise depend on (seed, epoch, batch, rank) only: resumed runs stay exact.
@@ -167,6 +184,7 @@ class CorelModule(pl.LightningModule):
             self.log("death_mean", summary[1].mean(), sync_dist=True, reduce_fx="max")
             self.log("death_max", summary[2].max(), sync_dist=True, reduce_fx="max")
         self.log("epoch_time_s", time.perf_counter() - self._epoch_t0, sync_dist=True)
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], sync_dist=True)  # after the epoch's last step
 
     def on_save_checkpoint(self, checkpoint):
         checkpoint["corel"] = {"format_version": FORMAT_VERSION, "model_name": self.hparams.model_name,
@@ -278,6 +296,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         data = data.subset(holdout_split(len(data), cfg.holdout)[0])
     name, args = model_kwargs(cfg, data.n_channels, data.n_channels * cfg.image_size ** 2)
     module = CorelModule(name, args, cfg.to_dict())
+    module.n_train = len(data)
     resume_from, corrupt_last, notice = _resume_point(ckpt_dir, name, args, cfg) if resume else (None, None, None)
 
     loader = _EpochLoader(data, cfg)
