@@ -147,3 +147,21 @@ def test_demo_passes_progress(monkeypatch, tmp_path):
     assert seen["progress"] is False and seen["threads"] == 1
     assert cli.main(["demo", "--out-dir", str(tmp_path)]) == 0
     assert seen["progress"] is True
+
+
+def test_bare_tta_before_the_model_path_means_flips(monkeypatch, tmp_path, capsys):
+    """`corel evaluate --tta model.pt`: argparse alone took model.pt as the mode ('invalid choice')."""
+    from corel import pipeline
+    seen = {}
+    monkeypatch.setattr(pipeline, "evaluate_checkpoint", lambda checkpoint, spec, out_dir: seen.update(
+        checkpoint=checkpoint, tta=spec.tta) or [])
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"")
+    assert cli.main(["evaluate", "--tta", str(model), "--out-dir", str(tmp_path / "o")]) == 0
+    assert seen == {"checkpoint": str(model), "tta": "flips"}
+    assert cli.main(["evaluate", str(model), "--tta", "flips-shifts", "--out-dir", str(tmp_path / "o")]) == 0
+    assert seen["tta"] == "flips-shifts"
+    # a mistyped mode (no such path) is still argparse's one-line invalid choice
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", "--tta", "rotate", str(model)])
+    assert "invalid choice: 'rotate'" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from pathlib import Path
@@ -515,6 +516,18 @@ def _add_tta_flag(p) -> None:
                         "query's score is the sum of its views' scores")
 
 
+def _bare_tta_before_a_path(argv: list[str]) -> list[str]:
+    """``--tta`` alone just before the positional path (``corel evaluate --tta model.pt``) means
+    ``--tta flips``: argparse would take the path as the mode. A word that is no path (a mistyped
+    mode) is left for argparse's one-line invalid-choice error."""
+    out = list(argv)
+    for i in range(len(out) - 2, -1, -1):
+        nxt = out[i + 1]
+        if out[i] == "--tta" and nxt not in TTA_MODES and not nxt.startswith("-") and os.path.exists(nxt):
+            out.insert(i + 1, "flips")
+    return out
+
+
 def _add_scorer_flags(p) -> None:
     p.add_argument("--scorer", default="count", choices=["count", "soft", "knn-mean", "knn-kth"],
                    help="per-branch normality: the paper's count in the ball, a soft (Laplace) count, or minus "
@@ -597,7 +610,7 @@ def _add_large_command(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``corel``; returns the exit status."""
     parser = build_parser()
-    args, extras = parser.parse_known_args(argv)
+    args, extras = parser.parse_known_args(_bare_tta_before_a_path(sys.argv[1:] if argv is None else list(argv)))
     if extras:  # name the subcommand's help, not the top-level one
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extras)}")
     try:
