@@ -12,6 +12,7 @@ from PIL import Image
 
 from corel.data import CIFAR10_CLASSES
 
+from corel.checkpoints import load_checkpoint
 from corel.cli import main
 from corel.pipeline import format_table
 from corel.published import published
@@ -189,6 +190,12 @@ def test_demo_runs_end_to_end_at_reduced_size(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "lambda" in printed.lower()
     assert (tmp_path / "lam20" / "train" / "model.pt").is_file()
+    # another seed into the same folder is another model beside it (it was refused as a mixed resume,
+    # naming a --no-resume that demo does not have)
+    assert main(["demo", "--epochs", "1", "--seed", "1", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "lam20-seed1" / "train" / "model.pt").is_file()
+    assert load_checkpoint(tmp_path / "lam20-seed1" / "train" / "model.pt")["config"]["seed"] == 1
+    assert load_checkpoint(tmp_path / "lam20" / "train" / "model.pt")["config"]["seed"] == 0
 
 
 def test_published_numbers_and_table():

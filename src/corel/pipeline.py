@@ -169,14 +169,16 @@ def demo(out_dir, epochs: int = 30, n: int = 100, draws: int = 5, seed: int = 0,
 
     Trains the paper's autoencoder (1 channel, 32 x 32, 16 x 10) with lambda = 20 and, for
     contrast, with lambda = 0, then runs the one-class protocol on the digits test split at
-    several radii: what the connectivity loss buys is a radius that works without tuning (its
+    several radii (folders ``lam20`` and ``lam0``, with ``-seedS`` for a seed S other than 0):
+    what the connectivity loss buys is a radius that works without tuning (its
     death times sit at eta), not a higher peak. Summaries carry ``radius`` and ``median_death``.
     """
     from .training import TrainConfig, train
     out = Path(out_dir)
     summaries = []
     for lam in (20.0, 0.0):
-        tag = f"lam{lam:g}"
+        # Each seed its own folders: another seed is another model, never a resume of this one's.
+        tag = f"lam{lam:g}" + (f"-seed{seed}" if seed else "")
         cfg = TrainConfig.from_dict(dict(dataset="digits", lam=lam, epochs=epochs, seed=seed, threads=threads,
                                          out_dir=str(out / tag / "train"), progress_bar=progress, hist_batches=5))
         ckpt = train(cfg)
