@@ -343,3 +343,25 @@ def test_unknown_schedule_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "'lr_schedule' must be one of ['constant', 'cosine']" in err
     assert not tmp_path.joinpath("checkpoints").exists()
+
+
+def _resume_with_max_steps(tmp_path):
+    split = tmp_path / "split"
+    assert _train(split, "--epochs", "1") == 0
+    assert _train(split, "--epochs", "3", "--max-steps", "50") == 0
+    assert _epochs_done(split / "checkpoints" / "last.ckpt") == 2
+    assert _train(split, "--epochs", "3") == 0
+    return split
+
+
+def test_resume_with_max_steps_continues(tmp_path):
+    """Resuming with --max-steps crashed ('no attribute _epoch_stats': Lightning skipped the epoch-start hook)."""
+    _resume_with_max_steps(tmp_path)
+
+
+@pytest.mark.xfail(strict=True, reason="known defect (session 6): a resume *with* --max-steps trains the resumed "
+                   "epoch differently from an uninterrupted run (resumes without --max-steps are exact)")
+def test_resume_with_max_steps_matches_an_uninterrupted_run(tmp_path):
+    assert _train(tmp_path / "full", "--epochs", "3") == 0
+    a, b = _state(tmp_path / "full" / "model.pt"), _state(_resume_with_max_steps(tmp_path) / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -70,6 +70,9 @@ class CorelModule(pl.LightningModule):
         self.connectivity = ConnectivityLoss(self.cfg.eta, self.cfg.metric, self.cfg.n_branches)
         self.augmentations = self.cfg.augmentations()
         self.n_train = None   # training images, set by train(): the cosine schedule's horizon
+        # Also set here, not only per epoch: Lightning skips on_train_epoch_start when a run is
+        # resumed with --max-steps from a checkpoint written at an epoch's end.
+        self.on_train_epoch_start()
         # SimCLR's projection head; used for the contrastive term only, not part of the exported model.
         # Its input: the last ``contrastive_branches`` branches (all when 0).
         k = self.cfg.contrastive_branches or self.cfg.n_branches
