@@ -70,9 +70,6 @@ class CorelModule(pl.LightningModule):
         self.connectivity = ConnectivityLoss(self.cfg.eta, self.cfg.metric, self.cfg.n_branches)
         self.augmentations = self.cfg.augmentations()
         self.n_train = None   # training images, set by train(): the cosine schedule's horizon
-        # Also set here, not only per epoch: Lightning skips on_train_epoch_start when a run is
-        # resumed with --max-steps from a checkpoint written at an epoch's end.
-        self.on_train_epoch_start()
         # SimCLR's projection head; used for the contrastive term only, not part of the exported model.
         # Its input: the last ``contrastive_branches`` branches (all when 0).
         k = self.cfg.contrastive_branches or self.cfg.n_branches
@@ -242,6 +239,41 @@ class BranchStatsWriter(Callback):
         return [r for r in rows[1:] if r and r[0].isdigit()]
 
 
+class StopAfterSteps(Callback):
+    """``--max-steps``, counted here rather than by Lightning.
+
+    Lightning treats a run with its own ``max_steps`` as step-based: resumed from a checkpoint
+    written at an epoch's end, it re-enters that finished epoch and trains on the wrong batches.
+    """
+
+    def __init__(self, max_steps: int):
+        self.max_steps = max_steps
+
+    def _check(self, trainer):
+        if 0 <= self.max_steps <= trainer.global_step:
+            trainer.should_stop = True
+
+    def on_train_start(self, trainer, pl_module):
+        self._check(trainer)    # a resumed run may already be past the limit
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._check(trainer)
+
+
+class EpochEndCheckpoint(ModelCheckpoint):
+    """Checkpoints at complete epochs only: an epoch cut short by ``--max-steps`` is not saved, so
+    a resume redoes that epoch from its start and ends with an uninterrupted run's weights (the
+    batches of an epoch depend on the epoch only, not on where a run stopped)."""
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.fit_loop.epoch_loop.batch_progress.current.ready < trainer.num_training_batches:
+            if trainer.global_rank == 0:
+                print(f"stopped after {trainer.global_step} steps (--max-steps), inside epoch "
+                      f"{trainer.current_epoch + 1}: the checkpoint keeps the last complete epoch")
+            return
+        super().on_train_epoch_end(trainer, pl_module)
+
+
 class ResumeAgreement(Callback):
     """Every rank resumes from the same checkpoint, or the run stops before any weight is loaded.
 
@@ -304,7 +336,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
 
     loader = _EpochLoader(data, cfg)
     trainer = pl.Trainer(
-        max_epochs=cfg.epochs, max_steps=cfg.max_steps, accelerator=cfg.accelerator,
+        max_epochs=cfg.epochs, accelerator=cfg.accelerator,
         devices=_parse_devices(cfg.devices), strategy=cfg.strategy, num_nodes=cfg.num_nodes,
         default_root_dir=str(out), deterministic="warn", use_distributed_sampler=False,
         # A new version folder per (re)start: Lightning would delete a resumed run's earlier metrics.
@@ -312,12 +344,13 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
                 pl.loggers.TensorBoardLogger(str(out), name="tensorboard")],
         # save_top_k=1 without a monitor keeps the newest epoch file; Lightning writes last.ckpt only
         # when it has just saved a top-k checkpoint, so top_k=0 would never checkpoint mid-run.
-        callbacks=[ModelCheckpoint(dirpath=str(ckpt_dir), filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+        callbacks=[EpochEndCheckpoint(dirpath=str(ckpt_dir), filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                                    save_last=True, save_top_k=1, every_n_epochs=1,
                                    # always last.ckpt, never last-v1.ckpt: a run folder copied or
                                    # moved elsewhere and resumed there must keep resuming from it
                                    enable_version_counter=False),
-                   BranchStatsWriter(out / "death_stats.csv"), ResumeAgreement(resume_from, corrupt_last)],
+                   BranchStatsWriter(out / "death_stats.csv"), ResumeAgreement(resume_from, corrupt_last),
+                   StopAfterSteps(cfg.max_steps)],
         plugins=[AtomicCheckpointIO()], enable_progress_bar=cfg.progress_bar, log_every_n_steps=min(50, max(1, len(data) // cfg.batch_size)),
         enable_model_summary=False)
 
