@@ -69,7 +69,6 @@ class CorelModule(pl.LightningModule):
         self.model = build_model(model_name, **model_args)
         self.connectivity = ConnectivityLoss(self.cfg.eta, self.cfg.metric, self.cfg.n_branches)
         self.augmentations = self.cfg.augmentations()
-        self.n_train = None   # training images, set by train(): the cosine schedule's horizon
         # SimCLR's projection head; used for the contrastive term only, not part of the exported model.
         # Its input: the last ``contrastive_branches`` branches (all when 0).
         k = self.cfg.contrastive_branches or self.cfg.n_branches
@@ -82,19 +81,13 @@ class CorelModule(pl.LightningModule):
         optimizer = torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
         if self.cfg.lr_schedule == "constant":
             return optimizer
-        # The horizon is the epochs' steps, not max_steps: a run stopped early by --max-steps and
-        # resumed continues the very same schedule.
-        horizon = max(1, self.cfg.epochs * self.steps_per_epoch())
+        # The horizon is all epochs' steps (Lightning's estimate: epochs x this rank's batches per
+        # epoch; --max-steps is not Lightning's max_steps), so a run stopped early by --max-steps
+        # and resumed continues the very same schedule.
+        horizon = max(1, self.trainer.estimated_stepping_batches)
         decay = lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, horizon) / horizon))  # noqa: E731
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def steps_per_epoch(self) -> int:
-        """Optimiser steps per epoch and rank: the sampler splits the images over the ranks, and
-        the loader drops the last partial batch of each."""
-        if self.n_train is None:
-            raise RuntimeError("CorelModule.n_train (the number of training images) must be set for a schedule.")
-        return (self.n_train // self.trainer.world_size) // self.cfg.batch_size
 
     def _step_generator(self, batch_idx: int) -> torch.Generator:
         # Augmentations and noise depend on (seed, epoch, batch, rank) only: resumed runs stay exact.
@@ -331,7 +324,6 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         data = data.subset(holdout_split(len(data), cfg.holdout)[0])
     name, args = model_kwargs(cfg, data.n_channels, data.n_channels * cfg.image_size ** 2)
     module = CorelModule(name, args, cfg.to_dict())
-    module.n_train = len(data)
     resume_from, corrupt_last, notice = _resume_point(ckpt_dir, name, args, cfg) if resume else (None, None, None)
 
     loader = _EpochLoader(data, cfg)
