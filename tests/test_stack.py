@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+import corel.data
 from corel.checkpoints import load_checkpoint, load_model
 from corel.cli import main
 from corel.models import CorelAutoencoder
@@ -64,6 +65,42 @@ def test_evaluate_and_detector_take_a_stack(parts, tmp_path):
     again = CorelDetector.load(tmp_path / "det.pt")
     x = torch.rand(5, 1, 8, 8)
     assert np.allclose(again.score_samples(x), det.score_samples(x))
+
+
+def test_a_stack_reuses_its_parts_cached_codes(parts, tmp_path, monkeypatch):
+    """A stack was encoded whole even when its parts' codes were cached: twice the encoding."""
+    import corel.encode
+    from corel.codes import encode_split
+    out, cache = stack_checkpoints(parts, tmp_path / "stack.pt"), tmp_path / "cache"
+    enc = lambda path: encode_split(path, "digits", "test", cache_dir=cache, image_size=8, progress=False)  # noqa: E731
+    a = enc(parts[0])
+    calls, real = [], corel.encode.encode_images
+    monkeypatch.setattr(corel.encode, "encode_images", lambda m, *x, **k: calls.append(m) or real(m, *x, **k))
+    s = enc(out)
+    assert len(calls) == 1 and calls[0].n_branches == 2   # part b only
+    images = torch.as_tensor(corel.data.load_dataset("digits", split="test", image_size=8).images)
+    assert torch.allclose(s.codes, real(load_model(out), images, progress=False), atol=1e-6)
+    assert torch.equal(s.codes[:, :20], a.codes)
+    calls.clear()
+    b = enc(parts[1])                                     # the file the stack wrote for b is b's own
+    assert torch.equal(enc(out).codes, s.codes) and not calls
+    assert torch.equal(b.codes, s.codes[:, 20:])
+    assert len(list(cache.glob("codes_*.pt"))) == 2       # the parts only, not their concatenation
+    # a stack of a stack lists the inner stack's file, not its parts: encoded whole, still right
+    three = stack_checkpoints([out, parts[0]], tmp_path / "three.pt")
+    assert torch.allclose(enc(three).codes, torch.cat([s.codes, a.codes], 1), atol=1e-6) and len(calls) == 1
+
+
+def test_evaluate_shares_one_codes_cache(parts, tmp_path):
+    out = stack_checkpoints(parts, tmp_path / "stack.pt")
+    common = ["--dataset", "digits", "--n", "20", "--draws", "2", "--scorer", "knn-mean", "--no-progress"]
+    assert main(["evaluate", str(out), *common, "--out-dir", str(tmp_path / "alone")]) == 0
+    for name, path in (("a", parts[0]), ("stack", out)):
+        assert main(["evaluate", str(path), *common, "--out-dir", str(tmp_path / name),
+                     "--codes-cache", str(tmp_path / "shared")]) == 0
+    assert not (tmp_path / "stack" / "codes").exists() and len(list((tmp_path / "shared").glob("*.pt"))) == 4
+    alone, shared = (json.loads((tmp_path / d / "n20" / "summary.json").read_text()) for d in ("alone", "stack"))
+    assert shared["per_class"] == alone["per_class"] and shared["mean_auroc"] == alone["mean_auroc"]
 
 
 def test_stack_refuses_what_cannot_be_stacked(tmp_path, capsys):

@@ -115,7 +115,8 @@ def _cmd_evaluate(args) -> int:
                     radius=2.0 if args.radius == "auto" else args.radius, seed=args.seed,
                     batch_size=args.batch_size, device=args.device, progress=args.progress, protocol=args.protocol,
                     scorer=None if scorer.is_paper and scorer.aggregate == "sum" else scorer, tta=args.tta)
-    _print_summaries(evaluate_checkpoint(args.checkpoint, spec, args.out_dir), args.out_dir)
+    _print_summaries(evaluate_checkpoint(args.checkpoint, spec, args.out_dir, cache_dir=args.codes_cache),
+                     args.out_dir)
     _maybe_report(args, args.out_dir)
     return 0
 
@@ -186,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bars while encoding")
     p.add_argument("--out-dir", default="runs/evaluate", help="where tables, summary.json and plots go")
+    p.add_argument("--codes-cache", default=None, metavar="DIR",
+                   help="folder of cached codes, keyed by each model's content digest, so one folder can serve "
+                        "many evaluations (a stack reuses its parts' codes there) (default: OUT_DIR/codes)")
     _add_report_flag(p, "out_dir/report.html")
     p.set_defaults(func=_cmd_evaluate)
 

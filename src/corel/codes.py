@@ -44,8 +44,13 @@ class CodeKey:
 
     @classmethod
     def of(cls, checkpoint, dataset: str, data_root, split: str, image_size: int, view: str = "identity") -> "CodeKey":
+        return cls.for_digest(checkpoint_digest(checkpoint), dataset, data_root, split, image_size, view)
+
+    @classmethod
+    def for_digest(cls, digest: str, dataset: str, data_root, split: str, image_size: int,
+                   view: str = "identity") -> "CodeKey":
         root = None if data_root is None else os.path.abspath(os.fspath(data_root))
-        return cls(checkpoint_digest(checkpoint), dataset, root, split, int(image_size), view)
+        return cls(digest, dataset, root, split, int(image_size), view)
 
     def as_dict(self) -> dict:
         key = dict(checkpoint_sha256=self.checkpoint_sha256, dataset=self.dataset, data_root=self.data_root,
@@ -135,10 +140,42 @@ def encode_split(checkpoint, dataset: str, split: str, data_root=None, cache_dir
     key = CodeKey.of(checkpoint, dataset, data_root, split, image_size, view)
     path = Path(cache_dir) / key.file_name() if cache_dir is not None else None
     codes = load_cached_codes(path, key, data.labels) if path is not None else None
-    if codes is None:
-        images = apply_view(data.images, view)
-        codes = encode_images(model, images, batch_size, device, progress=progress,
-                              desc=f"encoding {split}" + ("" if view == "identity" else f" ({view})"))
+    if codes is not None:
+        return Codes(codes, data.labels, list(data.classes))
+    desc = f"encoding {split}" + ("" if view == "identity" else f" ({view})")
+    parts = _stack_parts(checkpoint, model) if path is not None else None
+    if parts is None:
+        codes = encode_images(model, apply_view(data.images, view), batch_size, device, progress=progress, desc=desc)
         if path is not None:
             _store(path, key, codes, data.labels)
-    return Codes(codes, data.labels, list(data.classes))
+        return Codes(codes, data.labels, list(data.classes))
+    # A stack's code is its parts' codes side by side: each part is cached under its own model's
+    # digest, so a stack reuses the codes its parts were evaluated with (and every other stack
+    # sharing a part reuses them too); the concatenation is not stored a second time.
+    images, pieces = None, []
+    for i, (digest, part) in enumerate(parts):
+        part_key = CodeKey.for_digest(digest, dataset, data_root, split, image_size, view)
+        part_path = Path(cache_dir) / part_key.file_name()
+        piece = load_cached_codes(part_path, part_key, data.labels)
+        if piece is None:
+            images = apply_view(data.images, view) if images is None else images
+            piece = encode_images(part, images, batch_size, device, progress=progress,
+                                  desc=f"{desc}, part {i + 1} of {len(parts)}")
+            _store(part_path, part_key, piece, data.labels)
+        pieces.append(piece)
+    return Codes(torch.cat(pieces, dim=1), data.labels, list(data.classes))
+
+
+def _stack_parts(checkpoint, model):
+    """(recorded digest, encoder) of each part of a stack made of plain models by `corel stack`, or
+    None (not a stack; or a stack of stacks, whose record lists the inner stack's file, not its
+    parts: encoded whole)."""
+    from .models import StackedEncoder
+    if not isinstance(model, StackedEncoder):
+        return None
+    from .checkpoints import load_checkpoint
+    made_of = load_checkpoint(checkpoint).get("config", {}).get("stack_of", [])
+    if len(made_of) != len(model.parts) or any(m.get("model_name") == "stack" or not m.get("sha256")
+                                               for m in made_of):
+        return None
+    return [(m["sha256"], part) for m, part in zip(made_of, model.parts)]
