@@ -122,8 +122,8 @@ def test_evaluate_passes_threads_progress_and_protocol(monkeypatch, tmp_path):
     from corel import pipeline
     seen = {}
 
-    def fake(checkpoint, spec, out_dir):
-        seen.update(checkpoint=checkpoint, spec=spec, threads=torch.get_num_threads())
+    def fake(checkpoint, spec, out_dir, cache_dir=None):
+        seen.update(checkpoint=checkpoint, spec=spec, threads=torch.get_num_threads(), cache_dir=cache_dir)
         return []
 
     monkeypatch.setattr(pipeline, "evaluate_checkpoint", fake)
@@ -131,12 +131,29 @@ def test_evaluate_passes_threads_progress_and_protocol(monkeypatch, tmp_path):
     try:
         assert cli.main(["evaluate", "m.pt", "--threads", "1", "--no-progress", "--out-dir", str(tmp_path)]) == 0
         assert seen["threads"] == 1 and seen["spec"].progress is False and seen["spec"].protocol == "test"
+        assert seen["cache_dir"] is None and seen["spec"].scorer is None
         torch.set_num_threads(before)
         assert cli.main(["evaluate", "m.pt", "--protocol", "validation", "--out-dir", str(tmp_path)]) == 0
         assert seen["threads"] == before  # --threads 0: left alone
         assert seen["spec"].progress is True and seen["spec"].protocol == "validation"
     finally:
         torch.set_num_threads(before)
+
+
+def test_evaluate_passes_the_reference_and_the_codes_cache(monkeypatch, tmp_path, capsys):
+    from corel import pipeline
+    from corel.scoring import Scorer
+    seen = {}
+    monkeypatch.setattr(pipeline, "evaluate_checkpoint", lambda checkpoint, spec, out_dir, cache_dir=None: seen.update(
+        scorer=spec.scorer, cache_dir=cache_dir) or [])
+    assert cli.main(["evaluate", "m.pt", "--scorer", "knn-mean", "--reference", "8000", "--codes-cache",
+                     str(tmp_path / "c"), "--out-dir", str(tmp_path)]) == 0
+    assert seen == {"scorer": Scorer(kind="knn", reference=8000), "cache_dir": str(tmp_path / "c")}
+    assert cli.main(["evaluate", "m.pt", "--reference", "100", "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs kind='knn'" in err[0]
+    assert cli._scorer_fields("knn-mean,k=5,reference=300") == {"kind": "knn", "k_stat": "mean", "k": 5,
+                                                                  "reference": 300}
 
 
 def test_demo_passes_progress(monkeypatch, tmp_path):
@@ -153,7 +170,7 @@ def test_bare_tta_before_the_model_path_means_flips(monkeypatch, tmp_path, capsy
     """`corel evaluate --tta model.pt`: argparse alone took model.pt as the mode ('invalid choice')."""
     from corel import pipeline
     seen = {}
-    monkeypatch.setattr(pipeline, "evaluate_checkpoint", lambda checkpoint, spec, out_dir: seen.update(
+    monkeypatch.setattr(pipeline, "evaluate_checkpoint", lambda checkpoint, spec, out_dir, cache_dir=None: seen.update(
         checkpoint=checkpoint, tta=spec.tta) or [])
     model = tmp_path / "m.pt"
     model.write_bytes(b"")

@@ -195,6 +195,13 @@ def test_corel_beyond_row_scores_with_its_own_model_and_scorer(checkpoints, tmp_
     expected = _protocol(checkpoints[1], Scorer(kind="knn", k=3, aggregate="median"), evaluate_one_class, tta=True)
     assert [row["per_class"][c] for c in ("0", "1")] == pytest.approx(expected[:2], abs=1e-9)
     assert row["per_class"] != rows["corel-beyond"]["per_class"]
+    # with an unlabelled reference set: the protocol's reference draw (compare did not pass it on)
+    ref = tmp_path / "ref"
+    assert main(_args(checkpoints, ref, "--beyond-checkpoint", checkpoints[1], "--beyond-scorer",
+                      "knn-mean,k=3,reference=300", "--beyond-tta", methods="corel-beyond")) == 0
+    row = json.loads((ref / "compare.json").read_text())["rows"][0]
+    expected = _protocol(checkpoints[1], Scorer(kind="knn", k=3, reference=300), evaluate_one_class, tta=True)
+    assert [row["per_class"][c] for c in ("0", "1")] == pytest.approx(expected[:2], abs=1e-9)
     # 'all' adds the row only when its checkpoint is given; a bad scorer is one line
     assert main(_args(checkpoints, tmp_path / "bad", "--beyond-checkpoint", checkpoints[1], "--beyond-scorer",
                       "knn-mean,q=3", methods="corel-beyond")) == 2

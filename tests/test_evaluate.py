@@ -145,3 +145,39 @@ def test_plots(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert plot_death_histogram(None, torch.full((99,), 2.0), 2.0, tmp_path / "after_only.png").is_file()
+
+
+def test_a_reference_scorer_draws_one_unlabelled_reference_from_the_pool():
+    """The reference: M training codes drawn by reference_rng(seed), labels unused, the same for
+    every class and draw; each test view gets its own reference term."""
+    from corel.evaluate import draw_rng, reference_rng
+    from corel.scoring import Scorer
+    x_tr, y_tr, x_te, y_te = blobs(3, 40, 15, dim=4, spread=3.0)
+    s = Scorer(kind="knn", k=3, reference=30)
+    flipped_tr, flipped_te = x_tr[:, ::-1].copy(), x_te[:, ::-1].copy()
+    res = evaluate_one_class(x_tr, y_tr, x_te, y_te, n=10, draws=2, n_branches=2, scorer=s, seed=3,
+                             train_views=[flipped_tr], test_views=[flipped_te])
+    ref = torch.tensor(x_tr[np.sort(reference_rng(3).choice(len(x_tr), 30, replace=False))])
+    want = []
+    for c in range(3):
+        members = np.flatnonzero(y_tr == c)
+        pick = members[draw_rng(3, c, 0).choice(len(members), 10, replace=False)]
+        inl = torch.tensor(np.concatenate([x_tr[pick], flipped_tr[pick]]))
+        want.append(sum(s.score(torch.tensor(q), inl, 2, reference_term=s.reference_term(torch.tensor(q), ref, 2))
+                        for q in (x_te, flipped_te)).numpy())
+    np.testing.assert_allclose(res.scores_draw0, np.stack(want), rtol=1e-12)
+
+
+def test_the_reference_ratio_sees_a_class_hidden_in_a_dense_crowd():
+    """Class 0 is spread wide; classes 1-3 crowd its centre. The plain knn distance calls the
+    crowd normal for class 0 (it is near some class-0 inliers); the ratio to the distance to the
+    unlabelled pool does not (the crowd is nearer to the pool than to the inliers)."""
+    from corel.scoring import Scorer
+    rng = np.random.default_rng(0)
+    y_tr, y_te = np.repeat(np.arange(4), 300), np.repeat(np.arange(4), 100)
+    scale = np.where(np.concatenate([y_tr, y_te]) == 0, 3.0, 0.4)[:, None]
+    codes = rng.normal(size=(len(scale), 4)) * scale
+    x_tr, x_te = codes[:len(y_tr)], codes[len(y_tr):]
+    plain, ratio = (evaluate_one_class(x_tr, y_tr, x_te, y_te, n=50, draws=2, n_branches=2,
+                                       scorer=Scorer(kind="knn", reference=m)) for m in (0, 600))
+    assert plain.per_class_mean[0] < 70 and ratio.per_class_mean[0] > plain.per_class_mean[0] + 15

@@ -210,6 +210,8 @@ def test_published_numbers_and_table():
 @pytest.mark.parametrize("flags, described", [
     (["--scorer", "knn-mean", "--k", "3", "--aggregate", "median"], "knn (mean of 3 nearest l1), branches aggregated by median"),
     (["--scorer", "soft", "--radius", "auto", "--radius-quantile", "0.25"], "soft (radius = q0.25 of the inliers' death times)"),
+    (["--scorer", "knn-mean", "--reference", "200", "--tta", "flips"],
+     "knn (mean of 5 nearest l1) over the knn distance to 200 unlabelled reference codes (log ratio)"),
 ])
 def test_evaluate_with_other_scorers_names_them_and_no_published_number(model_path, tmp_path, flags, described):
     summary = _evaluate(model_path, tmp_path, *flags)

@@ -124,3 +124,72 @@ def test_knn_kernel_with_ties_few_inliers_and_threads_matches_brute_force(thread
                 np.testing.assert_allclose(got[c], want, rtol=1e-12, atol=1e-12)
     finally:
         torch.set_num_threads(old)
+
+
+# --- relative to an unlabelled reference set ---------------------------------------------------
+def _brute_log_ratio(q, x, ref, nb, k, k_stat, aggregate):
+    """Per branch log(knn distance to ref) - log(knn distance to x), aggregated: SciPy and NumPy only."""
+    d_in = -np.stack([_brute_branch(q, x, nb, b, k, k_stat) for b in range(nb)])
+    d_ref = -np.stack([_brute_branch(q, ref, nb, b, k, k_stat) for b in range(nb)])
+    per = np.log(d_ref) - np.log(d_in)
+    return {"sum": per.sum(0), "mean": per.mean(0), "max": per.max(0), "median": np.median(per, 0)}[aggregate]
+
+
+def _brute_branch(q, x, nb, b, k, k_stat):
+    w = q.shape[1] // nb
+    s = np.sort(cdist(q[:, b * w:(b + 1) * w], x[:, b * w:(b + 1) * w], "cityblock"), 1)[:, :k]
+    return -(s[:, -1] if k_stat == "kth" else s.mean(1))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), aggregate=st.sampled_from(["sum", "mean", "max", "median"]),
+       k=st.integers(1, 6), k_stat=st.sampled_from(["kth", "mean"]), m=st.integers(1, 40))
+def test_reference_log_ratio_matches_brute_force(seed, aggregate, k, k_stat, m):
+    rng = np.random.default_rng(seed)
+    nb = 3
+    x, q, ref = rng.normal(size=(12, 4 * nb)), rng.normal(size=(20, 4 * nb)), rng.normal(size=(m, 4 * nb))
+    s = Scorer(kind="knn", k=k, k_stat=k_stat, aggregate=aggregate, reference=m)
+    term = s.reference_term(torch.tensor(q), torch.tensor(ref), nb)
+    got = s.score(torch.tensor(q), torch.tensor(x), nb, reference_term=term).numpy()
+    np.testing.assert_allclose(got, _brute_log_ratio(q, x, ref, nb, min(k, 12), k_stat, aggregate), rtol=1e-9,
+                               atol=1e-9)
+    # several inlier sets at once, and leave-one-out (the blockwise path) against one-by-one
+    both = s.score(torch.tensor(q), torch.tensor(np.stack([x, x[::-1].copy()])), nb, reference_term=term)
+    assert torch.allclose(both[0], torch.tensor(got))
+    loo = s.score_leave_one_out(torch.tensor(x), nb, reference_term=s.reference_term(torch.tensor(x),
+                                                                                        torch.tensor(ref), nb))
+    for i in (0, 7):
+        others = np.delete(x, i, 0)
+        want = _brute_log_ratio(x[i:i + 1], others, ref, nb, min(k, 11), k_stat, aggregate)
+        np.testing.assert_allclose(loo[i].item(), want[0], rtol=1e-9, atol=1e-9)
+
+
+def test_reference_ratio_ignores_the_codes_scale_and_survives_duplicates():
+    rng = np.random.default_rng(5)
+    x, q, ref = (torch.tensor(rng.normal(size=(n, 12))) for n in (30, 25, 50))
+    s = Scorer(kind="knn", reference=50)
+    a = s.score(q, x, 3, reference_term=s.reference_term(q, ref, 3))
+    b = s.score(q * 7, x * 7, 3, reference_term=s.reference_term(q * 7, ref * 7, 3))
+    assert torch.allclose(a, b)
+    dup = torch.cat([x[:1]] * 6)          # a query equal to k inliers: very normal, finite
+    z = s.score(x[:1], dup, 3, reference_term=s.reference_term(x[:1], ref, 3))
+    assert torch.isfinite(z).all() and z.item() > a.max().item()
+
+
+def test_reference_errors_say_what_to_pass():
+    q, x = torch.zeros(4, 6), torch.ones(5, 6)
+    with pytest.raises(ValueError, match="needs kind='knn'"):
+        Scorer(kind="count", reference=10)
+    with pytest.raises(ValueError, match="reference must be an int >= 0"):
+        Scorer(kind="knn", reference=-1)
+    s = Scorer(kind="knn", reference=10)
+    with pytest.raises(ValueError, match="pass reference_term=scorer.reference_term"):
+        s.score(q, x, 2)
+    with pytest.raises(ValueError, match=r"shape \(n_branches, queries\) = \(2, 4\)"):
+        s.score(q, x, 2, reference_term=torch.zeros(4))
+    with pytest.raises(ValueError, match="without a reference"):
+        Scorer(kind="knn").score(q, x, 2, reference_term=torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="non-empty"):
+        s.reference_term(q, torch.zeros(0, 6), 2)
+    assert parse_scorer("knn-mean", reference=100) == Scorer(kind="knn", reference=100)
+    assert "100 unlabelled reference codes" in Scorer(kind="knn", reference=100).describe()

@@ -110,7 +110,7 @@ def _cmd_evaluate(args) -> int:
     from .pipeline import EvalSpec, evaluate_checkpoint
     _set_threads(args.threads)
     from .scoring import parse_scorer
-    scorer = parse_scorer(args.scorer, args.radius, args.radius_quantile, args.k, args.aggregate)
+    scorer = parse_scorer(args.scorer, args.radius, args.radius_quantile, args.k, args.aggregate, args.reference)
     spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, ns=args.n, draws=args.draws,
                     radius=2.0 if args.radius == "auto" else args.radius, seed=args.seed,
                     batch_size=args.batch_size, device=args.device, progress=args.progress, protocol=args.protocol,
@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="its folder or file")
     _add_protocol_flags(p)
     _add_scorer_flags(p)
+    p.add_argument("--reference", type=int, default=0, metavar="M",
+                   help="with a knn scorer: divide each branch's distance to the inliers by the distance to M "
+                        "unlabelled training images (drawn once, labels unused), a density ratio; 0: off")
     _add_tta_flag(p)
     p.add_argument("--batch-size", type=int, default=1000, help="images per encoder call")
     p.add_argument("--protocol", choices=["test", "validation"], default="test",
@@ -370,7 +373,7 @@ def _cmd_compare(args) -> int:
 
 
 def _scorer_fields(text: str) -> dict:
-    """``knn-mean,k=5,aggregate=sum`` -> Scorer fields (checked when the Scorer is built)."""
+    """``knn-mean,k=5,aggregate=sum,reference=8000`` -> Scorer fields (checked when the Scorer is built)."""
     kind, *pairs = [t.strip() for t in text.split(",") if t.strip()] or ["count"]
     fields = {"kind": kind}
     if kind.startswith("knn"):
@@ -380,7 +383,8 @@ def _scorer_fields(text: str) -> dict:
         if not eq:
             raise ValueError(f"--beyond-scorer parts after the kind must be key=value; got {pair!r}.")
         fields[key] = value if key in ("radius", "aggregate") and not value.replace(".", "", 1).isdigit() \
-            else (int(value) if key == "k" else float(value) if key in ("radius", "radius_quantile") else value)
+            else (int(value) if key in ("k", "reference") else float(value) if key in ("radius", "radius_quantile")
+                  else value)
     return fields
 
 

@@ -427,6 +427,21 @@ class _Context:
                 for split, data in (("train", self.train), ("test", self.test)))
         return self._codes[key]
 
+    def reference_terms(self, which: str, scorer, views: list) -> list:
+        """Per view, the scorer's reference term of the test codes (None without a reference): the
+        reference is drawn from the training codes as corel.evaluate draws it, once per comparison."""
+        if not scorer.reference:
+            return [None] * len(views)
+        key = f"{which}:reference"
+        if key not in self._codes:
+            from .evaluate import reference_rng
+            train_codes, _, n_branches, _ = self.codes(which)
+            pick = reference_rng(self.spec.seed).choice(len(train_codes), size=min(scorer.reference, len(train_codes)),
+                                                        replace=False)
+            reference = torch.as_tensor(train_codes)[torch.as_tensor(np.sort(pick))]
+            self._codes[key] = [scorer.reference_term(torch.as_tensor(te), reference, n_branches) for _, te in views]
+        return self._codes[key]
+
     def draw(self, ci: int, d: int) -> np.ndarray:
         """Training indices of COREL's draw d of class ci (as corel.evaluate draws them)."""
         from .evaluate import draw_rng as _draw_rng
@@ -495,6 +510,7 @@ class _Context:
         views = [(train_codes, test_codes)]
         if method == "corel-beyond":
             views += [self.view_codes(which, v) for v in self.beyond_views()[1:]]
+        terms = self.reference_terms(which, scorer, views) if scorer is not None else [None] * len(views)
         positives = self.y_test == self.classes[ci]
         if method == "plain-ae-hindsight":
             if self._grid is None:
@@ -508,8 +524,9 @@ class _Context:
             pick = torch.as_tensor(self.draw(ci, d))
             inliers = torch.cat([tr[pick] for tr, _ in views])                        # (n x views, D)
             for ri, r in enumerate(radii):
-                s = sum(scorer.score(te, inliers, n_branches).numpy() if scorer is not None
-                        else count_neighbors(te, inliers, n_branches, float(r)).numpy() for _, te in views)
+                s = sum(scorer.score(te, inliers, n_branches, reference_term=t).numpy() if scorer is not None
+                        else count_neighbors(te, inliers, n_branches, float(r)).numpy()
+                        for (_, te), t in zip(views, terms))
                 auroc[ri, d] = 100.0 * roc_auc_score(positives, s)
                 if d == 0 and ri == 0:
                     scores0 = s

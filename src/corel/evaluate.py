@@ -120,7 +120,10 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
         Passed to :func:`count_neighbors`.
     scorer : corel.scoring.Scorer, optional
         Another label-free score than the paper's count (soft counts, k-NN distances, other
-        branch aggregations, a radius read off the inliers); ``radius`` is then ignored.
+        branch aggregations, a radius read off the inliers); ``radius`` is then ignored. With
+        ``scorer.reference = M``, the reference set is M codes drawn once (seeded, by
+        :func:`reference_rng`) from the whole pool ``train_codes``, labels unused: unlabelled
+        images of the kind the encoder was trained on, the same for every class and draw.
     train_views, test_views : sequences of codes, optional
         The same images' codes under other views (e.g. horizontal flips), row for row with
         ``train_codes`` / ``test_codes``: every drawn inlier joins in all its views (n x views
@@ -192,16 +195,23 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
         radius = float(scorer.radius)
     auroc = np.empty((len(classes), draws))
     scores0 = None
+    queries = [test] + test_extra
+    terms = [None] * len(queries)
+    if scorer is not None and scorer.reference:
+        pick = reference_rng(seed).choice(train.shape[0], size=min(scorer.reference, train.shape[0]), replace=False)
+        reference = train[torch.as_tensor(np.sort(pick), device=dev)]
+        terms = [scorer.reference_term(q, reference, n_branches) for q in queries]
     for d in range(draws):
         picks = np.stack([members[ci][draw_rng(seed, ci, d).choice(len(members[ci]), size=n, replace=False)]
                           for ci in range(len(classes))])                     # (C, n)
         idx = torch.as_tensor(picks, device=dev)
         inliers = torch.cat([train[idx]] + [v[idx] for v in train_extra], dim=1)    # (C, n x views, D)
         if scorer is None or scorer.is_paper:
-            scores = sum(count_neighbors(q, inliers, n_branches, radius, chunk_size) for q in [test] + test_extra)
+            scores = sum(count_neighbors(q, inliers, n_branches, radius, chunk_size) for q in queries)
             scores = scores.cpu().numpy().astype(_score_dtype(n_branches * inliers.shape[1] * (1 + len(test_extra))))
         else:
-            scores = sum(scorer.score(q, inliers, n_branches) for q in [test] + test_extra).cpu().numpy()
+            scores = sum(scorer.score(q, inliers, n_branches, reference_term=t)
+                         for q, t in zip(queries, terms)).cpu().numpy()
         for ci in range(len(classes)):
             auroc[ci, d] = 100.0 * roc_auc_score(positives[ci], scores[ci])
         if d == 0:
@@ -213,6 +223,11 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
 
 def draw_rng(seed: int, class_index: int, draw: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(class_index), int(draw))))
+
+
+def reference_rng(seed: int) -> np.random.Generator:
+    """The generator of the unlabelled reference draw: its own stream, apart from every (class, draw)."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(2**31 - 1,)))
 
 
 def _score_dtype(max_score: int):

@@ -13,6 +13,14 @@ Per-branch normality (``kind``):
 * ``knn``: minus the l1 distance to the k-th nearest inlier (``k_stat="kth"``), or minus the
   mean distance to the k nearest (``k_stat="mean"``).
 
+Relative to a reference (``reference`` = M > 0, knn only): per branch, minus the log of the ratio
+of the query's knn distance to the inliers over its knn distance to M *unlabelled* reference codes
+(e.g. images the encoder was trained on, labels unused). A query in a dense part of code space
+(a dog among many animals) is near the inliers of any class; the ratio asks whether it is nearer
+to them than to images in general, a density ratio p(x | inliers) / p(x). The reference codes
+come from the caller (:func:`corel.evaluate.evaluate_one_class` draws M from its inlier pool);
+their per-branch log distances are computed once per query set by :meth:`Scorer.reference_term`.
+
 Branch aggregation (``aggregate``): ``sum`` (the paper), ``mean``, ``max``, ``median``.
 
 Radius (``radius``): a number, or ``"auto"``: per branch, the ``radius_quantile`` quantile of the
@@ -39,6 +47,8 @@ AGGREGATES = ("sum", "mean", "max", "median")
 K_STATS = ("kth", "mean")
 # Bytes of the (branches, queries, inliers) distance block computed at once.
 _BLOCK_BYTES = 64 * 2**20
+# Smallest distance a log ratio sees: a query equal to k inliers is very normal, not infinitely.
+_MIN_DISTANCE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,7 @@ class Scorer:
     k: int = 5
     k_stat: str = "mean"
     aggregate: str = "sum"
+    reference: int = 0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -68,6 +79,11 @@ class Scorer:
             raise ValueError(f"radius must be a finite number > 0 or 'auto'; got {self.radius!r}.")
         if not 0.0 <= self.radius_quantile <= 1.0:
             raise ValueError(f"radius_quantile must lie in [0, 1]; got {self.radius_quantile!r}.")
+        if isinstance(self.reference, bool) or not isinstance(self.reference, int) or self.reference < 0:
+            raise ValueError(f"reference must be an int >= 0 (0: off); got {self.reference!r}.")
+        if self.reference and self.kind != "knn":
+            raise ValueError(f"A reference set divides knn distances; it needs kind='knn' (--scorer knn-mean), "
+                             f"not {self.kind!r}.")
 
     @property
     def is_paper(self) -> bool:
@@ -80,22 +96,55 @@ class Scorer:
             r = (f"radius = q{self.radius_quantile:g} of the inliers' death times" if self.radius == "auto"
                  else f"radius {self.radius:g}")
             what = f"{self.kind} ({r})"
+        if self.reference:
+            what += f" over the knn distance to {self.reference} unlabelled reference codes (log ratio)"
         return f"{what}, branches aggregated by {self.aggregate}"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.reference:   # as before references existed: older fingerprints stay valid
+            del d["reference"]
+        return d
 
     # ------------------------------------------------------------------------------------------
-    def score(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int) -> torch.Tensor:
-        """Normality of (Q, D) ``queries`` against (n, D) or (C, n, D) ``inliers``: (Q,) or (C, Q) float64."""
+    def score(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int,
+              reference_term: torch.Tensor | None = None) -> torch.Tensor:
+        """Normality of (Q, D) ``queries`` against (n, D) or (C, n, D) ``inliers``: (Q,) or (C, Q) float64.
+
+        ``reference_term``: :meth:`reference_term` of these queries; required when ``reference`` > 0.
+        """
         single = inliers.dim() == 2
         sets = inliers[None] if single else inliers
+        self._check_reference_term(reference_term, queries.shape[0], n_branches)
         if self.is_paper:
             out = count_neighbors(queries, sets, n_branches, float(self.radius)).double()
             out = out / n_branches if self.aggregate == "mean" else out
         else:
-            out = torch.stack([self._score_one(queries, s, n_branches) for s in sets])
+            out = torch.stack([self._score_one(queries, s, n_branches, reference_term=reference_term) for s in sets])
         return out[0] if single else out
+
+    def reference_term(self, queries: torch.Tensor, reference: torch.Tensor, n_branches: int) -> torch.Tensor:
+        """(n_branches, Q) float64: the log of each branch's knn distance of ``queries`` to the (M, D)
+        unlabelled ``reference`` codes; computed once per query set, whatever the inliers."""
+        if reference.dim() != 2 or reference.shape[0] == 0 or reference.shape[1] != queries.shape[1]:
+            raise ValueError(f"reference codes must be a non-empty (M, {queries.shape[1]}) array; got shape "
+                             f"{tuple(reference.shape)}.")
+        plain = Scorer(kind="knn", k=self.k, k_stat=self.k_stat)
+        distance = -plain._branch_normality(_branches(queries, n_branches).double(),
+                                            _branches(reference, n_branches).double().to(queries.device), None)
+        return torch.log(distance.clamp_min(_MIN_DISTANCE))
+
+    def _check_reference_term(self, term, n_queries: int, n_branches: int) -> None:
+        if not self.reference:
+            if term is not None:
+                raise ValueError("A reference_term was given to a scorer without a reference (reference=0).")
+            return
+        if term is None:
+            raise ValueError(f"This scorer divides by the distance to {self.reference} reference codes: pass "
+                             f"reference_term=scorer.reference_term(queries, reference_codes, n_branches).")
+        if tuple(term.shape) != (n_branches, n_queries):
+            raise ValueError(f"reference_term must have shape (n_branches, queries) = ({n_branches}, {n_queries}); "
+                             f"got {tuple(term.shape)}.")
 
     def radii(self, inliers: torch.Tensor, n_branches: int) -> torch.Tensor:
         """Per-branch radius (n_branches,) for one (n, D) inlier set."""
@@ -106,7 +155,8 @@ class Scorer:
         r = torch.quantile(deaths, self.radius_quantile, dim=1)
         return r.clamp_min(torch.finfo(torch.float64).tiny)
 
-    def score_leave_one_out(self, inliers: torch.Tensor, n_branches: int, groups=None) -> torch.Tensor:
+    def score_leave_one_out(self, inliers: torch.Tensor, n_branches: int, groups=None,
+                            reference_term: torch.Tensor | None = None) -> torch.Tensor:
         """Each inlier scored against the *other* inliers (n,), as LOF scores its training set.
 
         ``groups`` (n,) ints, optional: rows of one group (e.g. the test-time views of one image)
@@ -118,16 +168,25 @@ class Scorer:
             if groups.shape != (inliers.shape[0],):
                 raise ValueError(f"groups must hold one int per inlier ({inliers.shape[0]}); got shape "
                                  f"{tuple(groups.shape)}.")
-        return self._score_one(inliers, inliers, n_branches, leave_one_out=True, groups=groups)
+        self._check_reference_term(reference_term, inliers.shape[0], n_branches)
+        return self._score_one(inliers, inliers, n_branches, leave_one_out=True, groups=groups,
+                               reference_term=reference_term)
 
     def _score_one(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int,
-                   leave_one_out: bool = False, groups=None) -> torch.Tensor:
+                   leave_one_out: bool = False, groups=None, reference_term=None) -> torch.Tensor:
         q = _branches(queries, n_branches).double()                             # (B, Q, w)
         x = _branches(inliers, n_branches).double().to(q.device)                # (B, n, w)
+        radii = None if self.kind == "knn" else self.radii(inliers, n_branches).to(q.device)
+        per_branch = self._branch_normality(q, x, radii, leave_one_out, groups)  # (B, Q)
+        if self.reference:   # minus log(distance to the inliers / distance to the reference)
+            per_branch = reference_term.to(per_branch.device) - torch.log((-per_branch).clamp_min(_MIN_DISTANCE))
+        return _aggregate(per_branch, self.aggregate)
+
+    def _branch_normality(self, q, x, radii, leave_one_out: bool = False, groups=None) -> torch.Tensor:
+        """(B, Q) per-branch normality of the branch-split queries ``q`` (B, Q, w) against ``x`` (B, n, w)."""
         if self.kind == "knn" and not leave_one_out and q.device.type == "cpu" and x.shape[1] > 0:
-            return _aggregate(-_knn_l1_cpu(q, x, min(self.k, x.shape[1]), self.k_stat == "kth"), self.aggregate)
-        radii = self.radii(inliers, n_branches).to(q.device)
-        per_q = max(1, _BLOCK_BYTES // (8 * n_branches * max(1, x.shape[1])))
+            return -_knn_l1_cpu(q, x, min(self.k, x.shape[1]), self.k_stat == "kth")
+        per_q = max(1, _BLOCK_BYTES // (8 * q.shape[0] * max(1, x.shape[1])))
         parts = []
         for a in range(0, q.shape[1], per_q):
             d = torch.cdist(q[:, a:a + per_q], x, p=1)                         # (B, chunk, n)
@@ -137,15 +196,13 @@ class Scorer:
                 i = torch.arange(d.shape[1], device=d.device)
                 d[:, i, a + i] = math.inf
             parts.append(self._per_branch(d, radii))
-        per_branch = torch.cat(parts, dim=1)                                    # (B, Q)
-        return _aggregate(per_branch, self.aggregate)
+        return torch.cat(parts, dim=1)
 
-    def _per_branch(self, d: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
-        r = radii[:, None, None]
+    def _per_branch(self, d: torch.Tensor, radii: torch.Tensor | None) -> torch.Tensor:
         if self.kind == "count":
-            return (d <= r).sum(-1).double()
+            return (d <= radii[:, None, None]).sum(-1).double()
         if self.kind == "soft":
-            return torch.exp(-d / r).sum(-1)
+            return torch.exp(-d / radii[:, None, None]).sum(-1)
         k = min(self.k, d.shape[-1])
         nearest = d.topk(k, dim=-1, largest=False).values                       # (B, Q, k), ascending
         if not torch.isfinite(nearest).all():   # fewer than k others (leave-one-out of a tiny set)
@@ -191,7 +248,7 @@ def _aggregate(per_branch: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def parse_scorer(kind: str = "count", radius="2.0", radius_quantile: float = 0.5, k: int = 5,
-                 aggregate: str = "sum") -> Scorer:
+                 aggregate: str = "sum", reference: int = 0) -> Scorer:
     """A Scorer from command-line words: ``kind`` is count, soft, knn-mean or knn-kth; radius a number or auto."""
     k_stat = "mean"
     if kind.startswith("knn"):
@@ -199,4 +256,4 @@ def parse_scorer(kind: str = "count", radius="2.0", radius_quantile: float = 0.5
         k_stat = k_stat or "mean"
     r = radius if radius == "auto" else float(radius)
     return Scorer(kind=kind, radius=r, radius_quantile=float(radius_quantile), k=int(k), k_stat=k_stat,
-                  aggregate=aggregate)
+                  aggregate=aggregate, reference=int(reference))
