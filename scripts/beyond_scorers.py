@@ -44,6 +44,10 @@ SCORERS = {
     "knn kth k=5": Scorer(kind="knn", k=5, k_stat="kth"),
     "knn mean k=5 max": Scorer(kind="knn", k=5, aggregate="max"),
     "knn mean k=5 median": Scorer(kind="knn", k=5, aggregate="median"),
+    "knn ratio k=5 ref=2000": Scorer(kind="knn", k=5, reference=2000),
+    "knn ratio k=5 ref=8000": Scorer(kind="knn", k=5, reference=8000),
+    "knn ratio k=5 ref=20000": Scorer(kind="knn", k=5, reference=20000),
+    "knn ratio k=10 ref=8000": Scorer(kind="knn", k=10, reference=8000),
 }
 
 

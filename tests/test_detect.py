@@ -497,3 +497,46 @@ def test_test_time_views_in_the_detector_match_the_protocol_and_leave_all_views_
         CorelDetector(encoder=lambda b: b.flatten(1), n_branches=4, tta="flips").fit(torch.rand(5, 8))
     with pytest.raises(ValueError, match="choose one of"):
         CorelDetector(encoder=ae, n_branches=4, tta="rotations").fit(x)
+
+
+def test_a_reference_set_in_the_detector_matches_the_scorer_and_survives_save_load(tmp_path):
+    """fit(X, reference=R): minus the log ratio of the knn distances to X and to R per branch,
+    for new samples, for the training scores (leave-one-out, all views together) and after load."""
+    from corel.models import CorelAutoencoder
+    from corel.scoring import Scorer
+    from corel.views import apply_view, tta_views
+    torch.manual_seed(0)
+    ae = CorelAutoencoder(in_channels=1, image_size=8, channels=(4, 8, 16), n_branches=4, branch_dim=2).eval()
+    x, r, q = torch.rand(12, 1, 8, 8), torch.rand(20, 1, 8, 8), torch.rand(5, 1, 8, 8)
+    det = CorelDetector(encoder=ae, n_branches=4, scorer="knn-mean", k=3, tta="flips").fit(x, reference=r)
+    views = tta_views("flips")
+    with torch.no_grad():
+        zx = [ae.encode(apply_view(x, v)).double() for v in views]
+        zq = [ae.encode(apply_view(q, v)).double() for v in views]
+        zr = ae.encode(r).double()                                   # the reference in its own view only
+    sc, inl = Scorer(kind="knn", k=3, reference=20), torch.cat(zx)
+    want = sum(sc.score(z, inl, 4, reference_term=sc.reference_term(z, zr, 4)) for z in zq).numpy()
+    np.testing.assert_allclose(det.score_samples(q), want, rtol=1e-6)
+    others = torch.cat([z[1:] for z in zx])
+    loo = sum(sc.score(z[:1], others, 4, reference_term=sc.reference_term(z[:1], zr, 4)).item() for z in zx)
+    assert det.training_scores_[0] == pytest.approx(loo, rel=1e-6)
+    assert not np.allclose(det.score_samples(q), CorelDetector(encoder=ae, n_branches=4, scorer="knn-mean", k=3,
+                                                               tta="flips").fit(x).score_samples(q))
+    det.save(tmp_path / "d.pt", with_encoder=True)
+    again = CorelDetector.load(tmp_path / "d.pt")
+    assert again.reference_codes_.shape == (20, 8)
+    np.testing.assert_allclose(again.score_samples(q), det.score_samples(q))
+    # codes in, codes out; refitting without a reference drops it
+    codes = CorelDetector(n_branches=4, scorer="knn-mean", k=3).fit(zx[0].numpy(), reference=zr.numpy())
+    assert codes.fit(zx[0].numpy()).reference_codes_ is None
+
+
+@pytest.mark.parametrize("params, reference, message", [
+    (dict(), np.zeros((5, 4)), "scorer='knn-mean'"),
+    (dict(scorer="knn-mean"), np.full((5, 4), np.nan), "NaN"),
+    (dict(scorer="knn-mean"), np.zeros((5, 6)), r"\(M, 4\)"),
+    (dict(scorer="knn-mean"), np.zeros((0, 4)), r"\(M, 4\)"),
+])
+def test_detector_reference_errors(params, reference, message):
+    with pytest.raises(ValueError, match=message):
+        CorelDetector(n_branches=2, **params).fit(np.random.default_rng(0).normal(size=(10, 4)), reference=reference)

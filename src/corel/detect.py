@@ -53,6 +53,11 @@ class CorelDetector(DetectorBase):
         How the branch scores are combined (the paper: sum).
     radius_quantile : float in [0, 1], default=0.5
         Used with ``radius="auto"``.
+    With ``fit(X, reference=R)`` and a knn scorer, each branch's distance to the inliers is divided
+    by its distance to the unlabelled reference ``R`` (images of the kind the encoder was trained
+    on, any class; codes when ``encoder`` is None): minus the log of that ratio, summed over
+    branches (a density ratio, :mod:`corel.scoring`). On CIFAR-10 this is the largest single gain
+    over the plain knn score (``results/cifar10-beyond``).
     tta : {"off", "flips", "flips-shifts"}, default="off"
         Test-time views (:mod:`corel.views`; needs ``encoder`` and images ``(N, C, H, W)``):
         every inlier joins in each view, and a sample's score is the sum of its views' scores.
@@ -69,6 +74,8 @@ class CorelDetector(DetectorBase):
     ----------
     inlier_codes_ : torch.Tensor, shape (n_inliers, D)
         The encoded training set.
+    reference_codes_ : torch.Tensor, shape (M, D), or None
+        The encoded reference set given to :meth:`fit` (None without one).
     training_scores_ : ndarray of int64, shape (n_inliers,)
         Leave-one-out scores of the training codes: each one's count among the *other*
         training codes (its own match, n_branches, removed), as LOF does for its training set.
@@ -117,18 +124,23 @@ class CorelDetector(DetectorBase):
 
     # ---- fitting and scoring ----------------------------------------------------------------
 
-    def fit(self, X, y=None):
-        """Encode ``X`` and keep the codes as the inlier set. ``y`` is ignored."""
+    def fit(self, X, y=None, reference=None):
+        """Encode ``X`` and keep the codes as the inlier set. ``y`` is ignored. ``reference``:
+        unlabelled data (as X) to divide the knn distances by (see the class docstring)."""
         self._validate_params()
         views = self._views(X)
-        return self.fit_codes(torch.cat([self._encode(v, fitted_dim=None) for v in views]), n_views=len(views))
+        codes = torch.cat([self._encode(v, fitted_dim=None) for v in views])
+        ref = None if reference is None else self._encode(reference, fitted_dim=None)   # shape checked below
+        return self.fit_codes(codes, n_views=len(views), reference_codes=ref)
 
-    def fit_codes(self, codes, n_views: int = 1):
+    def fit_codes(self, codes, n_views: int = 1, reference_codes=None):
         """Fit on codes already encoded: (N x n_views, D), view-major (all images in view 0, then
         view 1, ...) in the order of ``corel.views.tta_views(tta)``, as :meth:`fit` encodes them.
-        For callers that encode images themselves (``corel score`` streams them)."""
+        For callers that encode images themselves (``corel score`` streams them).
+        ``reference_codes`` (M, D): the encoded unlabelled reference, optional."""
         from .views import tta_views
         self._validate_params()
+        self.reference_codes_ = None
         expected = len(tta_views(self.tta))
         if n_views != expected:
             raise ValueError(f"tta={self.tta!r} has {expected} view(s) but the codes hold {n_views}.")
@@ -143,15 +155,26 @@ class CorelDetector(DetectorBase):
         self.inlier_codes_ = codes
         if self.encoder is None:
             self.n_features_in_ = codes.shape[1]
+        if reference_codes is not None:
+            if not self.scorer.startswith("knn"):
+                raise ValueError(f"A reference set divides knn distances: fit it with scorer='knn-mean' (or "
+                                 f"'knn-kth'), not {self.scorer!r}.")
+            reference_codes = self._codes_of(reference_codes, self._device())
+            if reference_codes.shape[0] == 0 or reference_codes.shape[1] != codes.shape[1]:
+                raise ValueError(f"The reference codes must be a non-empty (M, {codes.shape[1]}) array; got shape "
+                                 f"{tuple(reference_codes.shape)}.")
+            self.reference_codes_ = reference_codes
         scorer = self._scorer()
         n = codes.shape[0] // n_views
+        term = self._reference_term(scorer, codes)
         if n_views > 1:   # an image's other views are not its neighbours: all are left out together
             groups = torch.arange(n).repeat(n_views)
-            loo = scorer.score_leave_one_out(codes, self.n_branches, groups=groups).reshape(n_views, n).sum(0)
+            loo = scorer.score_leave_one_out(codes, self.n_branches, groups=groups,
+                                             reference_term=term).reshape(n_views, n).sum(0)
         elif scorer.is_paper and scorer.aggregate == "sum":
             loo = count_neighbors(codes, codes, self.n_branches, self.radius) - self.n_branches
         else:
-            loo = scorer.score_leave_one_out(codes, self.n_branches)
+            loo = scorer.score_leave_one_out(codes, self.n_branches, reference_term=term)
         self.training_scores_ = loo.cpu().numpy()
         self.offset_ = float(np.percentile(self.training_scores_, 100.0 * self.contamination))
         return self
@@ -170,7 +193,8 @@ class CorelDetector(DetectorBase):
             if scorer.is_paper and scorer.aggregate == "sum":
                 counts = count_neighbors(codes, self.inlier_codes_, self.n_branches, self.radius)
             else:
-                counts = scorer.score(codes, self.inlier_codes_, self.n_branches)
+                counts = scorer.score(codes, self.inlier_codes_, self.n_branches,
+                                      reference_term=self._reference_term(scorer, codes))
             counts = counts.cpu().numpy().astype(np.float64)
             total = counts if total is None else total + counts
         return total
@@ -188,8 +212,13 @@ class CorelDetector(DetectorBase):
 
     def _scorer(self):
         from .scoring import parse_scorer
+        reference = getattr(self, "reference_codes_", None)
         return parse_scorer(self.scorer, self.radius if self.radius == "auto" else float(self.radius),
-                            self.radius_quantile, self.k, self.aggregate)
+                            self.radius_quantile, self.k, self.aggregate,
+                            0 if reference is None else reference.shape[0])
+
+    def _reference_term(self, scorer, codes):
+        return None if not scorer.reference else scorer.reference_term(codes, self.reference_codes_, self.n_branches)
 
     # ---- persistence ------------------------------------------------------------------------
 
@@ -222,6 +251,7 @@ class CorelDetector(DetectorBase):
                        "radius_quantile": float(self.radius_quantile), "tta": str(self.tta)},
             "had_encoder": self.encoder is not None,
             "inlier_codes": self.inlier_codes_.detach().cpu(),
+            "reference_codes": None if self.reference_codes_ is None else self.reference_codes_.detach().cpu(),
             "training_scores": torch.from_numpy(np.asarray(self.training_scores_)),
             "offset": float(self.offset_),
             "meta": _plain(dict(meta or getattr(self, "meta_", None) or {}), "meta"),
@@ -278,6 +308,8 @@ class CorelDetector(DetectorBase):
         det = cls(encoder=encoder, device=device, **state["params"])
         det._validate_params()
         det.inlier_codes_ = state["inlier_codes"].to(det._device())
+        ref = state.get("reference_codes")     # absent in files written before references existed
+        det.reference_codes_ = None if ref is None else ref.to(det._device())
         if encoder is None:
             det.n_features_in_ = det.inlier_codes_.shape[1]
         det.training_scores_ = state["training_scores"].numpy()
