@@ -397,3 +397,32 @@ def test_argument_mistakes_are_one_line_errors(run, scored, tmp_path, capsys):
 def test_summary_path():
     assert summary_path("a/scores.csv") == Path("a/scores.json")
     assert summary_path("a/scores.tsv") == Path("a/scores.tsv.json")
+
+
+def test_a_reference_folder_divides_the_knn_distances(run, tmp_path, capsys):
+    """--reference: unlabelled images (here: digits of every class) the knn distances are divided
+    by; the scores are CorelDetector's with fit(..., reference=...), and the file keeps them."""
+    data = run["data"]
+    argv = ["score", str(run["model"]), "--inliers", str(data / "inliers"), "--images", str(data / "images"),
+            "--scorer", "knn-mean", "--no-progress", "--reference", str(data / "images" / "others")]
+    code, out, err = _cli([*argv, "--out", str(tmp_path / "s.csv"), "--save-detector", str(tmp_path / "d.pt")],
+                          capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["n_reference"] == 70 and "70 unlabelled reference codes" in summary["scorer"]
+    det = CorelDetector.load(tmp_path / "d.pt")
+    assert det.reference_codes_.shape[0] == 70
+    plain = list(csv.DictReader(open(_run_plain(argv[:-2], tmp_path, capsys))))
+    assert [r["score"] for r in plain] != [r["score"] for r in rows]
+    again = run_score(detector=tmp_path / "d.pt", images=data / "images", out=tmp_path / "b.csv",
+                      opts=ScoreOptions(progress=False))
+    assert again["n_scored"] == 140
+    assert [r["score"] for r in csv.DictReader(open(tmp_path / "b.csv"))] == [r["score"] for r in rows]
+    code, out, err = _cli(["score", str(run["model"]), "--inliers", str(data / "inliers"), "--images",
+                           str(data / "images"), "--reference", str(data / "inliers"), "--out",
+                           str(tmp_path / "x.csv")], capsys)
+    assert code == 2 and "add --scorer knn-mean" in err and err.count("\n") == 1
+    code, out, err = _cli(["score", "--detector", str(tmp_path / "d.pt"), "--images", str(data / "images"),
+                           "--reference", str(data / "inliers"), "--out", str(tmp_path / "y.csv")], capsys)
+    assert code == 2 and "fit again" in err

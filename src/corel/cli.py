@@ -453,7 +453,8 @@ def _cmd_score(args) -> int:
     _set_threads(args.threads)
     opts = ScoreOptions(scorer=args.scorer, radius=args.radius, radius_quantile=args.radius_quantile, k=args.k,
                         aggregate=args.aggregate, contamination=args.contamination, threshold=args.threshold,
-                        batch_size=args.batch_size, device=args.device, progress=args.progress, tta=args.tta)
+                        batch_size=args.batch_size, device=args.device, progress=args.progress, tta=args.tta,
+                        reference=args.reference)
     report = None if args.report is None else (args.report or str(Path(args.out).parent / "report.html"))
 
     def warn(message: str) -> None:
@@ -488,6 +489,10 @@ def _add_score_and_report_commands(sub) -> None:
     p.add_argument("model", nargs="?", default=None, help="model.pt (or .ckpt) written by `corel train`")
     p.add_argument("--inliers", default=None, metavar="PATH", help="examples of the normal class")
     p.add_argument("--images", default=None, metavar="PATH", help="images to score")
+    p.add_argument("--reference", default=None, metavar="PATH",
+                   help="with --scorer knn-mean: unlabelled images of any class (e.g. a few thousand of those the "
+                        "model was trained on); each knn distance to the inliers is divided by the distance to "
+                        "these (a density ratio), often much sharper")
     p.add_argument("--detector", default=None, metavar="FILE",
                    help="a detector written by --save-detector (no MODEL or --inliers needed)")
     p.add_argument("--save-detector", default=None, metavar="FILE",

@@ -58,6 +58,7 @@ class ScoreOptions:
     k: int = 5
     aggregate: str = "sum"
     tta: str = "off"                   # test-time views (corel.views.TTA_MODES), fixed when the detector is fitted
+    reference: str | None = None       # unlabelled images (folder, zip, list) the knn distances are divided by
     contamination: float | None = None  # None: 0.05 when fitting, the detector file's own when loading
     threshold: float | None = None     # a given threshold on the score (overrides contamination)
     batch_size: int = 256              # images read and encoded at once
@@ -141,17 +142,31 @@ def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
     if codes is None:
         raise DataError(f"No readable inlier image in {inliers} ({len(failed)} files, none could be decoded; "
                         f"first: {failed[0][0]}: {failed[0][1]}).")
+    reference, n_reference = None, 0
+    if opts.reference is not None:
+        reference, ref_failed, ref_stats, _ = _encode_source(model, opts.reference, image_size, channels, opts, device,
+                                                             "reference")
+        for line in ref_stats.warnings("reference images"):
+            warn(line)
+        if ref_failed:
+            warn(f"{len(ref_failed)} reference images could not be read and were left out (first: "
+                 f"{ref_failed[0][0]}: {ref_failed[0][1]}).")
+        if reference is None:
+            raise DataError(f"No readable reference image in {opts.reference}.")
+        n_reference = int(reference.shape[0])
     n_branches = int(ck["model_args"].get("n_branches", 1))
     contamination = DEFAULT_CONTAMINATION if opts.contamination is None else opts.contamination
     det = CorelDetector(encoder=model, n_branches=n_branches, radius=opts.radius, scorer=opts.scorer, k=opts.k,
                         aggregate=opts.aggregate, radius_quantile=opts.radius_quantile, contamination=contamination,
-                        batch_size=opts.batch_size, device=device, tta=opts.tta).fit_codes(codes, len(views))
+                        batch_size=opts.batch_size, device=device, tta=opts.tta).fit_codes(codes, len(views),
+                                                                                           reference_codes=reference)
     det.encoder_spec_ = (ck["model_name"], dict(ck["model_args"]))
     det.meta_ = {"image_size": image_size, "channels": channels, "model": str(model_path),
                  "inliers": str(inliers), "n_inliers": int(codes.shape[0]) // len(views),
-                 "trained_on": (ck.get("config") or {}).get("dataset")}
+                 "trained_on": (ck.get("config") or {}).get("dataset"),
+                 "reference": None if opts.reference is None else str(opts.reference), "n_reference": n_reference}
     info = {"image_size": image_size, "channels": channels, "inliers": str(inliers),
-            "n_inliers": int(codes.shape[0]) // len(views),
+            "n_inliers": int(codes.shape[0]) // len(views), "n_reference": n_reference,
             "inlier_failures": [{"path": p, "reason": r} for p, r in failed],
             "conversions": stats.warnings("inlier images")}
     return det, info
@@ -385,6 +400,11 @@ def run_score(model=None, *, detector=None, inliers=None, images=None, out="scor
         model, detector = None, model
     if detector is not None and model is not None:
         raise ValueError("Pass either MODEL (with --inliers) or --detector, not both.")
+    if detector is not None and opts.reference is not None:
+        raise ValueError(f"--detector {detector} was fitted already (with its reference, if any); to use "
+                         f"--reference fit again: corel score MODEL --inliers ... --reference ...")
+    if opts.reference is not None and not opts.scorer.startswith("knn"):
+        raise ValueError(f"--reference divides knn distances; add --scorer knn-mean (now --scorer {opts.scorer}).")
     if detector is not None and inliers is not None:
         raise ValueError(f"--detector {detector} already holds its inliers; to fit on other inliers pass "
                          f"the model: corel score MODEL --inliers {inliers} ...")
