@@ -426,3 +426,17 @@ def test_a_reference_folder_divides_the_knn_distances(run, tmp_path, capsys):
     code, out, err = _cli(["score", "--detector", str(tmp_path / "d.pt"), "--images", str(data / "images"),
                            "--reference", str(data / "inliers"), "--out", str(tmp_path / "y.csv")], capsys)
     assert code == 2 and "fit again" in err
+
+
+def test_the_digits_example_writer_keeps_the_reference_apart(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("digits_pngs", Path(__file__).parents[1] / "scripts" / "digits_pngs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    root = mod.write_pngs(tmp_path / "d", n_reference=300)
+    names = {sub: {p.name for p in (root / sub).rglob("*.png")} for sub in ("inliers", "images", "reference")}
+    assert [len(names[s]) for s in ("inliers", "images", "reference")] == [100, 140, 300]
+    assert not names["reference"] & (names["inliers"] | names["images"])
+    from sklearn.datasets import load_digits
+    labels = load_digits().target[[int(n[:4]) for n in names["reference"]]]
+    assert len(set(labels.tolist())) == 10                      # every class, unlabelled
