@@ -426,6 +426,12 @@ def test_a_reference_folder_divides_the_knn_distances(run, tmp_path, capsys):
     code, out, err = _cli(["score", "--detector", str(tmp_path / "d.pt"), "--images", str(data / "images"),
                            "--reference", str(data / "inliers"), "--out", str(tmp_path / "y.csv")], capsys)
     assert code == 2 and "fit again" in err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "0.png").write_bytes(b"junk")
+    code, out, err = _cli([*argv[:-1], str(bad), "--out", str(tmp_path / "z.csv")], capsys)
+    assert code == 2 and "No readable reference image" in err.strip().splitlines()[-1]
+    assert "reference images could not be read" in err and not (tmp_path / "z.csv").exists()
 
 
 def test_the_digits_example_writer_keeps_the_reference_apart(tmp_path):

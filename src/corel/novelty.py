@@ -142,18 +142,8 @@ def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
     if codes is None:
         raise DataError(f"No readable inlier image in {inliers} ({len(failed)} files, none could be decoded; "
                         f"first: {failed[0][0]}: {failed[0][1]}).")
-    reference, n_reference = None, 0
-    if opts.reference is not None:
-        reference, ref_failed, ref_stats, _ = _encode_source(model, opts.reference, image_size, channels, opts, device,
-                                                             "reference")
-        for line in ref_stats.warnings("reference images"):
-            warn(line)
-        if ref_failed:
-            warn(f"{len(ref_failed)} reference images could not be read and were left out (first: "
-                 f"{ref_failed[0][0]}: {ref_failed[0][1]}).")
-        if reference is None:
-            raise DataError(f"No readable reference image in {opts.reference}.")
-        n_reference = int(reference.shape[0])
+    reference = None if opts.reference is None else _reference_codes(model, image_size, channels, opts, device, warn)
+    n_reference = 0 if reference is None else int(reference.shape[0])
     n_branches = int(ck["model_args"].get("n_branches", 1))
     contamination = DEFAULT_CONTAMINATION if opts.contamination is None else opts.contamination
     det = CorelDetector(encoder=model, n_branches=n_branches, radius=opts.radius, scorer=opts.scorer, k=opts.k,
@@ -170,6 +160,19 @@ def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
             "inlier_failures": [{"path": p, "reason": r} for p, r in failed],
             "conversions": stats.warnings("inlier images")}
     return det, info
+
+
+def _reference_codes(model, image_size, channels, opts, device, warn):
+    """Codes of the readable unlabelled images at ``opts.reference`` (their own view only)."""
+    codes, failed, stats, _ = _encode_source(model, opts.reference, image_size, channels, opts, device, "reference")
+    for line in stats.warnings("reference images"):
+        warn(line)
+    if failed:
+        warn(f"{len(failed)} reference images could not be read and were left out (first: "
+             f"{failed[0][0]}: {failed[0][1]}).")
+    if codes is None:
+        raise DataError(f"No readable reference image in {opts.reference}.")
+    return codes
 
 
 def _encode_source(model, path, image_size, channels, opts, device, desc, views=("identity",)):
