@@ -40,6 +40,9 @@ class TrainConfig:
     image_size: int = _opt(32, "images are resized to this side (the protocol: 32)")
     holdout: int = _opt(0, "training images held out for validation (never trained on; "
                            "`corel evaluate --protocol validation` scores them). 0: train on all")
+    train_classes: str = _opt("", "train only on the images of these classes, comma-separated names (labels only "
+                                  "select the images, never enter the loss; the hold-out is drawn before, so it "
+                                  "stays the same images). Empty: every class")
     # model
     model: str = _opt("conv", "'conv' (the paper's autoencoder) or 'mlp'")
     channels: list[int] = _opt([32, 64, 128], "encoder conv widths (paper: 32,64,128)")
@@ -112,6 +115,7 @@ class TrainConfig:
         if self.model not in ("conv", "mlp"):
             raise ValueError(f"Config key 'model' must be 'conv' or 'mlp'; got {self.model!r}.")
         self.augmentations()
+        self.train_class_names()
         if self.rec_weight == 0 and self.lam == 0 and self.contrastive == 0:
             raise ValueError("Every loss weight is 0 (rec_weight, lam, contrastive): set at least one > 0.")
         from ._validation import metric_to_p   # torch-free check of the metric's spelling
@@ -125,6 +129,13 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"Config key 'augment' names unknown augmentation(s) {unknown}; "
                              f"choose among {list(AUGMENTATIONS)}, comma-separated (e.g. crop,flip).")
+        return names
+
+    def train_class_names(self) -> tuple[str, ...]:
+        """The class names of ``train_classes`` (empty: every class), without repeats."""
+        names = tuple(c.strip() for c in self.train_classes.split(",") if c.strip())
+        if len(set(names)) != len(names):
+            raise ValueError(f"Config key 'train_classes' names a class twice: {self.train_classes!r}.")
         return names
 
     @classmethod

@@ -322,6 +322,9 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     if cfg.holdout:
         from .data import holdout_split
         data = data.subset(holdout_split(len(data), cfg.holdout)[0])
+    if cfg.train_class_names():
+        from .data import class_subset
+        data = class_subset(data, cfg.train_class_names())
     name, args = model_kwargs(cfg, data.n_channels, data.n_channels * cfg.image_size ** 2)
     module = CorelModule(name, args, cfg.to_dict())
     resume_from, corrupt_last, notice = _resume_point(ckpt_dir, name, args, cfg) if resume else (None, None, None)

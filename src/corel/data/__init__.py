@@ -19,10 +19,10 @@ from .idx import load_fashion_mnist, load_mnist, read_idx
 from .imagenet import load_imagenet
 from .npz import load_npz
 from .registry import DATASETS, get_loader, load_dataset
-from .split import holdout_split
+from .split import class_subset, holdout_split
 from .tinyimagenet import load_tinyimagenet
 
 __all__ = ["CIFAR10_CLASSES", "DATASETS", "DataError", "ImageSet", "get_loader", "load_cifar10",
            "load_cifar100", "load_cifar10_jpeg", "load_cifar20", "load_dataset", "load_digits",
-           "holdout_split", "load_fashion_mnist", "load_imagefolder", "load_imagenet", "load_mnist", "load_npz",
+           "class_subset", "holdout_split", "load_fashion_mnist", "load_imagefolder", "load_imagenet", "load_mnist", "load_npz",
            "load_tinyimagenet", "read_idx"]
