@@ -50,3 +50,36 @@ def knn_l1(q, xt, k, kth, out):
                 for j in range(k):
                     total += best[j]
                 out[b, i] = total / k
+
+
+@jit
+def knn_l1_topk(q, xt, out):
+    """out[b, i, :] = the k smallest l1 distances of q[b, i] to xt[b, :, j], ascending (k = out.shape[2]).
+
+    q: (B, Q, w), xt: (B, w, n) C-contiguous, same float dtype; out: (B, Q, k) float64; 1 <= k <= n.
+    """
+    n_b, n_q, w = q.shape
+    n = xt.shape[2]
+    k = out.shape[2]
+    d = np.empty(n, dtype=xt.dtype)
+    for b in range(n_b):
+        for i in range(n_q):
+            d[:] = 0
+            for t in range(w):
+                v = q[b, i, t]
+                row = xt[b, t]
+                for j in range(n):
+                    d[j] += abs(v - row[j])
+            best = out[b, i]
+            for j in range(k):
+                best[j] = np.inf
+            worst = np.inf
+            for j in range(n):
+                s = d[j]
+                if s < worst:
+                    p = k - 1
+                    while p > 0 and best[p - 1] > s:
+                        best[p] = best[p - 1]
+                        p -= 1
+                    best[p] = s
+                    worst = best[k - 1]

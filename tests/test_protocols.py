@@ -1,0 +1,166 @@
+"""Protocols of unseen novelty: problem lists, leak-free pools, the shared loop against the paper's, rules."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score
+
+from corel.data import ImageSet, class_subset
+from corel.evaluate import evaluate_one_class
+from corel.pool_scoring import (RULES, Ingredients, branch_view_codes, knn_topk, loo_knn_mean,
+                                self_excluded_topk)
+from corel.protocols import (Problem, never_trained_problems, pool_without_problems, read_halves,
+                             reference_pools, run_problems, standard_problems)
+from corel.scoring import Scorer
+
+
+def blobs(n_classes, n_train, n_test, dim=8, spread=0.8, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(n_classes, dim)) * spread
+    y_tr, y_te = np.repeat(np.arange(n_classes), n_train), np.repeat(np.arange(n_classes), n_test)
+    return ((centers[y_tr] + rng.normal(size=(len(y_tr), dim))).astype(np.float32), y_tr,
+            (centers[y_te] + rng.normal(size=(len(y_te), dim))).astype(np.float32), y_te)
+
+
+def test_pool_without_leaves_the_outliers_out_and_rotates():
+    problems = pool_without_problems(range(10), rotations=3)
+    assert len(problems) == 30
+    first = problems[0]
+    assert first.inlier == 0 and first.outliers == (6, 7, 8, 9) and first.pool == (0, 1, 2, 3, 4, 5)
+    for p in problems:
+        assert not set(p.outliers) & set(p.pool)
+        assert set(p.outliers) | set(p.pool) == set(range(10)) and p.inlier in p.pool
+    # each rotation leaves out a different set
+    assert len({p.outliers for p in problems if p.inlier == 3}) == 3
+    with pytest.raises(ValueError, match="rotations"):
+        pool_without_problems(range(10), rotations=10)
+
+
+def test_never_trained_problems_need_both_sides():
+    ps = never_trained_problems([0, 1, 2, 3, 4], range(10))
+    assert [p.inlier for p in ps] == [0, 1, 2, 3, 4]
+    assert all(p.outliers == (5, 6, 7, 8, 9) and p.pool == (0, 1, 2, 3, 4) for p in ps)
+    with pytest.raises(ValueError, match="both sides"):
+        never_trained_problems(range(10), range(10))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 4))
+def test_no_left_out_class_leaks_into_a_reference_pool(seed, rotations):
+    y = np.random.default_rng(seed).integers(0, 10, size=3000)
+    problems = pool_without_problems(range(10), rotations)
+    pools = reference_pools(y, problems, reference=600, seed=seed)
+    for p in problems:
+        labels = set(y[pools[p.pool]].tolist())
+        assert not labels & set(p.outliers)           # checked on the codes' labels
+        assert labels <= set(p.pool)
+        assert len(pools[p.pool]) == len(set(pools[p.pool].tolist()))   # no code twice
+
+
+def test_reference_pool_of_a_class_without_codes_is_an_error():
+    with pytest.raises(ValueError, match="no pool codes"):
+        reference_pools(np.zeros(50, int), [Problem(0, (1,), (0, 1))], reference=10)
+
+
+def test_standard_problems_with_knn_reproduce_the_paper_loop():
+    tr, ytr, te, yte = blobs(4, 60, 30)
+    views = dict(pool_views=[tr + 0.05], query_views=[te + 0.05])
+    res = run_problems(tr, ytr, te, yte, standard_problems(range(4)), {"knn": RULES["knn"]}, n=20, draws=3,
+                       n_branches=2, k=3, reference=80, **views)
+    ref = evaluate_one_class(tr, ytr, te, yte, n=20, draws=3, n_branches=2, scorer=Scorer(kind="knn", k=3),
+                             train_views=views["pool_views"], test_views=views["query_views"])
+    np.testing.assert_allclose(res.auroc["knn"], ref.auroc, atol=1e-9)
+
+
+def test_ratio_rule_equals_a_brute_force_ratio_on_the_stratified_pool():
+    tr, ytr, te, yte = blobs(3, 40, 20, dim=4, seed=1)
+    problems = pool_without_problems(range(3), 1)
+    res = run_problems(tr, ytr, te, yte, problems, {"ratio": RULES["ratio"]}, n=10, draws=1, n_branches=1,
+                       k=2, reference=30)
+    pools = reference_pools(ytr, problems, 30)
+    from corel.evaluate import draw_rng
+    for i, p in enumerate(problems):
+        members = np.flatnonzero(ytr == p.inlier)
+        inl = tr[members[draw_rng(0, p.inlier, 0).choice(len(members), size=10, replace=False)]]
+        keep = np.isin(yte, (p.inlier,) + p.outliers)
+        q = te[keep]
+        d_in = np.sort(np.abs(q[:, None] - inl[None]).sum(-1), 1)[:, :2].mean(1)
+        d_ref = np.sort(np.abs(q[:, None] - tr[pools[p.pool]][None]).sum(-1), 1)[:, :2].mean(1)
+        expected = 100 * roc_auc_score(yte[keep] != p.inlier, np.log(d_in) - np.log(d_ref))
+        assert res.auroc["ratio"][i, 0] == pytest.approx(expected)
+
+
+def test_ratio_is_blind_to_a_kind_the_pool_lacks_and_guard_is_not():
+    """Inliers sit in a crowd the pool also holds; the novelty lies far from everything the pool holds."""
+    rng = np.random.default_rng(3)
+    inl = rng.normal(size=(300, 4)) * 0.5
+    crowd = rng.normal(size=(300, 4)) * 0.5 + np.array([1.0, 0, 0, 0])
+    far = rng.normal(size=(300, 4)) * 2.0 + np.array([0, 8.0, 0, 0])      # sparse and far: never in the pool
+    tr = np.concatenate([inl, crowd, far]).astype(np.float32)
+    y = np.repeat([0, 1, 2], 300)
+    problems = [Problem(0, (2,), (0, 1))]
+    res = run_problems(tr, y, tr, y, problems, RULES, n=100, draws=2, n_branches=1, k=5, reference=200)
+    assert res.mean("knn") > 95
+    assert res.mean("guard") >= res.mean("knn") - 1.0
+    assert res.mean("ratio") < res.mean("knn") - 10
+
+
+def test_knn_topk_against_brute_force_and_exclusion():
+    rng = np.random.default_rng(4)
+    q = torch.tensor(rng.normal(size=(2, 7, 3)))
+    x = torch.tensor(rng.normal(size=(2, 11, 3)))
+    d = torch.cdist(q, x, p=1)
+    np.testing.assert_allclose(knn_topk(q, x, 4), d.sort(-1).values[..., :4], rtol=1e-5)
+    np.testing.assert_allclose(knn_topk(q, x[:, :2], 4)[..., 2:], d[..., :2].max(-1, keepdim=True).values.expand(-1, -1, 2), rtol=1e-5)
+    own, in_x = torch.tensor([0, 1, 2, 3, 4, 5, 6]), torch.tensor([True, False, True, True, True, True, True])
+    got = self_excluded_topk(q, x, 3, own, in_x)
+    for i in range(7):
+        dd = d[:, i].clone()
+        if in_x[i]:
+            dd[:, own[i]] = float("inf")
+        np.testing.assert_allclose(got[:, i], dd.sort(-1).values[:, :3])
+    groups = torch.tensor([0, 0, 1, 1, 2, 2])
+    xx = torch.tensor(rng.normal(size=(1, 6, 3)))
+    loo = loo_knn_mean(xx, groups, 2)
+    dd = torch.cdist(xx, xx, p=1)[0]
+    for i in range(6):
+        others = [j for j in range(6) if groups[j] != groups[i]]
+        assert loo[0, i].item() == pytest.approx(dd[i, others].sort().values[:2].mean().item())
+
+
+def test_branch_view_codes_cut_the_latent_like_the_loss():
+    z = torch.arange(12.0).reshape(2, 6)
+    b = branch_view_codes(z, 3)
+    assert b.shape == (3, 2, 2) and b[1, 0].tolist() == [2.0, 3.0]
+    with pytest.raises(ValueError, match="divisible"):
+        branch_view_codes(z, 4)
+
+
+def test_guard_standardises_by_the_inliers():
+    ing = Ingredients(query_dist=[torch.tensor([[1.0, 5.0]])], query_ref_log=[torch.tensor([[0.0, 0.0]])],
+                      inlier_dist=[torch.tensor([[1.0, 2.0, 3.0]])], inlier_ref_log=[torch.zeros(1, 3)])
+    out = RULES["guard"](ing)
+    z_knn = (torch.tensor([1.0, 5.0]) - 2.0) / 1.0
+    assert torch.all(out >= z_knn - 1e-9)
+
+
+def test_halves_file_errors(tmp_path):
+    names = ["a", "b", "c", "d"]
+    f = tmp_path / "halves.txt"
+    f.write_text("# halves\nA: a, b\nB: c, d\n")
+    assert read_halves(f, names) == {"A": ("a", "b"), "B": ("c", "d")}
+    for text, message in [("A: a, x\nB: c\n", "unknown class"), ("A: a\nB:\n", "names no class"),
+                          ("A: a, b\n", "two halves"), ("A: a, b\nB: b, c\n", "both halves"),
+                          ("A a b\nB: c\n", "expected")]:
+        f.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            read_halves(f, names)
+
+
+def test_class_subset_keeps_only_the_named_classes():
+    data = ImageSet(torch.zeros(6, 1, 2, 2, dtype=torch.uint8), [0, 1, 2, 0, 1, 2], ["x", "y", "z"], "toy")
+    sub = class_subset(data, ["x", "z"])
+    assert sorted(set(sub.labels.tolist())) == [0, 2] and len(sub) == 4 and sub.classes == ["x", "y", "z"]
+    with pytest.raises(ValueError, match="Unknown class name"):
+        class_subset(data, ["w"])
