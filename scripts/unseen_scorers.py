@@ -32,13 +32,15 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default="runs/codes")
     ap.add_argument("--never-trained", action="store_true",
                     help="score the model's --train-classes against the classes it never saw (pool: its classes)")
+    ap.add_argument("--variants", action="store_true", help="also the variants of corel.pool_scoring.VARIANTS")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
     import torch
     from corel.checkpoints import load_checkpoint, load_model
     from corel.pipeline import EvalSpec, protocol_codes
-    from corel.pool_scoring import RULES
+    from corel.pool_scoring import RULES, VARIANTS
+    rules = {**RULES, **VARIANTS} if args.variants else dict(RULES)
     from corel.protocols import never_trained_problems, pool_without_problems, run_problems, standard_problems
     from corel.views import tta_views
 
@@ -59,13 +61,13 @@ def main(argv=None) -> int:
            "reference": args.reference, "k": args.k, "results": {}}
     for label, problems in sets.items():
         t0 = time.perf_counter()
-        res = run_problems(pool, pool_y, query, query_y, problems, RULES, n=args.n, draws=args.draws,
+        res = run_problems(pool, pool_y, query, query_y, problems, rules, n=args.n, draws=args.draws,
                            n_branches=ck["model_args"]["n_branches"], k=args.k, reference=args.reference,
                            pool_views=[c[0] for c in coded[1:]], query_views=[c[2] for c in coded[1:]],
                            progress=lambda m: print(f"  {label}: {m}", file=sys.stderr, flush=True))
         out["results"][label] = {
             rule: {"mean": res.mean(rule), "per_class": {names[c]: v for c, v in res.per_class(rule).items()},
-                   "auroc": res.auroc[rule].tolist()} for rule in RULES}
+                   "auroc": res.auroc[rule].tolist()} for rule in rules}
         out["results"][label]["problems"] = [[p.inlier, list(p.outliers), list(p.pool), p.rotation] for p in problems]
         out["results"][label]["seconds"] = round(time.perf_counter() - t0, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
     print(f"{args.model}, {args.protocol}, n = {args.n}, {args.draws} draws, tta {args.tta}, pool M = {args.reference}")
     print("| rule | " + " | ".join(labels) + " | worst class (" + labels[-1] + ") |")
     print("|---|" + "---|" * (len(labels) + 1))
-    for rule in RULES:
+    for rule in rules:
         last = out["results"][labels[-1]][rule]["per_class"]
         worst = min(last, key=last.get)
         print(f"| {rule} | " + " | ".join(f"{out['results'][l][rule]['mean']:.2f}" for l in labels)

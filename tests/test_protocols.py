@@ -164,3 +164,17 @@ def test_class_subset_keeps_only_the_named_classes():
     assert sorted(set(sub.labels.tolist())) == [0, 2] and len(sub) == 4 and sub.classes == ["x", "y", "z"]
     with pytest.raises(ValueError, match="Unknown class name"):
         class_subset(data, ["w"])
+
+
+@pytest.mark.parametrize("kth", [False, True])
+def test_standard_problems_with_the_ratio_reproduce_the_paper_loop_with_a_reference(kth):
+    tr, ytr, te, yte = blobs(4, 60, 30, seed=5)
+    views = dict(pool_views=[tr[:, ::-1].copy()], query_views=[te[:, ::-1].copy()])
+    res = run_problems(tr, ytr, te, yte, standard_problems(range(4)), {"ratio": RULES["ratio"]}, n=20, draws=2,
+                       n_branches=2, k=3, kth=kth, reference=100, **views)
+    ref = evaluate_one_class(tr, ytr, te, yte, n=20, draws=2, n_branches=2,
+                             scorer=Scorer(kind="knn", k=3, k_stat="kth" if kth else "mean", reference=100),
+                             train_views=views["pool_views"], test_views=views["query_views"])
+    np.testing.assert_allclose(res.auroc["ratio"], ref.auroc, atol=1e-9)
+    for i in range(4):   # the kept scores are the same normality as the paper loop's
+        np.testing.assert_allclose(res.scores_draw0["ratio"][i], ref.scores_draw0[i], rtol=1e-9)

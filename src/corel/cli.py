@@ -110,13 +110,22 @@ def _cmd_evaluate(args) -> int:
     from .pipeline import EvalSpec, evaluate_checkpoint
     _set_threads(args.threads)
     from .scoring import parse_scorer
-    scorer = parse_scorer(args.scorer, args.radius, args.radius_quantile, args.k, args.aggregate, args.reference)
+    scorer = parse_scorer(args.scorer, args.radius, args.radius_quantile, args.k, args.aggregate, args.reference,
+                          args.pool_rule)
     spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, ns=args.n, draws=args.draws,
                     radius=2.0 if args.radius == "auto" else args.radius, seed=args.seed,
                     batch_size=args.batch_size, device=args.device, progress=args.progress, protocol=args.protocol,
-                    scorer=None if scorer.is_paper and scorer.aggregate == "sum" else scorer, tta=args.tta)
-    _print_summaries(evaluate_checkpoint(args.checkpoint, spec, args.out_dir, cache_dir=args.codes_cache),
-                     args.out_dir)
+                    scorer=None if scorer.is_paper and scorer.aggregate == "sum" else scorer, tta=args.tta,
+                    novelty=args.novelty, rotations=args.rotations)
+    if args.novelty == "never-trained":
+        from .pipeline import evaluate_never_trained
+        summaries = evaluate_never_trained(args.checkpoint, spec, args.out_dir, halves=args.halves,
+                                           cache_dir=args.codes_cache)
+    else:
+        if len(args.checkpoint) != 1:
+            raise ValueError(f"Give one model (got {len(args.checkpoint)}); two models are for --novelty never-trained.")
+        summaries = evaluate_checkpoint(args.checkpoint[0], spec, args.out_dir, cache_dir=args.codes_cache)
+    _print_summaries(summaries, args.out_dir)
     _maybe_report(args, args.out_dir)
     return 0
 
@@ -172,14 +181,29 @@ def build_parser() -> argparse.ArgumentParser:
                        description="For each class: draw n inliers from its training split, score the whole test "
                                    "split by counting inliers within the l1 ball of each branch, AUROC one vs rest; "
                                    "repeated for several draws.")
-    p.add_argument("checkpoint", help="model.pt or a Lightning .ckpt written by `corel train`")
+    p.add_argument("checkpoint", nargs="+",
+                   help="model.pt or a Lightning .ckpt written by `corel train`; with --novelty never-trained, "
+                        "the two models trained on complementary halves of the classes (--train-classes)")
     p.add_argument("--dataset", default="cifar10-jpeg", help="evaluation set (a corel.data name)")
     p.add_argument("--data-root", default=None, help="its folder or file")
     _add_protocol_flags(p)
     _add_scorer_flags(p)
     p.add_argument("--reference", type=int, default=0, metavar="M",
                    help="with a knn scorer: divide each branch's distance to the inliers by the distance to M "
-                        "unlabelled training images (drawn once, labels unused), a density ratio; 0: off")
+                        "unlabelled training images (drawn once, labels unused), a density ratio; 0: off. It helps "
+                        "only against kinds of images the pool holds: see --novelty pool-without")
+    p.add_argument("--pool-rule", choices=["ratio", "clip"], default="ratio",
+                   help="with --reference: ratio divides by the distance to the pool everywhere; clip caps that "
+                        "distance at the inliers' median, so a query far from the pool is judged by its distance "
+                        "to the inliers alone (safe when the pool lacks the novelty)")
+    p.add_argument("--novelty", choices=["standard", "pool-without", "never-trained"], default="standard",
+                   help="standard: each class against all others (the paper); pool-without: against classes the "
+                        "reference pool never holds (--rotations sets per class); never-trained: against the classes "
+                        "the encoder never trained on (two half-class models). Labels only build these splits")
+    p.add_argument("--rotations", type=int, default=3, help="pool-without: left-out class sets per class")
+    p.add_argument("--halves", default=None, metavar="FILE",
+                   help="never-trained: a file 'A: class, ...' / 'B: class, ...' that the two models' "
+                        "--train-classes must match")
     _add_tta_flag(p)
     p.add_argument("--batch-size", type=int, default=1000, help="images per encoder call")
     p.add_argument("--protocol", choices=["test", "validation"], default="test",

@@ -14,7 +14,7 @@ import torch
 from .codes import checkpoint_digest
 from .published import published
 
-__all__ = ["EvalSpec", "evaluate_checkpoint", "protocol_codes", "format_demo_table", "reproduce", "demo", "format_table", "PROFILES"]
+__all__ = ["EvalSpec", "evaluate_checkpoint", "evaluate_never_trained", "protocol_name", "protocol_codes", "format_demo_table", "reproduce", "demo", "format_table", "PROFILES"]
 
 
 @dataclass
@@ -37,6 +37,8 @@ class EvalSpec:
     protocol: str = "test"             # "test" (the paper's) or "validation": inliers from the training
                                        # split minus a hold-out, the hold-out scored (needs the model's
                                        # own --holdout, so that it never trained on those images)
+    novelty: str = "standard"          # corel.protocols.PROTOCOLS: which outliers, which pool
+    rotations: int = 3                 # pool-without: left-out sets per class
 
 
 def evaluate_checkpoint(checkpoint, spec: EvalSpec, out_dir, trained_on: str | None = None,
@@ -64,26 +66,152 @@ def evaluate_checkpoint(checkpoint, spec: EvalSpec, out_dir, trained_on: str | N
     trained_on = trained_on or ck["config"].get("dataset", "?")
     lam = float(ck["config"].get("lam", 20.0))
     summaries = []
+    problems = _problems(spec, ck, classes, train_y)
     for n in spec.ns:
         t0 = time.perf_counter()
-        res = evaluate_one_class(train_codes, train_y, test_codes, test_y, n=n, draws=spec.draws,
-                                 radius=spec.radius, n_branches=n_branches, seed=spec.seed,
-                                 class_names=classes, device=spec.device, scorer=spec.scorer, **views)
+        if problems is None:
+            res = evaluate_one_class(train_codes, train_y, test_codes, test_y, n=n, draws=spec.draws,
+                                     radius=spec.radius, n_branches=n_branches, seed=spec.seed,
+                                     class_names=classes, device=spec.device, scorer=spec.scorer, **views)
+        else:
+            res = _run_problems(train_codes, train_y, test_codes, test_y, problems, spec, n, n_branches, classes,
+                                **views)
         pub = published(trained_on, spec.dataset, n, lam)
         meta = {"dataset": spec.dataset, "checkpoint": str(checkpoint), "checkpoint_sha256": checkpoint_digest(checkpoint),
-                "protocol": spec.protocol, "trained_on": trained_on, "lam": lam,
+                "protocol": protocol_name(spec.protocol, spec.novelty), "novelty": spec.novelty,
+                "trained_on": trained_on, "trained_classes": _trained_classes(ck, classes), "lam": lam,
+                "pool": _pool_description(spec),
                 "scorer": spec.scorer.describe() if spec.scorer is not None else "count (the paper)",
                 "tta": ", ".join(extra_views) or None,
                 "published_mean_auroc": (pub[0] if pub and spec.protocol == "test" and spec.scorer is None
-                                         and not extra_views else None),
+                                         and not extra_views and spec.novelty == "standard" else None),
                 "seconds": round(time.perf_counter() - t0, 2)}
+        if spec.novelty == "pool-without":
+            meta["rotations"] = spec.rotations
         sub = out / f"n{n}"
-        write_results(res, sub, meta)
+        write_results(res, sub, meta, save_scores=res.scores_draw0 is not None)
         plots.plot_auroc_bars(res, sub / "auroc_per_class.png")
-        plots.plot_roc_curves(res.test_labels, res.scores_draw0, res.class_names, sub / "roc_curves.png",
-                              classes=res.classes)
+        if res.scores_draw0 is not None:
+            plots.plot_roc_curves(res.test_labels, res.scores_draw0, res.class_names, sub / "roc_curves.png",
+                                  classes=res.classes)
         summaries.append(json.loads((sub / "summary.json").read_text()))
     return summaries
+
+
+def evaluate_never_trained(checkpoints, spec: EvalSpec, out_dir, halves=None, cache_dir=None) -> list[dict]:
+    """The never-trained protocol: two models trained on complementary halves of the classes.
+
+    Each model scores each class it trained on against the classes it never saw (its pool: the
+    unlabelled training images of its own classes); ``out_dir/model-<half>/`` holds each model's
+    results, ``out_dir/n<N>/`` all classes together. ``halves``: a file naming the halves (see
+    :func:`corel.protocols.read_halves`) that the models' ``--train-classes`` must match.
+    """
+    import numpy as np
+    from .checkpoints import load_checkpoint
+    from .evaluate import OneClassResult, write_results
+    from .protocols import read_halves
+    if len(checkpoints) != 2:
+        raise ValueError(f"--novelty never-trained takes the two half-class models; got {len(checkpoints)}.")
+    trained = [_trained_classes(load_checkpoint(c), None) for c in checkpoints]
+    for c, names in zip(checkpoints, trained):
+        if not names:
+            raise ValueError(f"{c} trained on every class; the never-trained protocol needs models trained with "
+                             f"--train-classes on complementary halves.")
+    if set(trained[0]) & set(trained[1]):
+        raise ValueError(f"The two models both trained on {sorted(set(trained[0]) & set(trained[1]))}: their "
+                         f"--train-classes must be disjoint halves.")
+    if halves is not None:
+        named = read_halves(halves, sorted(set(trained[0]) | set(trained[1])))
+        if sorted(map(sorted, named.values())) != sorted(map(sorted, trained)):
+            raise ValueError(f"The models trained on {trained[0]} and {trained[1]}, but {halves} names the halves "
+                             f"{list(named['A'])} and {list(named['B'])}.")
+    out = Path(out_dir)
+    parts = []
+    for tag, ckpt in zip("AB", checkpoints):
+        parts.append(evaluate_checkpoint(ckpt, spec, out / f"model-{tag}",
+                                         cache_dir=cache_dir or out / "codes"))
+    summaries = []
+    for i, n in enumerate(spec.ns):
+        rows = [r for tag in "AB" for r in json.loads((out / f"model-{tag}" / f"n{n}" / "per_class.json").read_text())]
+        auroc = np.array([[r[f"draw_{d}"] for d in range(spec.draws)] for r in rows])
+        first = parts[0][i]
+        res = OneClassResult(class_names=tuple(r["class"] for r in rows), classes=np.arange(len(rows)), auroc=auroc,
+                             n=int(n), draws=spec.draws, radius=float(spec.radius), n_branches=first["n_branches"],
+                             seed=spec.seed, test_labels=np.zeros(first["n_test"], dtype=np.int64), scores_draw0=None)
+        meta = {k: first[k] for k in ("dataset", "protocol", "novelty", "trained_on", "lam", "scorer", "tta", "pool")}
+        meta.update(checkpoint=[str(c) for c in checkpoints], trained_classes=trained,
+                    checkpoint_sha256=[p[i]["checkpoint_sha256"] for p in parts], published_mean_auroc=None,
+                    seconds=round(sum(p[i]["seconds"] for p in parts), 2))
+        write_results(res, out / f"n{n}", meta, save_scores=False)
+        summaries.append(json.loads((out / f"n{n}" / "summary.json").read_text()))
+    return summaries
+
+
+def protocol_name(split_protocol: str, novelty: str) -> str:
+    """The ``protocol`` field of a summary: "test" / "validation" for the standard protocol, else with
+    the novelty protocol appended ("test-pool-without", "validation-never-trained")."""
+    return split_protocol if novelty == "standard" else f"{split_protocol}-{novelty}"
+
+
+def _trained_classes(ck: dict, classes) -> list | None:
+    names = [c.strip() for c in str(ck["config"].get("train_classes", "") or "").split(",") if c.strip()]
+    return names or None
+
+
+def _pool_description(spec: EvalSpec) -> str | None:
+    scorer = spec.scorer
+    if scorer is None or not getattr(scorer, "reference", 0):
+        return None
+    if spec.novelty == "standard":
+        return f"{scorer.reference} unlabelled training images of every class (drawn once)"
+    if spec.novelty == "pool-without":
+        return (f"{scorer.reference} unlabelled training images, equally from the inlier class and the other "
+                f"classes that are not the outliers (the outlier classes are never in the pool)")
+    return f"{scorer.reference} unlabelled training images, equally from the classes the encoder trained on"
+
+
+def _problems(spec: EvalSpec, ck: dict, classes, train_y):
+    """The problem list of the protocol, or None for the paper's loop (count and other non-knn scorers)."""
+    from .protocols import PROTOCOLS, never_trained_problems, pool_without_problems, standard_problems
+    if spec.novelty not in PROTOCOLS:
+        raise ValueError(f"Unknown novelty protocol {spec.novelty!r}; choose one of {list(PROTOCOLS)}.")
+    labels = sorted(set(torch.as_tensor(train_y).tolist()))
+    knn_sum = spec.scorer is not None and spec.scorer.kind == "knn" and spec.scorer.aggregate == "sum" \
+        and str(spec.device or "cpu") == "cpu"   # the protocols' kernels run on the CPU
+    if spec.novelty == "standard":
+        return standard_problems(labels) if knn_sum else None
+    from .pool_scoring import rule_of
+    rule_of(spec.scorer)   # a one-line error for scorers the protocols cannot use
+    if spec.novelty == "pool-without":
+        return pool_without_problems(labels, spec.rotations)
+    trained = _trained_classes(ck, classes)
+    if not trained:
+        raise ValueError("The never-trained protocol needs a model trained on some classes only "
+                         "(corel train --train-classes ...); this one trained on every class.")
+    return never_trained_problems([list(classes).index(c) for c in trained], labels)
+
+
+def _run_problems(train_codes, train_y, test_codes, test_y, problems, spec: EvalSpec, n: int, n_branches: int,
+                  classes, train_views=(), test_views=()):
+    """The protocol's problems through corel.protocols, as a OneClassResult (rotations averaged per draw)."""
+    import numpy as np
+    from .evaluate import OneClassResult
+    from .pool_scoring import rule_of
+    from .protocols import run_problems
+    res = run_problems(train_codes, train_y, test_codes, test_y, problems, {"rule": rule_of(spec.scorer)},
+                       n=n, draws=spec.draws, seed=spec.seed, n_branches=n_branches, k=spec.scorer.k,
+                       kth=spec.scorer.k_stat == "kth", reference=spec.scorer.reference,
+                       pool_views=train_views, query_views=test_views)
+    inliers = list(dict.fromkeys(p.inlier for p in problems))
+    auroc = np.stack([res.auroc["rule"][[i for i, p in enumerate(problems) if p.inlier == c]].mean(0)
+                      for c in inliers])
+    scores = res.scores_draw0.get("rule", {})
+    full = len(scores) == len(problems) and len(problems) == len(inliers)
+    y = torch.as_tensor(test_y).numpy()
+    return OneClassResult(class_names=tuple(classes[c] for c in inliers), classes=np.asarray(inliers), auroc=auroc,
+                          n=int(n), draws=int(spec.draws), radius=float(spec.radius), n_branches=int(n_branches),
+                          seed=int(spec.seed), test_labels=y,
+                          scores_draw0=np.stack([scores[i] for i in range(len(problems))]) if full else None)
 
 
 def protocol_codes(checkpoint, model, ck: dict, spec: EvalSpec, cache_dir, view: str = "identity"):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Ingredients", "RULES", "branch_view_codes", "knn_topk", "loo_knn_mean", "self_excluded_topk"]
+__all__ = ["Ingredients", "RULES", "branch_view_codes", "knn_topk", "loo_knn_mean", "rule_of", "self_excluded_topk"]
 
 _CHUNK_BYTES = 64 * 2**20
 
@@ -83,12 +83,10 @@ def guard_log(ing: Ingredients) -> torch.Tensor:
     return torch.maximum(z_knn, z_ratio)
 
 
-def clip(ing: Ingredients) -> torch.Tensor:
-    total = 0
-    for d, r, ir in zip(ing.query_dist, ing.query_ref_log, ing.inlier_ref_log):
-        cap = ir.median(dim=1, keepdim=True).values                    # (B, 1): the inliers' typical level
-        total = total + (_log(d) - torch.minimum(r, cap)).sum(0)
-    return total
+def clip(ing: Ingredients, quantile: float = 0.5) -> torch.Tensor:
+    # (B, 1): the inliers' own level, over all their views (as corel.scoring.Scorer.clip_cap)
+    cap = torch.quantile(torch.cat(ing.inlier_ref_log, dim=1), quantile, dim=1, keepdim=True)
+    return sum((_log(d) - torch.minimum(r, cap)).sum(0) for d, r in zip(ing.query_dist, ing.query_ref_log))
 
 
 def half(ing: Ingredients) -> torch.Tensor:
@@ -97,6 +95,9 @@ def half(ing: Ingredients) -> torch.Tensor:
 
 RULES = {"knn": knn, "log-knn": log_knn, "ratio": ratio, "guard": guard, "guard-log": guard_log,
          "clip": clip, "half": half}
+# Variants measured on validation beside the rules above (scripts/unseen_scorers.py --variants).
+VARIANTS = {"clip-q25": lambda ing: clip(ing, 0.25), "clip-q75": lambda ing: clip(ing, 0.75),
+            "clip-q90": lambda ing: clip(ing, 0.9), "clip-max": lambda ing: clip(ing, 1.0)}
 
 
 # ----------------------------------------------------------------------------------- distances
@@ -116,8 +117,8 @@ def knn_topk(q: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tensor:
     from ._knn_kernels import knn_l1_topk
     kk = min(k, x.shape[1])
     out = np.empty((q.shape[0], q.shape[1], kk))
-    qn = q.float().contiguous().numpy()
-    xt = x.float().transpose(1, 2).contiguous().numpy()
+    qn = q.double().contiguous().numpy()            # float64 as corel.scoring's knn: the same ranks
+    xt = x.double().transpose(1, 2).contiguous().numpy()
     knn_l1_topk(qn, xt, out)
     t = torch.from_numpy(out)
     return t if kk == k else torch.cat([t, t[..., -1:].expand(-1, -1, k - kk)], dim=-1)
@@ -143,3 +144,13 @@ def self_excluded_topk(q: torch.Tensor, x: torch.Tensor, k: int, own: torch.Tens
         d[:, rows[mask], own[a:a + per][mask]] = float("inf")
         parts.append(d.topk(min(k, x.shape[1] - 1), dim=-1, largest=False).values)
     return torch.cat(parts, dim=1)
+
+
+def rule_of(scorer):
+    """The rule of a :class:`corel.scoring.Scorer` (a knn scorer summed over branches), for the protocols."""
+    if scorer is None or scorer.kind != "knn" or scorer.aggregate != "sum":
+        raise ValueError("The novelty protocols score with a knn scorer summed over branches (--scorer knn-mean "
+                         "or knn-kth, --aggregate sum); the paper's count has no pool to leave out.")
+    if not scorer.reference:
+        return RULES["knn"]
+    return RULES[scorer.pool_rule]

@@ -127,6 +127,7 @@ class ProblemResult:
 
     problems: list
     auroc: dict = field(default_factory=dict)     # rule name -> (P, draws) array
+    scores_draw0: dict = field(default_factory=dict)   # rule name -> {problem index: (Q,) normality}
 
     def per_class(self, rule: str) -> dict[int, float]:
         """Mean AUROC per inlier class over its problems (rotations) and draws."""
@@ -146,89 +147,123 @@ def pool_rng(seed: int, label: int) -> np.random.Generator:
 
 
 def run_problems(pool_codes, pool_labels, query_codes, query_labels, problems, rules, *, n: int = 120,
-                 draws: int = 5, seed: int = 0, n_branches: int = 16, k: int = 5, reference: int = 8000,
-                 pool_views=(), query_views=(), progress=None) -> ProblemResult:
+                 draws: int = 5, seed: int = 0, n_branches: int = 16, k: int = 5, kth: bool = False,
+                 reference: int = 8000, pool_views=(), query_views=(), progress=None) -> ProblemResult:
     """Score every problem with every rule; AUROC of inlier vs outlier queries per problem and draw.
 
     ``pool_codes`` (N, D) with ``pool_labels``: where inliers are drawn from (``draw_rng`` of
-    :mod:`corel.evaluate`, the paper's draws) and the unlabelled reference pool of each problem
-    (stratified, :func:`pool_rng`). ``query_codes`` (Q, D), ``query_labels``: the scored images.
+    :mod:`corel.evaluate`, the paper's draws) and each problem's unlabelled reference pool
+    (:func:`reference_pools`). ``query_codes`` (Q, D), ``query_labels``: the scored images.
     ``pool_views`` / ``query_views``: the same images' codes in other views, row for row.
-    ``rules``: ``{name: rule}`` of :mod:`corel.pool_scoring`.
+    ``rules``: ``{name: rule}`` of :mod:`corel.pool_scoring`. ``kth``: the k-th distance instead of
+    the mean of the k nearest. The rules' scores of draw 0 are kept for problems whose queries are
+    the whole query set (``ProblemResult.scores_draw0``, normality: higher = more normal).
     """
     from .evaluate import draw_rng
     from .pool_scoring import Ingredients, branch_view_codes, knn_topk, loo_knn_mean, self_excluded_topk
 
-    pool_y = _labels(pool_labels)
-    query_y = _labels(query_labels)
+    pool_y, query_y = _labels(pool_labels), _labels(query_labels)
     pool_all = [_codes(pool_codes)] + [_codes(v) for v in pool_views]
     query_all = [_codes(query_codes)] + [_codes(v) for v in query_views]
-    classes = sorted({int(c) for c in np.unique(pool_y)})
+    if any(v.shape != pool_all[0].shape for v in pool_all) or any(v.shape != query_all[0].shape for v in query_all):
+        raise ValueError("Each view must hold the codes of the same images (the same shape, row for row).")
+    if pool_all[0].shape[1] != query_all[0].shape[1]:
+        raise ValueError(f"pool codes have {pool_all[0].shape[1]} dims but query codes {query_all[0].shape[1]}; "
+                         f"encode both with the same model.")
+    classes = sorted(int(c) for c in np.unique(pool_y))
     members = {c: np.flatnonzero(pool_y == c) for c in classes}
-    orders = _pool_orders(pool_y, seed)
-    per_class_m = {_share(reference, len(p.pool)) for p in problems}
-    ref_index = reference_pools(pool_y, problems, reference, seed)
-
-    # Per view, each query's k nearest pool codes of each class (prefix m of that class's order).
-    ref_log = {pool: [] for pool in ref_index}               # per view: (B, Q) log knn distance to the pool
-    pool_b = [branch_view_codes(v, n_branches) for v in pool_all[:1]]   # the pool is in the identity view
-    for v, q in enumerate(query_all):
-        qb = branch_view_codes(q, n_branches)
-        tops = {(c, m): knn_topk(qb, pool_b[0][:, orders[c][:m]], k) for c in classes for m in per_class_m}
-        for pool in ref_index:
-            m = _share(reference, len(pool))
-            merged = torch.cat([tops[(c, m)] for c in pool], dim=-1).topk(k, dim=-1, largest=False).values
-            ref_log[pool].append(torch.log(merged.mean(-1).clamp_min(1e-12)))
-        if progress:
-            progress(f"pool distances, view {v + 1} of {len(query_all)}")
+    for p in problems:
+        if len(members.get(p.inlier, ())) < n:
+            raise ValueError(f"Class {p.inlier} has {len(members.get(p.inlier, ()))} pool codes, fewer than n={n} "
+                             f"to draw without replacement; lower n.")
+    stat = (lambda t: t[..., -1]) if kth else (lambda t: t.mean(-1))
+    use_pool = reference > 0
+    ref_index = reference_pools(pool_y, problems, reference, seed) if use_pool else {}
+    ref_log = _query_pool_logs(pool_all[0], pool_y, query_all, ref_index, reference, seed, n_branches, k, stat,
+                               progress)
 
     result = ProblemResult(list(problems), {name: np.empty((len(problems), draws)) for name in rules})
-    by_inlier: dict[int, list[int]] = {}
-    for i, p in enumerate(problems):
-        by_inlier.setdefault(p.inlier, []).append(i)
     class_index = {c: i for i, c in enumerate(classes)}
-    for c, rows in by_inlier.items():
+    pool_b = branch_view_codes(pool_all[0], n_branches)
+    for c in dict.fromkeys(p.inlier for p in problems):
+        rows = [i for i, p in enumerate(problems) if p.inlier == c]
         for d in range(draws):
             pick = members[c][draw_rng(seed, class_index[c], d).choice(len(members[c]), size=n, replace=False)]
-            inl = torch.cat([v[pick] for v in pool_all], dim=0)                        # (n x views, D)
-            groups = torch.arange(n).repeat(len(pool_all))
-            inl_b = branch_view_codes(inl, n_branches)
-            d_in = [knn_topk(branch_view_codes(q, n_branches), inl_b, k).mean(-1) for q in query_all]
-            d_loo = loo_knn_mean(inl_b, groups, k)                                      # (B, n x views)
+            inl_b = branch_view_codes(torch.cat([v[pick] for v in pool_all], dim=0), n_branches)   # (B, n x V, w)
+            d_in = [stat(knn_topk(branch_view_codes(q, n_branches), inl_b, k)) for q in query_all]
+            d_loo = loo_knn_mean(inl_b, torch.arange(n).repeat(len(pool_all)), k)
             for i in rows:
                 p = problems[i]
-                keep = np.isin(query_y, (p.inlier,) + tuple(p.outliers))
-                positive = query_y[keep] == p.inlier
-                ref = ref_index[p.pool]
-                own = torch.as_tensor(np.searchsorted(np.sort(ref), pick), dtype=torch.long)
-                in_ref = torch.as_tensor(np.isin(pick, ref))
-                ref_sorted = pool_b[0][:, np.sort(ref)]
-                inl_ref = self_excluded_topk(inl_b, ref_sorted, k, own.repeat(len(pool_all)),
-                                             in_ref.repeat(len(pool_all)))                 # (B, n x views, k)
-                ing = Ingredients(
-                    query_dist=[x[:, torch.as_tensor(keep)] for x in d_in],
-                    query_ref_log=[x[:, torch.as_tensor(keep)] for x in ref_log[p.pool]],
-                    inlier_dist=_by_view(d_loo, len(pool_all), n),
-                    inlier_ref_log=_by_view(torch.log(inl_ref.mean(-1).clamp_min(1e-12)), len(pool_all), n))
+                keep = torch.as_tensor(np.isin(query_y, (p.inlier,) + tuple(p.outliers)))
+                inlier_ref = [None] * len(pool_all)
+                if use_pool:
+                    ref = np.sort(ref_index[p.pool])
+                    own = torch.as_tensor(np.searchsorted(ref, pick).clip(max=len(ref) - 1)).repeat(len(pool_all))
+                    in_ref = torch.as_tensor(np.isin(pick, ref)).repeat(len(pool_all))
+                    logs = torch.log(stat(self_excluded_topk(inl_b, pool_b[:, ref], k, own, in_ref)).clamp_min(1e-12))
+                    inlier_ref = _by_view(logs, len(pool_all), n)
+                ing = Ingredients(query_dist=[x[:, keep] for x in d_in],
+                                  query_ref_log=[x[:, keep] for x in ref_log[p.pool]] if use_pool else None,
+                                  inlier_dist=_by_view(d_loo, len(pool_all), n), inlier_ref_log=inlier_ref)
+                positive = query_y[keep.numpy()] == p.inlier
                 for name, rule in rules.items():
-                    novelty = rule(ing).numpy()
-                    result.auroc[name][i, d] = 100.0 * roc_auc_score(~positive, novelty)
+                    novelty = rule(ing)
+                    result.auroc[name][i, d] = 100.0 * roc_auc_score(~positive, novelty.numpy())
+                    if d == 0 and bool(keep.all()):
+                        result.scores_draw0.setdefault(name, {})[i] = -novelty.numpy()
         if progress:
             progress(f"class {c} done")
     return result
 
 
+def _query_pool_logs(pool, pool_y, query_all, ref_index, reference, seed, n_branches, k, stat, progress):
+    """Per allowed set, per view: (B, Q) log of each query's knn distance to that reference pool.
+
+    A pool of every class is the uniform draw of :func:`corel.evaluate.reference_rng` (the standard
+    protocol's, unchanged); a restricted pool merges per-class k nearest (stratified prefixes).
+    """
+    from .pool_scoring import branch_view_codes, knn_topk
+    if not ref_index:
+        return {}
+    pool_b = branch_view_codes(pool, n_branches)
+    all_classes = tuple(sorted(int(c) for c in np.unique(pool_y)))
+    orders = _pool_orders(pool_y, seed)
+    shares = {_share(reference, len(s)) for s in ref_index if s != all_classes}
+    logs = {s: [] for s in ref_index}
+    for v, q in enumerate(query_all):
+        qb = branch_view_codes(q, n_branches)
+        tops = {(c, m): knn_topk(qb, pool_b[:, orders[c][:m]], k) for c in all_classes for m in shares}
+        for s, idx in ref_index.items():
+            if s == all_classes:
+                near = knn_topk(qb, pool_b[:, np.sort(idx)], k)
+            else:
+                m = _share(reference, len(s))
+                near = torch.cat([tops[(c, m)] for c in s], dim=-1).topk(k, dim=-1, largest=False).values
+            logs[s].append(torch.log(stat(near).clamp_min(1e-12)))
+        if progress:
+            progress(f"pool distances, view {v + 1} of {len(query_all)}")
+    return logs
+
+
 def reference_pools(pool_labels, problems, reference: int, seed: int = 0) -> dict[tuple, np.ndarray]:
     """The pool indices of each problem's reference pool, keyed by its allowed classes.
 
-    Stratified: the first ``round(reference / |S|)`` codes of each allowed class in its
-    :func:`pool_rng` order. A pool never holds a class outside its allowed set (checked on the labels).
+    A pool of every class: ``reference`` codes drawn uniformly once (:func:`corel.evaluate.reference_rng`,
+    as the standard protocol always drew it). A restricted pool is stratified: the first
+    ``round(reference / |S|)`` codes of each allowed class in its :func:`pool_rng` order. A pool
+    never holds a class outside its allowed set (checked on the labels).
     """
+    from .evaluate import reference_rng
     pool_y = _labels(pool_labels)
     orders = _pool_orders(pool_y, seed)
+    all_classes = tuple(sorted(orders))
     pools = {}
     for p in problems:
         if p.pool in pools:
+            continue
+        if tuple(sorted(p.pool)) == all_classes:
+            pick = reference_rng(seed).choice(len(pool_y), size=min(reference, len(pool_y)), replace=False)
+            pools[p.pool] = np.sort(pick)
             continue
         missing = [c for c in p.pool if c not in orders]
         if missing:

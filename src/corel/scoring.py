@@ -40,9 +40,13 @@ import torch
 from .counting import count_neighbors
 from .persistence import vr_persistence_0d
 
-__all__ = ["Scorer", "KINDS", "AGGREGATES", "parse_scorer"]
+__all__ = ["Scorer", "KINDS", "AGGREGATES", "POOL_RULES", "parse_scorer"]
 
 KINDS = ("count", "soft", "knn")
+# How a reference pool enters a knn score (see corel.pool_scoring): "ratio" divides by the distance to
+# the pool everywhere; "clip" caps that distance at the inliers' own median distance to the pool, so a
+# query farther from the pool than the inliers are is judged by its distance to the inliers alone.
+POOL_RULES = ("ratio", "clip")
 AGGREGATES = ("sum", "mean", "max", "median")
 K_STATS = ("kth", "mean")
 # Bytes of the (branches, queries, inliers) distance block computed at once.
@@ -62,6 +66,7 @@ class Scorer:
     k_stat: str = "mean"
     aggregate: str = "sum"
     reference: int = 0
+    pool_rule: str = "ratio"
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -81,6 +86,8 @@ class Scorer:
             raise ValueError(f"radius_quantile must lie in [0, 1]; got {self.radius_quantile!r}.")
         if isinstance(self.reference, bool) or not isinstance(self.reference, int) or self.reference < 0:
             raise ValueError(f"reference must be an int >= 0 (0: off); got {self.reference!r}.")
+        if self.pool_rule not in POOL_RULES:
+            raise ValueError(f"Unknown pool rule {self.pool_rule!r}; choose one of {list(POOL_RULES)}.")
         if self.reference and self.kind != "knn":
             raise ValueError(f"A reference set divides knn distances; it needs kind='knn' (--scorer knn-mean), "
                              f"not {self.kind!r}.")
@@ -96,31 +103,43 @@ class Scorer:
             r = (f"radius = q{self.radius_quantile:g} of the inliers' death times" if self.radius == "auto"
                  else f"radius {self.radius:g}")
             what = f"{self.kind} ({r})"
-        if self.reference:
+        if self.reference and self.pool_rule == "ratio":
             what += f" over the knn distance to {self.reference} unlabelled reference codes (log ratio)"
+        elif self.reference:
+            what += (f" over the knn distance to {self.reference} unlabelled reference codes, that distance capped "
+                     f"at the inliers' median (clipped log ratio)")
         return f"{what}, branches aggregated by {self.aggregate}"
 
     def as_dict(self) -> dict:
         d = asdict(self)
         if not self.reference:   # as before references existed: older fingerprints stay valid
             del d["reference"]
+        if self.pool_rule == "ratio":
+            del d["pool_rule"]
         return d
 
     # ------------------------------------------------------------------------------------------
     def score(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int,
-              reference_term: torch.Tensor | None = None) -> torch.Tensor:
+              reference_term: torch.Tensor | None = None, inlier_reference_term: torch.Tensor | None = None
+              ) -> torch.Tensor:
         """Normality of (Q, D) ``queries`` against (n, D) or (C, n, D) ``inliers``: (Q,) or (C, Q) float64.
 
         ``reference_term``: :meth:`reference_term` of these queries; required when ``reference`` > 0.
+        ``inlier_reference_term``: :meth:`reference_term` of the (one set of) inliers, (n_branches, n);
+        required by ``pool_rule="clip"``, whose cap is its per-branch median.
         """
         single = inliers.dim() == 2
         sets = inliers[None] if single else inliers
         self._check_reference_term(reference_term, queries.shape[0], n_branches)
+        cap = self.clip_cap(inlier_reference_term, n_branches)
+        if cap is not None and not single:
+            raise ValueError("pool_rule='clip' scores one inlier set at a time (its cap is that set's median).")
         if self.is_paper:
             out = count_neighbors(queries, sets, n_branches, float(self.radius)).double()
             out = out / n_branches if self.aggregate == "mean" else out
         else:
-            out = torch.stack([self._score_one(queries, s, n_branches, reference_term=reference_term) for s in sets])
+            out = torch.stack([self._score_one(queries, s, n_branches, reference_term=reference_term, cap=cap)
+                               for s in sets])
         return out[0] if single else out
 
     def reference_term(self, queries: torch.Tensor, reference: torch.Tensor, n_branches: int) -> torch.Tensor:
@@ -133,6 +152,18 @@ class Scorer:
         distance = -plain._branch_normality(_branches(queries, n_branches).double(),
                                             _branches(reference, n_branches).double().to(queries.device), None)
         return torch.log(distance.clamp_min(_MIN_DISTANCE))
+
+    def clip_cap(self, inlier_reference_term: torch.Tensor | None, n_branches: int) -> torch.Tensor | None:
+        """(n_branches, 1) cap of the clipped ratio: the inliers' median log distance to the pool; None unless clip."""
+        if not (self.reference and self.pool_rule == "clip"):
+            if inlier_reference_term is not None:
+                raise ValueError("inlier_reference_term is used by pool_rule='clip' only.")
+            return None
+        if inlier_reference_term is None or inlier_reference_term.dim() != 2 \
+                or inlier_reference_term.shape[0] != n_branches:
+            raise ValueError("pool_rule='clip' needs inlier_reference_term=scorer.reference_term(inliers, reference, "
+                             "n_branches), shape (n_branches, n).")
+        return inlier_reference_term.double().quantile(0.5, dim=1, keepdim=True)
 
     def _check_reference_term(self, term, n_queries: int, n_branches: int) -> None:
         if not self.reference:
@@ -169,17 +200,21 @@ class Scorer:
                 raise ValueError(f"groups must hold one int per inlier ({inliers.shape[0]}); got shape "
                                  f"{tuple(groups.shape)}.")
         self._check_reference_term(reference_term, inliers.shape[0], n_branches)
+        cap = self.clip_cap(reference_term, n_branches) if self.pool_rule == "clip" and self.reference else None
         return self._score_one(inliers, inliers, n_branches, leave_one_out=True, groups=groups,
-                               reference_term=reference_term)
+                               reference_term=reference_term, cap=cap)
 
     def _score_one(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int,
-                   leave_one_out: bool = False, groups=None, reference_term=None) -> torch.Tensor:
+                   leave_one_out: bool = False, groups=None, reference_term=None, cap=None) -> torch.Tensor:
         q = _branches(queries, n_branches).double()                             # (B, Q, w)
         x = _branches(inliers, n_branches).double().to(q.device)                # (B, n, w)
         radii = None if self.kind == "knn" else self.radii(inliers, n_branches).to(q.device)
         per_branch = self._branch_normality(q, x, radii, leave_one_out, groups)  # (B, Q)
         if self.reference:   # minus log(distance to the inliers / distance to the reference)
-            per_branch = reference_term.to(per_branch.device) - torch.log((-per_branch).clamp_min(_MIN_DISTANCE))
+            ref = reference_term.to(per_branch.device)
+            if cap is not None:   # the clipped ratio: no query is more normal for being far from the pool
+                ref = torch.minimum(ref, cap.to(ref.device))
+            per_branch = ref - torch.log((-per_branch).clamp_min(_MIN_DISTANCE))
         return _aggregate(per_branch, self.aggregate)
 
     def _branch_normality(self, q, x, radii, leave_one_out: bool = False, groups=None) -> torch.Tensor:
@@ -248,7 +283,7 @@ def _aggregate(per_branch: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def parse_scorer(kind: str = "count", radius="2.0", radius_quantile: float = 0.5, k: int = 5,
-                 aggregate: str = "sum", reference: int = 0) -> Scorer:
+                 aggregate: str = "sum", reference: int = 0, pool_rule: str = "ratio") -> Scorer:
     """A Scorer from command-line words: ``kind`` is count, soft, knn-mean or knn-kth; radius a number or auto."""
     k_stat = "mean"
     if kind.startswith("knn"):
@@ -256,4 +291,4 @@ def parse_scorer(kind: str = "count", radius="2.0", radius_quantile: float = 0.5
         k_stat = k_stat or "mean"
     r = radius if radius == "auto" else float(radius)
     return Scorer(kind=kind, radius=r, radius_quantile=float(radius_quantile), k=int(k), k_stat=k_stat,
-                  aggregate=aggregate, reference=int(reference))
+                  aggregate=aggregate, reference=int(reference), pool_rule=pool_rule)

@@ -1,0 +1,101 @@
+"""`corel evaluate --novelty pool-without | never-trained` end to end on the bundled digits data."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from corel.checkpoints import load_checkpoint
+from corel.cli import main
+
+SMALL = ["--dataset", "digits", "--image-size", "16", "--channels", "8,16,32", "--n-branches", "4",
+         "--branch-dim", "5", "--batch-size", "50", "--threads", "1", "--no-progress-bar", "--hist-batches", "2",
+         "--epochs", "1", "--holdout", "300"]
+HALF_A, HALF_B = "0,1,2,3,4", "5,6,7,8,9"
+KNN = ["--scorer", "knn-mean", "--reference", "200", "--n", "20", "--draws", "2", "--no-progress", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def halves(tmp_path_factory):
+    out = tmp_path_factory.mktemp("halves")
+    for tag, cls in (("A", HALF_A), ("B", HALF_B)):
+        assert main(["train", *SMALL, "--train-classes", cls, "--out-dir", str(out / tag)]) == 0
+    return out / "A" / "model.pt", out / "B" / "model.pt"
+
+
+def _summary(path):
+    return json.loads((path / "n20" / "summary.json").read_text())
+
+
+def test_training_on_half_the_classes_sees_no_image_of_the_other_half(halves, monkeypatch):
+    import corel.training as training
+    seen = {}
+    original = training._EpochLoader
+
+    def spy(data, cfg):
+        seen["labels"] = set(data.labels.tolist())
+        return original(data, cfg)
+    monkeypatch.setattr(training, "_EpochLoader", spy)
+    cfg = training.TrainConfig.from_dict(dict(dataset="digits", image_size=16, channels=[8, 16, 32], n_branches=4,
+                                              branch_dim=5, batch_size=50, max_steps=1, epochs=1, holdout=300,
+                                              train_classes=HALF_A, progress_bar=False, threads=1,
+                                              out_dir=str(halves[0].parent.parent / "spy")))
+    training.train(cfg)
+    assert seen["labels"] == {0, 1, 2, 3, 4}
+    assert load_checkpoint(halves[0])["config"]["train_classes"] == HALF_A
+
+
+def test_never_trained_scores_each_half_against_the_other(halves, tmp_path, capsys):
+    a, b = halves
+    out = tmp_path / "never"
+    assert main(["evaluate", str(a), str(b), "--dataset", "digits", "--protocol", "validation",
+                 "--novelty", "never-trained", *KNN, "--pool-rule", "clip", "--out-dir", str(out)]) == 0
+    s = _summary(out)
+    assert s["protocol"] == "validation-never-trained" and "never" in s["protocol"]
+    assert sorted(s["per_class"]) == [str(d) for d in range(10)] and s["n_classes"] == 10
+    assert s["trained_classes"] == [HALF_A.split(","), HALF_B.split(",")]
+    part = _summary(out / "model-A")
+    assert sorted(part["per_class"]) == HALF_A.split(",")
+    assert part["protocol"] == "validation-never-trained" and "clipped" in part["scorer"]
+    merged = np.mean([v["mean"] for v in s["per_class"].values()])
+    assert s["mean_auroc"] == pytest.approx(merged)
+
+
+def test_never_trained_errors(halves, tmp_path, capsys):
+    a, b = halves
+    base = ["--dataset", "digits", "--novelty", "never-trained", *KNN, "--out-dir", str(tmp_path / "x")]
+    for args, message in [([str(a)], "two half-class models"), ([str(a), str(a)], "disjoint"),
+                          ([str(a), str(b), "--halves", str(tmp_path / "h.txt")], "names the halves")]:
+        (tmp_path / "h.txt").write_text("A: 0, 1\nB: 5, 6, 7, 8, 9, 2, 3, 4\n")
+        assert main(["evaluate", *args, *base]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    (tmp_path / "h.txt").write_text("A: 0, 1, 2, 3, 4\nB:\n")
+    assert main(["evaluate", str(a), str(b), *base, "--halves", str(tmp_path / "h.txt")]) == 2
+    assert "names no class" in capsys.readouterr().err
+
+
+def test_pool_without_and_standard_name_their_protocols(halves, tmp_path, capsys):
+    a, _ = halves
+    # the half model as an ordinary model: pool-without on the validation hold-out (classes 0..4 have pool codes)
+    full = tmp_path / "full"
+    assert main(["train", *SMALL, "--out-dir", str(full)]) == 0
+    out = tmp_path / "pw"
+    assert main(["evaluate", str(full / "model.pt"), "--dataset", "digits", "--protocol", "validation",
+                 "--novelty", "pool-without", "--rotations", "2", *KNN, "--out-dir", str(out)]) == 0
+    s = _summary(out)
+    assert s["protocol"] == "validation-pool-without" and s["rotations"] == 2 and "never" in s["pool"]
+    assert not (out / "n20" / "scores_draw0.npz").exists()
+    std = tmp_path / "std"
+    assert main(["evaluate", str(full / "model.pt"), "--dataset", "digits", "--protocol", "validation", *KNN,
+                 "--out-dir", str(std)]) == 0
+    s = _summary(std)
+    assert s["protocol"] == "validation" and (std / "n20" / "roc_curves.png").is_file()
+    # the count has no pool to leave out
+    assert main(["evaluate", str(full / "model.pt"), "--dataset", "digits", "--novelty", "pool-without",
+                 "--out-dir", str(tmp_path / "c")]) == 2
+    assert "knn scorer" in capsys.readouterr().err
+    # a model trained on every class has no never-trained protocol
+    assert main(["evaluate", str(full / "model.pt"), str(a), "--dataset", "digits", "--novelty", "never-trained",
+                 *KNN, "--out-dir", str(tmp_path / "n")]) == 2
+    assert "trained on every class" in capsys.readouterr().err
