@@ -508,7 +508,8 @@ def test_a_reference_set_in_the_detector_matches_the_scorer_and_survives_save_lo
     torch.manual_seed(0)
     ae = CorelAutoencoder(in_channels=1, image_size=8, channels=(4, 8, 16), n_branches=4, branch_dim=2).eval()
     x, r, q = torch.rand(12, 1, 8, 8), torch.rand(20, 1, 8, 8), torch.rand(5, 1, 8, 8)
-    det = CorelDetector(encoder=ae, n_branches=4, scorer="knn-mean", k=3, tta="flips").fit(x, reference=r)
+    det = CorelDetector(encoder=ae, n_branches=4, scorer="knn-mean", k=3, tta="flips",
+                        pool_rule="ratio").fit(x, reference=r)
     views = tta_views("flips")
     with torch.no_grad():
         zx = [ae.encode(apply_view(x, v)).double() for v in views]
@@ -526,6 +527,14 @@ def test_a_reference_set_in_the_detector_matches_the_scorer_and_survives_save_lo
     again = CorelDetector.load(tmp_path / "d.pt")
     assert again.reference_codes_.shape == (20, 8)
     np.testing.assert_allclose(again.score_samples(q), det.score_samples(q))
+    # the clipped ratio (the default pool rule): its cap is the inliers' (all views) median log distance to R
+    clipped = CorelDetector(encoder=ae, n_branches=4, scorer="knn-mean", k=3, tta="flips").fit(x, reference=r)
+    sc_clip = Scorer(kind="knn", k=3, reference=20, pool_rule="clip")
+    want = sum(sc_clip.score(z, inl, 4, reference_term=sc_clip.reference_term(z, zr, 4),
+                             inlier_reference_term=sc_clip.reference_term(inl, zr, 4)) for z in zq).numpy()
+    np.testing.assert_allclose(clipped.score_samples(q), want, rtol=1e-6)
+    clipped.save(tmp_path / "c.pt", with_encoder=True)
+    np.testing.assert_allclose(CorelDetector.load(tmp_path / "c.pt").score_samples(q), want, rtol=1e-6)
     # codes in, codes out; refitting without a reference drops it
     codes = CorelDetector(n_branches=4, scorer="knn-mean", k=3).fit(zx[0].numpy(), reference=zr.numpy())
     assert codes.fit(zx[0].numpy()).reference_codes_ is None

@@ -178,3 +178,39 @@ def test_standard_problems_with_the_ratio_reproduce_the_paper_loop_with_a_refere
     np.testing.assert_allclose(res.auroc["ratio"], ref.auroc, atol=1e-9)
     for i in range(4):   # the kept scores are the same normality as the paper loop's
         np.testing.assert_allclose(res.scores_draw0["ratio"][i], ref.scores_draw0[i], rtol=1e-9)
+
+
+def test_scorer_clip_equals_the_protocol_clip_rule():
+    """corel.scoring's clipped ratio (detector, score) is the protocols' clip rule, one view."""
+    from corel.pool_scoring import clip
+    rng = np.random.default_rng(6)
+    inl, q, ref = (torch.tensor(rng.normal(size=s)) for s in ((40, 6), (30, 6), (200, 6)))
+    sc = Scorer(kind="knn", k=3, reference=200, pool_rule="clip")
+    term_q, term_in = sc.reference_term(q, ref, 2), sc.reference_term(inl, ref, 2)
+    normal = sc.score(q, inl, 2, reference_term=term_q, inlier_reference_term=term_in)
+    qb, ib = branch_view_codes(q, 2), branch_view_codes(inl, 2)
+    ing = Ingredients(query_dist=[knn_topk(qb, ib, 3).mean(-1)], query_ref_log=[term_q], inlier_dist=None,
+                      inlier_ref_log=[term_in])
+    np.testing.assert_allclose(normal, -clip(ing), rtol=1e-9)
+    # never less normal than the plain ratio for a query far from the pool... and a far query is capped
+    plain = Scorer(kind="knn", k=3, reference=200).score(q, inl, 2, reference_term=term_q)
+    assert torch.all(normal <= plain + 1e-12)
+    with pytest.raises(ValueError, match="inlier_reference_term"):
+        sc.score(q, inl, 2, reference_term=term_q)
+
+
+def test_detector_clip_is_safe_where_the_ratio_is_blind():
+    from corel.detect import CorelDetector
+    rng = np.random.default_rng(7)
+    inl = rng.normal(size=(200, 4)) * 0.5
+    pool = np.concatenate([rng.normal(size=(300, 4)) * 0.5, rng.normal(size=(300, 4)) * 0.5 + [1.0, 0, 0, 0]])
+    far = rng.normal(size=(100, 4)) * 2.0 + [0, 8.0, 0, 0]
+    test_in = rng.normal(size=(100, 4)) * 0.5
+    y = np.r_[np.zeros(100), np.ones(100)]
+    auc = {}
+    for rule in ("ratio", "clip"):
+        det = CorelDetector(n_branches=1, scorer="knn-mean", pool_rule=rule).fit(inl, reference=pool)
+        auc[rule] = roc_auc_score(y, -det.score_samples(np.concatenate([test_in, far])))
+    knn = CorelDetector(n_branches=1, scorer="knn-mean").fit(inl)
+    auc["knn"] = roc_auc_score(y, -knn.score_samples(np.concatenate([test_in, far])))
+    assert auc["knn"] > 0.99 and auc["clip"] > 0.99 and auc["ratio"] < auc["clip"] - 0.1

@@ -56,8 +56,14 @@ class CorelDetector(DetectorBase):
     With ``fit(X, reference=R)`` and a knn scorer, each branch's distance to the inliers is divided
     by its distance to the unlabelled reference ``R`` (images of the kind the encoder was trained
     on, any class; codes when ``encoder`` is None): minus the log of that ratio, summed over
-    branches (a density ratio, :mod:`corel.scoring`). On CIFAR-10 this is the largest single gain
-    over the plain knn score (``results/cifar10-beyond``).
+    branches (a density ratio, :mod:`corel.scoring`). It helps only against kinds of images that
+    ``R`` holds: a novelty of a kind ``R`` lacks is far from ``R`` too, and the plain ratio then
+    calls it normal (``results/novelty-unseen``).
+    pool_rule : {"clip", "ratio"}, default="clip"
+        How ``R`` enters (with a reference only). ``"clip"``: the distance to ``R`` is capped at the
+        inliers' median distance to ``R``, so a sample farther from ``R`` than the inliers are is
+        judged by its distance to the inliers alone (safe when ``R`` lacks the novelty).
+        ``"ratio"``: the plain density ratio (best when ``R`` holds every kind of novelty).
     tta : {"off", "flips", "flips-shifts"}, default="off"
         Test-time views (:mod:`corel.views`; needs ``encoder`` and images ``(N, C, H, W)``):
         every inlier joins in each view, and a sample's score is the sum of its views' scores.
@@ -109,8 +115,9 @@ class CorelDetector(DetectorBase):
 
     def __init__(self, encoder=None, n_branches: int = 16, radius: float = 2.0, contamination: float = 0.1,
                  batch_size: int = 1000, device=None, scorer: str = "count", k: int = 5, aggregate: str = "sum",
-                 radius_quantile: float = 0.5, tta: str = "off"):
+                 radius_quantile: float = 0.5, tta: str = "off", pool_rule: str = "clip"):
         self.encoder = encoder
+        self.pool_rule = pool_rule
         self.tta = tta
         self.n_branches = n_branches
         self.radius = radius
@@ -194,7 +201,8 @@ class CorelDetector(DetectorBase):
                 counts = count_neighbors(codes, self.inlier_codes_, self.n_branches, self.radius)
             else:
                 counts = scorer.score(codes, self.inlier_codes_, self.n_branches,
-                                      reference_term=self._reference_term(scorer, codes))
+                                      reference_term=self._reference_term(scorer, codes),
+                                      inlier_reference_term=self._inlier_reference_term(scorer))
             counts = counts.cpu().numpy().astype(np.float64)
             total = counts if total is None else total + counts
         return total
@@ -215,10 +223,16 @@ class CorelDetector(DetectorBase):
         reference = getattr(self, "reference_codes_", None)
         return parse_scorer(self.scorer, self.radius if self.radius == "auto" else float(self.radius),
                             self.radius_quantile, self.k, self.aggregate,
-                            0 if reference is None else reference.shape[0])
+                            0 if reference is None else reference.shape[0], self.pool_rule)
 
     def _reference_term(self, scorer, codes):
         return None if not scorer.reference else scorer.reference_term(codes, self.reference_codes_, self.n_branches)
+
+    def _inlier_reference_term(self, scorer):
+        """The inliers' own log distances to the pool (all views), which set the clipped ratio's cap."""
+        if not (scorer.reference and scorer.pool_rule == "clip"):
+            return None
+        return scorer.reference_term(self.inlier_codes_, self.reference_codes_, self.n_branches)
 
     # ---- persistence ------------------------------------------------------------------------
 
@@ -248,7 +262,8 @@ class CorelDetector(DetectorBase):
                        "radius": self.radius if self.radius == "auto" else float(self.radius),
                        "contamination": float(self.contamination), "batch_size": int(self.batch_size),
                        "scorer": str(self.scorer), "k": int(self.k), "aggregate": str(self.aggregate),
-                       "radius_quantile": float(self.radius_quantile), "tta": str(self.tta)},
+                       "radius_quantile": float(self.radius_quantile), "tta": str(self.tta),
+                       "pool_rule": str(self.pool_rule)},
             "had_encoder": self.encoder is not None,
             "inlier_codes": self.inlier_codes_.detach().cpu(),
             "reference_codes": None if self.reference_codes_ is None else self.reference_codes_.detach().cpu(),
@@ -305,7 +320,8 @@ class CorelDetector(DetectorBase):
                 encoder.eval()
                 if device is not None:
                     encoder.to(as_device(device, "CorelDetector"))
-        det = cls(encoder=encoder, device=device, **state["params"])
+        # files written before pool rules existed scored with the plain ratio: they keep doing so
+        det = cls(encoder=encoder, device=device, **{"pool_rule": "ratio", **state["params"]})
         det._validate_params()
         det.inlier_codes_ = state["inlier_codes"].to(det._device())
         ref = state.get("reference_codes")     # absent in files written before references existed
@@ -328,6 +344,9 @@ class CorelDetector(DetectorBase):
             raise ValueError(f"The 'scorer' parameter of CorelDetector must be one of 'count', 'soft', 'knn-mean', "
                              f"'knn-kth'. Got {self.scorer!r} instead.")
         check_int(self.k, "k", "CorelDetector")
+        if self.pool_rule not in ("clip", "ratio"):
+            raise ValueError(f"The 'pool_rule' parameter of CorelDetector must be 'clip' or 'ratio'. "
+                             f"Got {self.pool_rule!r} instead.")
         self._scorer()   # checks aggregate and radius_quantile with corel.scoring's messages
         from .views import tta_views
         if len(tta_views(self.tta)) > 1 and self.encoder is None:
