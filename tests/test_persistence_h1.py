@@ -471,3 +471,30 @@ def test_loop_command(tmp_path):
     with contextlib.redirect_stderr(err):
         assert main(["loop", "--points", "2", "--out-dir", str(tmp_path)]) == 2
     assert "at least 4 points" in err.getvalue()
+
+
+# ----------------------------------------------------------------------------- general p
+@settings(max_examples=40)
+@given(st.integers(0, 2**32 - 1), st.integers(8, 60), st.integers(2, 12), st.sampled_from([1.5, 2.5, 3.0, 7.0]),
+       st.sampled_from([torch.float32, torch.float64]))
+def test_general_p_h1_equals_gudhi_on_the_same_matrix(seed, n, d, p, dtype):
+    """At p other than 1, 2, inf the distance matrix is exactly symmetric, and H1 selects gudhi's pairs on it
+    (before, one-ulp uneven entries gave wrong pairs or an IndexError in float32 and float64)."""
+    from corel.persistence import pairwise_distances
+    rng = np.random.default_rng(seed)
+    x = torch.tensor(rng.standard_normal((n, d)) if seed % 2 else rng.integers(0, 2, (n, d)) * 0.5, dtype=dtype)
+    dist = pairwise_distances(x, p)
+    assert torch.equal(dist, dist.T)
+    _, h1 = vr_persistence_1d(dist, precomputed=True)
+    want, _ = gudhi_h1(dist.double().numpy())
+    got = h1.diagram().detach().double().numpy()
+    assert len(got) == len(want)
+    assert bottleneck(got, want) <= 1e-6 * max(float(dist.max()), 1e-30)
+    _, h1_points = vr_persistence_1d(x, p)                  # the points' path: the same pairs
+    assert bottleneck(h1_points.diagram().detach().double().numpy(), want) <= 1e-5 * max(float(dist.max()), 1e-30)
+
+
+def test_an_uneven_matrix_is_a_one_line_error():
+    d = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 1.5], [2.0, 1.5000001, 0.0]])
+    with pytest.raises(ValueError, match="not symmetric.*symmetrise"):
+        h1_edges(d)

@@ -215,14 +215,21 @@ def _lp_matrix(x: torch.Tensor, p: float) -> torch.Tensor:
     """l_p distances for a general p, (..., N, D) -> (..., N, N), each pair scaled by its
     largest coordinate difference m (torch.cdist's l_inf, exact): d = m * (sum_k (|t_k| /
     m)^p)^(1/p). torch.cdist sums |t|^p unscaled, which leaves the floating-point range
-    (p = 50 in float32: 0 below |t| ~ 0.2, inf above ~ 6). Exactly symmetric."""
+    (p = 50 in float32: 0 below |t| ~ 0.2, inf above ~ 6).
+
+    Exactly symmetric by construction: the upper triangle is mirrored. The elementwise pow of a
+    vectorised kernel and of its scalar tail can round one ulp apart, so M[i, j] and M[j, i]
+    computed separately could differ, and the H1 kernel reads both halves."""
     m = torch.cdist(x, x, p=math.inf)
     scale = torch.where(m > 0, m, torch.ones_like(m))
     acc = torch.zeros_like(m)
     for k in range(x.shape[-1]):
         c = x[..., k]
         acc.add_((c[..., :, None] - c[..., None, :]).abs_().div_(scale).pow_(p))
-    return acc.pow_(1.0 / p).mul_(m)
+    d = acc.pow_(1.0 / p).mul_(m)
+    n = d.shape[-1]
+    upper = torch.ones(n, n, dtype=torch.bool, device=d.device).triu_()
+    return torch.where(upper, d, d.transpose(-1, -2))
 
 
 def _sum_coordinates(x: torch.Tensor, p: float) -> torch.Tensor:

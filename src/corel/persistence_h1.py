@@ -145,10 +145,17 @@ def h1_edges(dist: np.ndarray, threshold: float | None = None) -> tuple[np.ndarr
     edges: ``pairs`` (M, 4) int64 rows (i, j, a, b) -- born at |ij|, dead at |ab|, only
     death > birth, the most persistent first -- and ``essential`` (K, 2) int64 edges of the
     classes that never die (only with a ``threshold``: edges longer than it are left out).
-    Only the off-diagonal entries are read."""
+    Only the off-diagonal entries are read; both halves are, so the matrix must be exactly
+    symmetric (an uneven one gives a one-line error: symmetrise it, e.g. ``np.minimum(d, d.T)``)."""
     dist = np.ascontiguousarray(dist)
     if dist.dtype not in (np.float32, np.float64):
         dist = dist.astype(np.float64)
+    if dist.ndim != 2 or dist.shape[0] != dist.shape[1]:
+        raise ValueError(f"h1_edges needs one square (N, N) distance matrix; got shape {dist.shape}.")
+    if not np.array_equal(dist, dist.T):
+        i, j = np.argwhere(dist != dist.T)[0]
+        raise ValueError(f"The distance matrix is not symmetric (entry ({i}, {j}) = {dist[i, j]!r} but ({j}, {i}) = "
+                         f"{dist[j, i]!r}); symmetrise it first, e.g. np.minimum(d, d.T).")
     thr = math.inf if threshold is None else float(threshold)
     return _kernels().h1_pairs(dist, thr, _bits(dist.dtype))
 
