@@ -1,10 +1,15 @@
 """Every pool scoring rule of corel.pool_scoring in the standard and the pool-without protocols, on one model.
 
-Usage: python scripts/unseen_scorers.py MODEL --protocol validation|test [--tta flips-shifts] [--n 120]
-       [--draws 5] [--rotations 3] [--reference 8000] [--data-root DIR] [--cache DIR] --out FILE.json
+Usage: python scripts/unseen_scorers.py MODEL [MODEL_B] --protocol validation|test [--tta flips-shifts]
+       [--n 120] [--draws 5] [--rotations 3] [--reference 8000] [--never-trained] [--data-root DIR]
+       [--cache DIR] --out FILE.json [--out-dir DIR]
 
-Writes FILE.json (per rule and protocol: mean, per class, per problem and draw) and prints a
-Markdown table. The choice among the rules is made on ``--protocol validation`` only.
+Writes FILE.json (per rule and protocol: mean, per class, per problem and draw), with --out-dir the
+per-class tables and ``summary.json`` of each rule and protocol (``DIR/<protocol>/<rule>/n<N>/``, the
+files `corel evaluate` writes, ``protocol`` named as there), and prints a Markdown table. One pass
+computes the distances every rule shares; `corel evaluate --novelty ... --scorer knn-mean [--reference
+M --pool-rule ratio|clip]` gives each rule's numbers alone (the same core). The choice among the rules
+is made on ``--protocol validation`` only. ``--never-trained`` takes the two half-class models.
 """
 from __future__ import annotations
 
@@ -19,10 +24,10 @@ import numpy as np
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model")
+    ap.add_argument("model", nargs="+")
     ap.add_argument("--protocol", choices=("validation", "test"), required=True)
     ap.add_argument("--dataset", default="cifar10-jpeg")
-    ap.add_argument("--data-root", default="../shared/data/cifar10-jpeg")
+    ap.add_argument("--data-root", default=None)
     ap.add_argument("--tta", default="flips-shifts")
     ap.add_argument("--n", type=int, default=120)
     ap.add_argument("--draws", type=int, default=5)
@@ -34,42 +39,56 @@ def main(argv=None) -> int:
                     help="score the model's --train-classes against the classes it never saw (pool: its classes)")
     ap.add_argument("--variants", action="store_true", help="also the variants of corel.pool_scoring.VARIANTS")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--out-dir", default=None)
     args = ap.parse_args(argv)
 
     import torch
     from corel.checkpoints import load_checkpoint, load_model
-    from corel.pipeline import EvalSpec, protocol_codes
+    from corel.codes import checkpoint_digest
+    from corel.evaluate import write_results
+    from corel.pipeline import EvalSpec, protocol_codes, protocol_name
     from corel.pool_scoring import RULES, VARIANTS
-    rules = {**RULES, **VARIANTS} if args.variants else dict(RULES)
     from corel.protocols import never_trained_problems, pool_without_problems, run_problems, standard_problems
     from corel.views import tta_views
+    rules = {**RULES, **VARIANTS} if args.variants else dict(RULES)
 
     torch.set_num_threads(1)
-    ck, model = load_checkpoint(args.model), load_model(args.model)
-    spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, protocol=args.protocol, progress=False)
-    views = tta_views(args.tta)
-    coded = [protocol_codes(args.model, model, ck, spec, args.cache, view=v) for v in views]
-    pool, pool_y, query, query_y, names = coded[0]
-    classes = sorted(set(np.asarray(pool_y).tolist()))
-    if args.never_trained:
-        trained = [names.index(c) for c in ck["config"]["train_classes"].split(",")]
-        sets = {"never-trained": never_trained_problems(trained, classes)}
-    else:
-        sets = {"standard": standard_problems(classes),
-                "pool-without": pool_without_problems(classes, args.rotations)}
     out = {"model": args.model, "protocol": args.protocol, "tta": args.tta, "n": args.n, "draws": args.draws,
            "reference": args.reference, "k": args.k, "results": {}}
-    for label, problems in sets.items():
-        t0 = time.perf_counter()
-        res = run_problems(pool, pool_y, query, query_y, problems, rules, n=args.n, draws=args.draws,
-                           n_branches=ck["model_args"]["n_branches"], k=args.k, reference=args.reference,
-                           pool_views=[c[0] for c in coded[1:]], query_views=[c[2] for c in coded[1:]],
-                           progress=lambda m: print(f"  {label}: {m}", file=sys.stderr, flush=True))
-        out["results"][label] = {
-            rule: {"mean": res.mean(rule), "per_class": {names[c]: v for c, v in res.per_class(rule).items()},
-                   "auroc": res.auroc[rule].tolist()} for rule in rules}
-        out["results"][label]["problems"] = [[p.inlier, list(p.outliers), list(p.pool), p.rotation] for p in problems]
-        out["results"][label]["seconds"] = round(time.perf_counter() - t0, 1)
+    merged = {}
+    for model_path in args.model:
+        ck, model = load_checkpoint(model_path), load_model(model_path)
+        spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, protocol=args.protocol, progress=False)
+        coded = [protocol_codes(model_path, model, ck, spec, args.cache, view=v) for v in tta_views(args.tta)]
+        pool, pool_y, query, query_y, names = coded[0]
+        classes = sorted(set(np.asarray(pool_y).tolist()))
+        if args.never_trained:
+            trained = [names.index(c) for c in ck["config"]["train_classes"].split(",")]
+            sets = {"never-trained": never_trained_problems(trained, classes)}
+        else:
+            sets = {"standard": standard_problems(classes),
+                    "pool-without": pool_without_problems(classes, args.rotations)}
+        n_branches = ck["model_args"]["n_branches"]
+        for label, problems in sets.items():
+            t0 = time.perf_counter()
+            res = run_problems(pool, pool_y, query, query_y, problems, rules, n=args.n, draws=args.draws,
+                               n_branches=n_branches, k=args.k, reference=args.reference,
+                               pool_views=[c[0] for c in coded[1:]], query_views=[c[2] for c in coded[1:]],
+                               progress=lambda m: print(f"  {label}: {m}", file=sys.stderr, flush=True))
+            slot = out["results"].setdefault(label, {"problems": [], "seconds": 0.0})
+            slot["problems"] += [[p.inlier, list(p.outliers), list(p.pool), p.rotation] for p in problems]
+            slot["seconds"] = round(slot["seconds"] + time.perf_counter() - t0, 1)
+            for rule in rules:
+                r = slot.setdefault(rule, {"per_class": {}, "auroc": []})
+                r["per_class"].update({names[c]: v for c, v in res.per_class(rule).items()})
+                r["auroc"] += res.auroc[rule].tolist()
+                r["mean"] = float(np.mean(list(r["per_class"].values())))
+                one = res.one_class_result(rule, names, query_y, n=args.n, draws=args.draws, seed=0,
+                                           n_branches=n_branches)
+                merged.setdefault((label, rule), []).append((one, model_path, ck))
+    if args.out_dir:
+        for (label, rule), parts in merged.items():
+            _write(parts, label, rule, args, Path(args.out_dir), write_results, protocol_name, checkpoint_digest)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     labels = list(sets)
@@ -82,6 +101,30 @@ def main(argv=None) -> int:
         print(f"| {rule} | " + " | ".join(f"{out['results'][l][rule]['mean']:.2f}" for l in labels)
               + f" | {worst} {last[worst]:.1f} |")
     return 0
+
+
+def _write(parts, label, rule, args, root, write_results, protocol_name, checkpoint_digest):
+    """``root/<protocol>/<rule>/n<N>/``: the per-class tables and summary.json of one rule and protocol."""
+    from corel.evaluate import OneClassResult
+    results = [p[0] for p in parts]
+    res = OneClassResult(class_names=sum((r.class_names for r in results), ()),
+                         classes=np.concatenate([r.classes for r in results]),
+                         auroc=np.concatenate([r.auroc for r in results]), n=args.n, draws=args.draws,
+                         radius=2.0, n_branches=results[0].n_branches, seed=0, test_labels=results[0].test_labels,
+                         scores_draw0=None)
+    cks = [p[2] for p in parts]
+    trained = [[c for c in str(ck["config"].get("train_classes", "")).split(",") if c] or None for ck in cks]
+    pool = (None if rule in ("knn", "log-knn") else
+            f"{args.reference} unlabelled training images" + ("" if label == "standard" else
+                                                              ", the outlier classes never among them"))
+    meta = {"dataset": args.dataset, "protocol": protocol_name(args.protocol, label), "novelty": label,
+            "trained_on": cks[0]["config"].get("dataset"), "trained_classes": trained if len(parts) > 1 else trained[0],
+            "checkpoint": [p[1] for p in parts] if len(parts) > 1 else parts[0][1],
+            "checkpoint_sha256": [checkpoint_digest(p[1]) for p in parts] if len(parts) > 1 else checkpoint_digest(parts[0][1]),
+            "scorer": f"pool rule {rule!r} of corel.pool_scoring (knn: mean of {args.k} nearest l1, summed over branches)",
+            "tta": args.tta, "pool": pool, "rotations": args.rotations if label == "pool-without" else None,
+            "command": "python scripts/unseen_scorers.py " + " ".join(sys.argv[1:])}
+    write_results(res, root / protocol_name(args.protocol, label) / rule / f"n{args.n}", meta, save_scores=False)
 
 
 if __name__ == "__main__":

@@ -194,24 +194,14 @@ def _problems(spec: EvalSpec, ck: dict, classes, train_y):
 def _run_problems(train_codes, train_y, test_codes, test_y, problems, spec: EvalSpec, n: int, n_branches: int,
                   classes, train_views=(), test_views=()):
     """The protocol's problems through corel.protocols, as a OneClassResult (rotations averaged per draw)."""
-    import numpy as np
-    from .evaluate import OneClassResult
     from .pool_scoring import rule_of
     from .protocols import run_problems
     res = run_problems(train_codes, train_y, test_codes, test_y, problems, {"rule": rule_of(spec.scorer)},
                        n=n, draws=spec.draws, seed=spec.seed, n_branches=n_branches, k=spec.scorer.k,
                        kth=spec.scorer.k_stat == "kth", reference=spec.scorer.reference,
                        pool_views=train_views, query_views=test_views)
-    inliers = list(dict.fromkeys(p.inlier for p in problems))
-    auroc = np.stack([res.auroc["rule"][[i for i, p in enumerate(problems) if p.inlier == c]].mean(0)
-                      for c in inliers])
-    scores = res.scores_draw0.get("rule", {})
-    full = len(scores) == len(problems) and len(problems) == len(inliers)
-    y = torch.as_tensor(test_y).numpy()
-    return OneClassResult(class_names=tuple(classes[c] for c in inliers), classes=np.asarray(inliers), auroc=auroc,
-                          n=int(n), draws=int(spec.draws), radius=float(spec.radius), n_branches=int(n_branches),
-                          seed=int(spec.seed), test_labels=y,
-                          scores_draw0=np.stack([scores[i] for i in range(len(problems))]) if full else None)
+    return res.one_class_result("rule", classes, test_y, n=n, draws=spec.draws, seed=spec.seed,
+                                n_branches=n_branches, radius=spec.radius)
 
 
 def protocol_codes(checkpoint, model, ck: dict, spec: EvalSpec, cache_dir, view: str = "identity"):

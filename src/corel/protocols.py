@@ -140,6 +140,22 @@ class ProblemResult:
     def mean(self, rule: str) -> float:
         return float(np.mean(list(self.per_class(rule).values())))
 
+    def one_class_result(self, rule: str, class_names, query_labels, *, n: int, draws: int, seed: int,
+                         n_branches: int, radius: float = 2.0):
+        """``rule``'s AUROCs as a :class:`corel.evaluate.OneClassResult`: one row per inlier class, each draw
+        the mean over that class's problems (rotations). Draw-0 scores only where every problem scored
+        every query (the standard protocol)."""
+        from .evaluate import OneClassResult
+        inliers = list(dict.fromkeys(p.inlier for p in self.problems))
+        auroc = np.stack([self.auroc[rule][[i for i, p in enumerate(self.problems) if p.inlier == c]].mean(0)
+                          for c in inliers])
+        kept = self.scores_draw0.get(rule, {})
+        full = len(kept) == len(self.problems) == len(inliers)
+        return OneClassResult(class_names=tuple(class_names[c] for c in inliers), classes=np.asarray(inliers),
+                              auroc=auroc, n=int(n), draws=int(draws), radius=float(radius),
+                              n_branches=int(n_branches), seed=int(seed), test_labels=_labels(query_labels),
+                              scores_draw0=np.stack([kept[i] for i in range(len(self.problems))]) if full else None)
+
 
 def pool_rng(seed: int, label: int) -> np.random.Generator:
     """The order in which class ``label``'s pool codes join a reference pool: its own stream."""
