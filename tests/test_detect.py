@@ -238,7 +238,7 @@ def _fit_data(seed=0, n=300, dim=8):
 
 def test_estimator_contract_clone_and_params():
     enc = torch.nn.Linear(4, 8)
-    det = CorelDetector(encoder=enc, n_branches=2, radius=1.5, contamination=0.05, batch_size=7)
+    det = CorelDetector(scorer="count", encoder=enc, n_branches=2, radius=1.5, contamination=0.05, batch_size=7)
     params = det.get_params()
     assert params["n_branches"] == 2 and params["radius"] == 1.5 and params["encoder"] is enc
     twin = clone(det)
@@ -247,13 +247,13 @@ def test_estimator_contract_clone_and_params():
     det.set_params(radius=3.0)
     assert det.radius == 3.0
     # __init__ only stores: invalid values fail in fit, not in the constructor.
-    bad = CorelDetector(radius=-1.0)
+    bad = CorelDetector(scorer="count", radius=-1.0)
     with pytest.raises(ValueError, match="'radius' parameter of CorelDetector must be a finite float > 0"):
         bad.fit(_fit_data())
 
 
 def test_not_fitted_errors():
-    det = CorelDetector(n_branches=2)
+    det = CorelDetector(scorer="count", n_branches=2)
     for call in (lambda: det.score_samples(_fit_data()), lambda: det.decision_function(_fit_data()),
                  lambda: det.predict(_fit_data()), lambda: det.save("unused.pt"),
                  lambda: det.decision_scores_, lambda: det.threshold_, lambda: det.labels_):
@@ -263,7 +263,7 @@ def test_not_fitted_errors():
 
 def test_fit_scores_and_views_are_consistent():
     X = _fit_data()
-    det = CorelDetector(n_branches=2, radius=2.0, contamination=0.1)
+    det = CorelDetector(scorer="count", n_branches=2, radius=2.0, contamination=0.1)
     assert det.fit(X) is det
     assert det.n_features_in_ == 8
     # Leave-one-out training scores: each code's count among the other codes.
@@ -289,7 +289,7 @@ def test_fit_scores_and_views_are_consistent():
 
 
 def test_far_points_are_outliers():
-    det = CorelDetector(n_branches=2).fit(_fit_data())
+    det = CorelDetector(scorer="count", n_branches=2).fit(_fit_data())
     pred = det.predict(np.array([[0.0] * 8, [50.0] * 8]))
     assert pred.tolist() == [1, -1]
 
@@ -314,27 +314,27 @@ def test_encoder_module_callable_and_encode_method():
     torch.manual_seed(0)
     X = torch.randn(120, 6)
     ae = _AE().train()
-    det = CorelDetector(encoder=ae, n_branches=4, radius=1.0, batch_size=16).fit(X)
+    det = CorelDetector(scorer="count", encoder=ae, n_branches=4, radius=1.0, batch_size=16).fit(X)
     assert ae.training                                      # training flag restored
     with torch.no_grad():
         codes = ae.encode(X)
     assert torch.equal(det.inlier_codes_, codes)
     np.testing.assert_array_equal(det.score_samples(X[:10]), oracle(codes[:10].numpy(), codes.numpy(), 4, 1.0))
 
-    via_callable = CorelDetector(encoder=lambda b: ae.encode(b), n_branches=4, radius=1.0).fit(X)
+    via_callable = CorelDetector(scorer="count", encoder=lambda b: ae.encode(b), n_branches=4, radius=1.0).fit(X)
     np.testing.assert_array_equal(via_callable.training_scores_, det.training_scores_)
 
     with pytest.raises(ValueError, match=r"\(B, latent_dim\) tensor"):
-        CorelDetector(encoder=lambda b: (b, b), n_branches=2).fit(X)
+        CorelDetector(scorer="count", encoder=lambda b: (b, b), n_branches=2).fit(X)
     with pytest.raises(TypeError, match="as floats"):
-        CorelDetector(encoder=ae, n_branches=4).fit(torch.zeros(5, 6, dtype=torch.uint8))
+        CorelDetector(scorer="count", encoder=ae, n_branches=4).fit(torch.zeros(5, 6, dtype=torch.uint8))
 
 
 def test_save_load_roundtrip(tmp_path):
     torch.manual_seed(1)
     ae = _AE()
     X = torch.randn(80, 6)
-    det = CorelDetector(encoder=ae, n_branches=2, radius=1.5, contamination=0.2).fit(X)
+    det = CorelDetector(scorer="count", encoder=ae, n_branches=2, radius=1.5, contamination=0.2).fit(X)
     path = det.save(tmp_path / "det.pt")
     back = CorelDetector.load(path, encoder=ae)
     assert back.get_params()["radius"] == 1.5 and back.contamination == 0.2 and back.n_branches == 2
@@ -370,14 +370,14 @@ def test_save_load_roundtrip(tmp_path):
 ])
 def test_detector_errors(params, X, match):
     with pytest.raises(ValueError, match=match):
-        CorelDetector(**{"n_branches": 2, **params}).fit(X)
+        CorelDetector(scorer="count", **{"n_branches": 2, **params}).fit(X)
 
 
 def test_score_with_wrong_latent_size():
-    det = CorelDetector(n_branches=2).fit(np.zeros((5, 8)))
+    det = CorelDetector(scorer="count", n_branches=2).fit(np.zeros((5, 8)))
     with pytest.raises(ValueError, match="X has 6 features, but CorelDetector is expecting 8 features"):
         det.score_samples(np.zeros((3, 6)))
-    enc = CorelDetector(encoder=torch.nn.Linear(3, 8), n_branches=2).fit(torch.zeros(4, 3))
+    enc = CorelDetector(scorer="count", encoder=torch.nn.Linear(3, 8), n_branches=2).fit(torch.zeros(4, 3))
     enc.encoder = torch.nn.Linear(3, 6)
     with pytest.raises(ValueError, match="encoder gives codes of size 6, but CorelDetector was fitted on codes of size 8"):
         enc.score_samples(torch.zeros(2, 3))
@@ -390,7 +390,7 @@ def test_sklearn_estimator_checks():
 
     from corel.detector_base import expected_failed_checks
 
-    det = CorelDetector(n_branches=1)
+    det = CorelDetector(scorer="count", n_branches=1)
     declared = expected_failed_checks(det)                   # declared on the class, with the reason
     assert sorted(declared) == ["check_outliers_fit_predict", "check_outliers_train"]
     assert all("leave-one-out" in why for why in declared.values())
@@ -432,7 +432,7 @@ def test_no_module_imports_another_modules_private_names():
 # --- label-free scorers beyond the paper's count ------------------------------------------------
 @pytest.mark.parametrize("params", [dict(scorer="knn-mean", k=3), dict(scorer="soft", radius="auto"),
                                     dict(scorer="knn-kth", aggregate="median"),
-                                    dict(radius="auto", radius_quantile=0.9)])
+                                    dict(scorer="count", radius="auto", radius_quantile=0.9)])
 def test_detector_scorers_flag_far_points_and_survive_save_load(params, tmp_path):
     from corel.scoring import parse_scorer
     rng = np.random.default_rng(0)
@@ -485,18 +485,18 @@ def test_test_time_views_in_the_detector_match_the_protocol_and_leave_all_views_
     again = CorelDetector.load(tmp_path / "d.pt")
     assert again.tta == "flips-shifts"
     np.testing.assert_allclose(again.score_samples(q), det.score_samples(q))
-    count = CorelDetector(encoder=ae, n_branches=4, radius=0.3, tta="flips").fit(x)
+    count = CorelDetector(scorer="count", encoder=ae, n_branches=4, radius=0.3, tta="flips").fit(x)
     flips = [zx[views.index(v)] for v in tta_views("flips")]
     others = torch.cat([z[1:] for z in flips])
     assert count.training_scores_[0] == sum(Scorer(radius=0.3).score(z[:1], others, 4).item() for z in flips)
     with pytest.raises(ValueError, match="empty inlier set"):
-        CorelDetector(encoder=ae, n_branches=4, tta="flips").fit(torch.zeros(0, 1, 8, 8))
+        CorelDetector(scorer="count", encoder=ae, n_branches=4, tta="flips").fit(torch.zeros(0, 1, 8, 8))
     with pytest.raises(ValueError, match="needs an encoder"):
-        CorelDetector(n_branches=4, tta="flips").fit(np.zeros((5, 8)))
+        CorelDetector(scorer="count", n_branches=4, tta="flips").fit(np.zeros((5, 8)))
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
-        CorelDetector(encoder=lambda b: b.flatten(1), n_branches=4, tta="flips").fit(torch.rand(5, 8))
+        CorelDetector(scorer="count", encoder=lambda b: b.flatten(1), n_branches=4, tta="flips").fit(torch.rand(5, 8))
     with pytest.raises(ValueError, match="choose one of"):
-        CorelDetector(encoder=ae, n_branches=4, tta="rotations").fit(x)
+        CorelDetector(scorer="count", encoder=ae, n_branches=4, tta="rotations").fit(x)
 
 
 def test_a_reference_set_in_the_detector_matches_the_scorer_and_survives_save_load(tmp_path):
@@ -541,7 +541,7 @@ def test_a_reference_set_in_the_detector_matches_the_scorer_and_survives_save_lo
 
 
 @pytest.mark.parametrize("params, reference, message", [
-    (dict(), np.zeros((5, 4)), "scorer='knn-mean'"),
+    (dict(scorer="count"), np.zeros((5, 4)), "scorer='knn-mean'"),
     (dict(scorer="knn-mean"), np.full((5, 4), np.nan), "NaN"),
     (dict(scorer="knn-mean"), np.zeros((5, 6)), r"\(M, 4\)"),
     (dict(scorer="knn-mean"), np.zeros((0, 4)), r"\(M, 4\)"),

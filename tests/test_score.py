@@ -57,7 +57,7 @@ def scored(run):
     out = run["root"] / "scored"
     argv = ["score", str(run["model"]), "--inliers", str(run["data"] / "inliers"), "--images",
             str(run["data"] / "images"), "--out", str(out / "scores.csv"), "--report", "--save-detector",
-            str(out / "det.pt"), "--no-progress"]
+            str(out / "det.pt"), "--no-progress", "--scorer", "count", "--tta", "off", "--contamination", "0.05"]
     assert main(argv) == 0
     rows = list(csv.DictReader(open(out / "scores.csv", newline="")))
     return {"out": out, "rows": rows, "summary": json.loads((out / "scores.json").read_text())}
@@ -136,7 +136,7 @@ def test_other_scorers(run, tmp_path, scorer, capsys):
 
 def test_test_time_views_score_as_the_detector_does(run, tmp_path, capsys):
     """--tta flips-shifts: every inlier in 6 views, each image's 6 views' scores summed; the same
-    scores as CorelDetector(tta=...) on the same pixels, and a detector file keeps its views."""
+    scores as CorelDetector(scorer="count", tta=...) on the same pixels, and a detector file keeps its views."""
     data = run["data"]
     argv = ["score", str(run["model"]), "--inliers", str(data / "inliers"), "--images", str(data / "images"),
             "--scorer", "knn-mean", "--tta", "flips-shifts", "--no-progress"]
@@ -169,7 +169,8 @@ def test_test_time_views_score_as_the_detector_does(run, tmp_path, capsys):
 
 def _run_plain(argv, tmp_path, capsys):
     out = tmp_path / "plain.csv"
-    code, _, err = _cli([a for a in argv if a not in ("--tta", "flips-shifts")] + ["--out", str(out)], capsys)
+    kept = [a for i, a in enumerate(argv) if a != "--tta" and (i == 0 or argv[i - 1] != "--tta")]
+    code, _, err = _cli(kept + ["--tta", "off", "--out", str(out)], capsys)
     assert code == 0, err
     return out
 
@@ -219,12 +220,12 @@ def test_detector_save_with_encoder_roundtrip(tmp_path):
     det.save(tmp_path / "codes.pt")
     assert CorelDetector.load(tmp_path / "codes.pt").encoder is None
     with pytest.raises(TypeError, match="encoder_spec"):       # a module corel cannot name
-        CorelDetector(encoder=torch.nn.Flatten(), n_branches=2).fit(x[:, :, :2, :3]).save(tmp_path / "e.pt",
+        CorelDetector(scorer="count", encoder=torch.nn.Flatten(), n_branches=2).fit(x[:, :, :2, :3]).save(tmp_path / "e.pt",
                                                                                          with_encoder=True)
     with pytest.raises(ValueError, match="nn.Module"):           # a plain function
-        CorelDetector(encoder=lambda b: ae.encode(b), n_branches=2).fit(x).save(tmp_path / "e.pt", with_encoder=True)
+        CorelDetector(scorer="count", encoder=lambda b: ae.encode(b), n_branches=2).fit(x).save(tmp_path / "e.pt", with_encoder=True)
     with pytest.raises(ValueError, match="nn.Module"):
-        CorelDetector(n_branches=2).fit(np.zeros((4, 6))).save(tmp_path / "f.pt", with_encoder=True)
+        CorelDetector(scorer="count", n_branches=2).fit(np.zeros((4, 6))).save(tmp_path / "f.pt", with_encoder=True)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -388,7 +389,7 @@ def test_argument_mistakes_are_one_line_errors(run, scored, tmp_path, capsys):
         code, out, err = _cli([*argv, "--no-progress", "--out", str(tmp_path / "o.csv")], capsys)
         assert code == 2 and err.count("\n") == 1 and words in err, (argv, err)
     # a detector saved without its encoder
-    CorelDetector(n_branches=4).fit(np.zeros((5, 20))).save(tmp_path / "codes.pt")
+    CorelDetector(scorer="count", n_branches=4).fit(np.zeros((5, 20))).save(tmp_path / "codes.pt")
     code, out, err = _cli(["score", "--detector", str(tmp_path / "codes.pt"), "--images", str(data / "images"),
                            "--no-progress"], capsys)
     assert code == 2 and "holds no encoder" in err
@@ -404,7 +405,8 @@ def test_a_reference_folder_divides_the_knn_distances(run, tmp_path, capsys):
     by; the scores are CorelDetector's with fit(..., reference=...), and the file keeps them."""
     data = run["data"]
     argv = ["score", str(run["model"]), "--inliers", str(data / "inliers"), "--images", str(data / "images"),
-            "--scorer", "knn-mean", "--no-progress", "--reference", str(data / "images" / "others")]
+            "--scorer", "knn-mean", "--tta", "off", "--pool-rule", "ratio", "--no-progress", "--reference",
+            str(data / "images" / "others")]
     code, out, err = _cli([*argv, "--out", str(tmp_path / "s.csv"), "--save-detector", str(tmp_path / "d.pt")],
                           capsys)
     assert code == 0, err
@@ -420,7 +422,7 @@ def test_a_reference_folder_divides_the_knn_distances(run, tmp_path, capsys):
     assert again["n_scored"] == 140
     assert [r["score"] for r in csv.DictReader(open(tmp_path / "b.csv"))] == [r["score"] for r in rows]
     code, out, err = _cli(["score", str(run["model"]), "--inliers", str(data / "inliers"), "--images",
-                           str(data / "images"), "--reference", str(data / "inliers"), "--out",
+                           str(data / "images"), "--reference", str(data / "inliers"), "--scorer", "count", "--out",
                            str(tmp_path / "x.csv")], capsys)
     assert code == 2 and "add --scorer knn-mean" in err and err.count("\n") == 1
     code, out, err = _cli(["score", "--detector", str(tmp_path / "d.pt"), "--images", str(data / "images"),
@@ -446,3 +448,28 @@ def test_the_digits_example_writer_keeps_the_reference_apart(tmp_path):
     from sklearn.datasets import load_digits
     labels = load_digits().target[[int(n[:4]) for n in names["reference"]]]
     assert len(set(labels.tolist())) == 10                      # every class, unlabelled
+
+
+def test_the_defaults_are_the_safe_best_scorer(run, tmp_path, capsys):
+    """No scorer flag: knn (mean of 5) in the flips-shifts views, contamination 0.1 as CorelDetector; a reference
+    pool enters clipped (safe when it lacks the novelty) unless --pool-rule ratio is asked for."""
+    data = run["data"]
+    argv = ["score", str(run["model"]), "--inliers", str(data / "inliers"), "--images", str(data / "images"),
+            "--no-progress"]
+    code, out, err = _cli([*argv, "--out", str(tmp_path / "s.csv"), "--save-detector", str(tmp_path / "d.pt")],
+                          capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["detector"]["scorer"] == "knn-mean" and summary["detector"]["tta"] == "flips-shifts"
+    assert summary["threshold_source"].startswith("contamination 0.1")
+    assert CorelDetector().contamination == 0.1 and CorelDetector().scorer == "knn-mean"
+    assert _auroc(list(csv.DictReader(open(tmp_path / "s.csv")))) > 0.9
+    # a saved detector keeps its views: no --tta needed, none refused
+    code, out, err = _cli(["score", "--detector", str(tmp_path / "d.pt"), "--images", str(data / "images"),
+                           "--no-progress", "--out", str(tmp_path / "again.csv")], capsys)
+    assert code == 0, err
+    code, out, err = _cli([*argv, "--reference", str(data / "images" / "others"), "--out", str(tmp_path / "r.csv"),
+                           "--save-detector", str(tmp_path / "r.pt")], capsys)
+    assert code == 0, err
+    assert CorelDetector.load(tmp_path / "r.pt").pool_rule == "clip"
+    assert "capped at the inliers' median" in json.loads((tmp_path / "r.json").read_text())["scorer"]

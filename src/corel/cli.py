@@ -192,10 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with a knn scorer: divide each branch's distance to the inliers by the distance to M "
                         "unlabelled training images (drawn once, labels unused), a density ratio; 0: off. It helps "
                         "only against kinds of images the pool holds: see --novelty pool-without")
-    p.add_argument("--pool-rule", choices=["ratio", "clip"], default="ratio",
-                   help="with --reference: ratio divides by the distance to the pool everywhere; clip caps that "
-                        "distance at the inliers' median, so a query far from the pool is judged by its distance "
-                        "to the inliers alone (safe when the pool lacks the novelty)")
+    _add_pool_rule_flag(p, "ratio")
     p.add_argument("--novelty", choices=["standard", "pool-without", "never-trained"], default="standard",
                    help="standard: each class against all others (the paper); pool-without: against classes the "
                         "reference pool never holds (--rotations sets per class); never-trained: against the classes "
@@ -478,7 +475,7 @@ def _cmd_score(args) -> int:
     opts = ScoreOptions(scorer=args.scorer, radius=args.radius, radius_quantile=args.radius_quantile, k=args.k,
                         aggregate=args.aggregate, contamination=args.contamination, threshold=args.threshold,
                         batch_size=args.batch_size, device=args.device, progress=args.progress, tta=args.tta,
-                        reference=args.reference)
+                        reference=args.reference, pool_rule=args.pool_rule)
     report = None if args.report is None else (args.report or str(Path(args.out).parent / "report.html"))
 
     def warn(message: str) -> None:
@@ -514,9 +511,10 @@ def _add_score_and_report_commands(sub) -> None:
     p.add_argument("--inliers", default=None, metavar="PATH", help="examples of the normal class")
     p.add_argument("--images", default=None, metavar="PATH", help="images to score")
     p.add_argument("--reference", default=None, metavar="PATH",
-                   help="with --scorer knn-mean: unlabelled images of any class (e.g. a few thousand of those the "
-                        "model was trained on); each knn distance to the inliers is divided by the distance to "
-                        "these (a density ratio), often much sharper")
+                   help="with a knn scorer: unlabelled images of any class (e.g. a few thousand of those the model "
+                        "was trained on); each knn distance to the inliers is divided by the distance to these (a "
+                        "density ratio). A pool helps only against kinds of images it holds; with the default "
+                        "--pool-rule clip, novelty of a kind it lacks is still scored by its distance to the inliers")
     p.add_argument("--detector", default=None, metavar="FILE",
                    help="a detector written by --save-detector (no MODEL or --inliers needed)")
     p.add_argument("--save-detector", default=None, metavar="FILE",
@@ -525,12 +523,13 @@ def _add_score_and_report_commands(sub) -> None:
     _add_report_flag(p, "report.html beside the CSV")
     p.add_argument("--contamination", type=float, default=None,
                    help="share of inlier-like images flagged: the threshold is the 1 - contamination quantile of "
-                        "the inliers' leave-one-out scores (default 0.05, or the detector file's)")
+                        "the inliers' leave-one-out scores (default 0.1, as CorelDetector, or the detector file's)")
     p.add_argument("--threshold", type=float, default=None,
                    help="flag images whose score exceeds this (overrides --contamination)")
     p.add_argument("--radius", type=_radius, default=2.0, help="l1 ball radius per branch (eta), or 'auto'")
-    _add_scorer_flags(p)
-    _add_tta_flag(p)
+    _add_scorer_flags(p, default="knn-mean")
+    _add_pool_rule_flag(p, "clip")
+    _add_tta_flag(p, default=None)
     p.add_argument("--batch-size", type=int, default=256, help="images read and encoded at once")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -546,11 +545,13 @@ def _add_score_and_report_commands(sub) -> None:
     p.set_defaults(func=_cmd_report)
 
 
-def _add_tta_flag(p) -> None:
-    p.add_argument("--tta", nargs="?", const="flips", default="off", choices=list(TTA_MODES), metavar="MODE",
+def _add_tta_flag(p, default: str | None = "off") -> None:
+    p.add_argument("--tta", nargs="?", const="flips", default=default, choices=list(TTA_MODES), metavar="MODE",
                    help="test-time augmentation: off; flips (--tta alone: as is and mirrored left-right); "
                         "flips-shifts (also shifted 2 pixels both ways: 6 views). Inliers join in every view, a "
-                        "query's score is the sum of its views' scores")
+                        "query's score is the sum of its views' scores"
+                        + ("" if default is not None else
+                           " (default: flips-shifts when fitting, the detector file's own with --detector)"))
 
 
 def _bare_tta_before_a_path(argv: list[str]) -> list[str]:
@@ -565,8 +566,16 @@ def _bare_tta_before_a_path(argv: list[str]) -> list[str]:
     return out
 
 
-def _add_scorer_flags(p) -> None:
-    p.add_argument("--scorer", default="count", choices=["count", "soft", "knn-mean", "knn-kth"],
+def _add_pool_rule_flag(p, default: str) -> None:
+    p.add_argument("--pool-rule", choices=["ratio", "clip"], default=default,
+                   help="with --reference: ratio divides by the distance to the pool everywhere (sharpest when the "
+                        "pool holds the novelty's kind, blind when it does not); clip caps that distance at the "
+                        "inliers' median, so an image far from the pool is judged by its distance to the inliers "
+                        "alone (safe when the pool lacks the novelty)")
+
+
+def _add_scorer_flags(p, default: str = "count") -> None:
+    p.add_argument("--scorer", default=default, choices=["count", "soft", "knn-mean", "knn-kth"],
                    help="per-branch normality: the paper's count in the ball, a soft (Laplace) count, or minus "
                         "the mean / k-th l1 distance to the k nearest inliers")
     p.add_argument("--k", type=int, default=5, help="neighbours of the knn scorers")

@@ -52,14 +52,16 @@ DIRECTION = ("score: higher = more novel (PyOD's convention), minus CorelDetecto
 class ScoreOptions:
     """Everything `corel score` takes besides the paths."""
 
-    scorer: str = "count"              # count | soft | knn-mean | knn-kth (see corel.scoring)
+    scorer: str = "knn-mean"           # count | soft | knn-mean | knn-kth (see corel.scoring)
     radius: float | str = 2.0          # l1 ball radius per branch, or "auto"
     radius_quantile: float = 0.5
     k: int = 5
     aggregate: str = "sum"
-    tta: str = "off"                   # test-time views (corel.views.TTA_MODES), fixed when the detector is fitted
+    tta: str | None = None             # test-time views (corel.views.TTA_MODES), fixed when the detector is fitted;
+                                       # None: DEFAULT_TTA when fitting, the detector file's own when loading
     reference: str | None = None       # unlabelled images (folder, zip, list) the knn distances are divided by
-    contamination: float | None = None  # None: 0.05 when fitting, the detector file's own when loading
+    pool_rule: str = "clip"            # how the reference enters: clip (safe when it lacks the novelty) or ratio
+    contamination: float | None = None  # None: 0.1 when fitting (as CorelDetector), the detector file's own when loading
     threshold: float | None = None     # a given threshold on the score (overrides contamination)
     batch_size: int = 256              # images read and encoded at once
     device: str | None = None
@@ -67,7 +69,8 @@ class ScoreOptions:
     n_thumbnails: int = 12             # most and least novel images shown in the summary / report
 
 
-DEFAULT_CONTAMINATION = 0.05
+DEFAULT_TTA = "flips-shifts"  # the views that paid on CIFAR-10's validation hold-out (results/cifar10-beyond)
+DEFAULT_CONTAMINATION = 0.1   # CorelDetector's default too: one default for the CLI and the API
 
 
 def summary_path(csv_path) -> Path:
@@ -130,7 +133,8 @@ def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
     device = _device(opts)
     model = load_model(model_path).to(device)
     from .views import tta_views
-    views = tta_views(opts.tta)
+    tta = DEFAULT_TTA if opts.tta is None else opts.tta
+    views = tta_views(tta)
     codes, failed, stats, n_files = _encode_source(model, inliers, image_size, channels, opts, device, "inliers",
                                                    views)
     for line in stats.warnings("inlier images"):
@@ -148,7 +152,8 @@ def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
     contamination = DEFAULT_CONTAMINATION if opts.contamination is None else opts.contamination
     det = CorelDetector(encoder=model, n_branches=n_branches, radius=opts.radius, scorer=opts.scorer, k=opts.k,
                         aggregate=opts.aggregate, radius_quantile=opts.radius_quantile, contamination=contamination,
-                        batch_size=opts.batch_size, device=device, tta=opts.tta).fit_codes(codes, len(views),
+                        batch_size=opts.batch_size, device=device, tta=tta,
+                        pool_rule=opts.pool_rule).fit_codes(codes, len(views),
                                                                                            reference_codes=reference)
     det.encoder_spec_ = (ck["model_name"], dict(ck["model_args"]))
     det.meta_ = {"image_size": image_size, "channels": channels, "model": str(model_path),
@@ -420,7 +425,7 @@ def run_score(model=None, *, detector=None, inliers=None, images=None, out="scor
         raise ValueError("Nothing to do: pass --images to score, and/or --save-detector to keep the fitted detector.")
     if detector is not None:
         det, size = load_detector(detector, device=opts.device)
-        if opts.tta != "off" and opts.tta != det.tta:
+        if opts.tta is not None and opts.tta != det.tta:
             raise ValueError(f"--detector {detector} was fitted with tta={det.tta!r}; its views are fixed when it "
                              f"is fitted. Drop --tta, or fit again: corel score MODEL --inliers ... --tta {opts.tta}.")
         fit_info = {"detector_file": str(detector)}
