@@ -1,6 +1,6 @@
 """Turn a copy of TinyImageNet-200 into the canonical layout of the official archive.
 
-Usage: python scripts/tinyimagenet_canonical.py SRC DEST
+Usage: python scripts/tinyimagenet_canonical.py SRC DEST [--expect TRAIN,VAL]
 
 SRC is a ``tiny-imagenet-200`` folder, possibly with classes that are not TinyImageNet's (a public
 copy adds n02480855 and n10148035 with 100 training images each and val_10000..val_10099). DEST
@@ -31,7 +31,7 @@ def _link(src: Path, dst: Path) -> None:
 
 def _official_val_name(name: str) -> bool:
     stem = name.split(".")[0]
-    return stem.startswith("val_") and stem[4:].isdigit() and int(stem[4:]) < N_CLASSES * N_VAL
+    return stem.startswith("val_") and stem[4:].isdigit() and int(stem[4:]) < N_CLASSES * 50   # val_0 .. val_9999
 
 
 def _annotations(src: Path) -> list[list[str]]:
@@ -40,6 +40,10 @@ def _annotations(src: Path) -> list[list[str]]:
 
 
 def main(argv: list[str]) -> int:
+    global N_TRAIN, N_VAL
+    if len(argv) == 4 and argv[2] == "--expect":      # images per class (tests use small copies)
+        N_TRAIN, N_VAL = (int(v) for v in argv[3].split(","))
+        argv = argv[:2]
     if len(argv) != 2:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2

@@ -678,3 +678,43 @@ def test_convert_channels_matches_pil_luma():
     assert np.array_equal(ours[0, 0].numpy(), np.asarray(Image.fromarray(img).convert("L")))
     g = torch.from_numpy(_rand((2, 1, 4, 4)))
     assert torch.equal(convert_channels(g, 3)[:, 1], g[:, 0])
+
+
+def _write_tinyimagenet_copy(root: Path, n_classes: int, extra: int, crlf: bool) -> Path:
+    """A TinyImageNet-like copy: n_classes official classes (val_0 ...) plus ``extra`` foreign ones whose val
+    images are numbered from val_<50 x 200>, as in a public copy; 8x8 images, one grey JPEG per class."""
+    folder = root / "tiny-imagenet-200"
+    wnids = [f"n{k:08d}" for k in range(n_classes + extra)]
+    (folder / "val" / "images").mkdir(parents=True)
+    (folder / "wnids.txt").write_text("\n".join(wnids))                                # no final newline
+    lines = []
+    for k, w in enumerate(wnids):
+        _save(_rand((8, 8), k), folder / "train" / w / "images" / f"{w}_0.JPEG", "JPEG")   # grey JPEG
+        j = k if k < n_classes else 200 * 50 + (k - n_classes)
+        _save(_rand((8, 8, 3), k), folder / "val" / "images" / f"val_{j}.JPEG", "JPEG")
+        lines.append(f"val_{j}.JPEG\t{w}\t0\t0\t7\t7")
+    (folder / "val" / "val_annotations.txt").write_text(("\r\n" if crlf else "\n").join(lines))   # no final newline
+    return folder
+
+
+def test_tinyimagenet_copy_with_extra_classes_is_refused_naming_them(tmp_path):
+    folder = _write_tinyimagenet_copy(tmp_path, 200, 2, crlf=True)
+    with pytest.raises(DataError, match=r"202 classes.*\['n00000200', 'n00000201'\].*tinyimagenet_canonical\.py"):
+        load_dataset("tinyimagenet", "test", root=tmp_path)
+    # the script's canonical layout loads: 200 classes, CRLF and a missing final newline read alike
+    import subprocess, sys
+    dest = tmp_path / "canon" / "tiny-imagenet-200"
+    res = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "scripts" / "tinyimagenet_canonical.py"),
+                          str(folder), str(dest), "--expect", "1,1"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "dropped class n00000200" in res.stdout and "dropped class n00000201" in res.stdout
+    val = load_dataset("tinyimagenet", "test", root=dest, image_size=8)
+    train = load_dataset("tinyimagenet", "train", root=dest, image_size=8)
+    assert len(val.classes) == 200 and len(val) == 200 and val.images.shape[1] == 3
+    assert train.images.shape == (200, 3, 8, 8)           # grey JPEGs became RGB
+
+
+def test_tinyimagenet_annotations_with_crlf_and_no_final_newline(tmp_path):
+    _write_tinyimagenet_copy(tmp_path, 3, 0, crlf=True)
+    val = load_dataset("tinyimagenet", "test", root=tmp_path, image_size=8)
+    assert val.labels.tolist() == [0, 1, 2] and val.classes == ["n00000000", "n00000001", "n00000002"]

@@ -20,6 +20,7 @@ from .base import DataError, ImageSet
 __all__ = ["load_tinyimagenet"]
 
 _SPLITS = {"train": "train", "val": "val", "test": "val"}
+N_CLASSES, N_VAL_PER_CLASS = 200, 50    # the official archive: 200 classes, val_0 .. val_9999
 
 
 def load_tinyimagenet(split: str = "train", root=None, image_size: int | None = 32, *,
@@ -49,6 +50,7 @@ def load_tinyimagenet(split: str = "train", root=None, image_size: int | None = 
     image_size, channels = check_image_size(image_size), check_channels(channels)
     folder = _find_root(root)
     wnids = _read_wnids(folder / "wnids.txt")
+    _check_no_extra_classes(folder, wnids)
     if _SPLITS[split] == "train":
         paths, labels = _train_files(folder / "train", wnids)
     else:
@@ -77,6 +79,27 @@ def _read_wnids(path: Path) -> list[str]:
     if len(set(wnids)) != len(wnids):
         raise DataError(f"{path} lists some class ids more than once.")
     return wnids
+
+
+def _check_no_extra_classes(folder: Path, wnids: list[str]) -> None:
+    """A copy with more than TinyImageNet's 200 classes is refused, naming the extra ones: results on it
+    would not be TinyImageNet's. The extras are the classes of val images numbered beyond the official
+    val_0 .. val_9999 (else the ids listed after the 200th)."""
+    if len(wnids) <= N_CLASSES:
+        return
+    extra: list[str] = []
+    ann = folder / "val" / "val_annotations.txt"
+    if ann.is_file():
+        for line in ann.read_text().splitlines():
+            fields = line.split("\t")
+            stem = fields[0].strip().split(".")[0]
+            if len(fields) > 1 and stem.startswith("val_") and stem[4:].isdigit() \
+                    and int(stem[4:]) >= N_CLASSES * N_VAL_PER_CLASS and fields[1].strip() not in extra:
+                extra.append(fields[1].strip())
+    extra = extra or wnids[N_CLASSES:]
+    raise DataError(f"{folder / 'wnids.txt'} lists {len(wnids)} classes; TinyImageNet-200 has {N_CLASSES}. Extra "
+                    f"class(es) {extra} are not TinyImageNet's: make the canonical layout with "
+                    f"python scripts/tinyimagenet_canonical.py {folder} NEW_FOLDER.")
 
 
 def _train_files(train: Path, wnids: list[str]) -> tuple[list[Path], list[int]]:
