@@ -218,7 +218,8 @@ def test_edges_give_the_values():
     assert bool((h1.deaths[:m] > h1.births[:m]).all())
     pers = (h1.deaths - h1.births)[:m]
     assert bool((pers[:-1] >= pers[1:]).all())                      # most persistent first
-    pairs, ess = h1_edges(torch.cdist(x, x).numpy())
+    d = torch.cdist(x, x).numpy()
+    pairs, ess = h1_edges(np.triu(d) + np.triu(d, 1).T)           # torch.cdist rounds d(i, j), d(j, i) apart
     assert pairs.shape == (m, 4) and ess.shape == (0, 2)
 
 
@@ -494,7 +495,44 @@ def test_general_p_h1_equals_gudhi_on_the_same_matrix(seed, n, d, p, dtype):
     assert bottleneck(h1_points.diagram().detach().double().numpy(), want) <= 1e-5 * max(float(dist.max()), 1e-30)
 
 
+@pytest.mark.parametrize("metric", ["l2", "l1", "linf", 1.5, 3.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_selection_matrices_are_exactly_symmetric(metric, dtype):
+    """Every matrix corel selects edges on is exactly symmetric (the H1 kernel reads both halves). A guard:
+    torch.cdist's matrix-multiply mode rounds d(i, j) and d(j, i) apart (test_edges_give_the_values), and
+    vectorised pow can round apart on some CPUs; corel mirrors the upper triangle."""
+    from corel.persistence import pairwise_distances
+    torch.manual_seed(0)
+    for seed in range(20):
+        x = torch.randn(40, 2 + seed % 7, dtype=dtype)
+        d = pairwise_distances(x, {"l2": 2.0, "l1": 1.0, "linf": math.inf}.get(metric, metric))
+        assert torch.equal(d, d.transpose(0, 1))
+
+
 def test_an_uneven_matrix_is_a_one_line_error():
     d = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 1.5], [2.0, 1.5000001, 0.0]])
     with pytest.raises(ValueError, match="not symmetric.*symmetrise"):
         h1_edges(d)
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2", 3.0, "linf"])
+@pytest.mark.parametrize("dtype, scale", [(torch.float32, 1.5e38), (torch.float32, 1e-40), (torch.float64, 1e307)])
+def test_h1_at_the_edges_of_the_float_range_is_exact(metric, dtype, scale):
+    """Pairs are selected on the cloud rescaled by a power of two (exact), so none goes missing where the
+    distances would overflow the selection matrix; the values agree with the cloud at scale 1 times the scale."""
+    x = noisy_circle(40, 3).to(dtype)
+    _, ref = ours(x, metric)
+    _, h1 = ours(x * scale, metric)
+    assert int(h1.n_pairs) == int(ref.n_pairs) >= 1
+    assert torch.equal(h1.birth_edges, ref.birth_edges) and torch.equal(h1.death_edges, ref.death_edges)
+    rel = 1e-5 if dtype == torch.float32 and scale > 1e-30 else 1e-3 if dtype == torch.float32 else 1e-12
+    np.testing.assert_allclose(h1.deaths.double() / scale, ref.deaths.double(), rtol=rel)
+
+
+def test_h1_beyond_the_float_range_and_meta_tensors_are_one_line_errors():
+    x = noisy_circle(40, 3).float() * 2e38           # coordinates in range, the loop's l1 death (4e38) not
+    with pytest.raises(ValueError, match="exceeds the torch.float32 range.*float64"):
+        ours(x, "l1")
+    for f in (lambda t: vr_persistence_1d(t, "l2"), lambda t: vr_persistence_0d(t, "l2")):
+        with pytest.raises(ValueError, match="meta tensor"):
+            f(torch.empty(5, 2, device="meta"))

@@ -59,6 +59,9 @@ def check_float_tensor(x, name: str, min_dim: int) -> torch.Tensor:
                         f"got {x.dtype}. Convert with x.float() or x.double().")
     if x.dim() < min_dim:
         raise ValueError(f"'{name}' must have at least {min_dim} dimensions; got shape {tuple(x.shape)}.")
+    if x.device.type == "meta":
+        raise ValueError(f"'{name}' is a meta tensor (a shape without values); persistence needs the points' "
+                         f"values: create it on 'cpu' or 'cuda'.")
     check_finite(x, name)
     return x
 

@@ -206,7 +206,9 @@ def _selection_matrix(x: torch.Tensor, p: float) -> tuple[torch.Tensor, bool]:
         if out is not None:
             return out.reshape(*shape[:-1], shape[-2]), True
     if x.device.type != "cpu" or p == math.inf or shape[-2] <= _CDIST_MAX_N:
-        return torch.cdist(x, x, p=p, compute_mode="donot_use_mm_for_euclid_dist"), False
+        # mirrored: the H1 kernel reads both halves and Prim compares entries of both, and nothing
+        # promises that torch.cdist rounds d(i, j) and d(j, i) alike (its matrix-multiply mode does not)
+        return _mirrored(torch.cdist(x, x, p=p, compute_mode="donot_use_mm_for_euclid_dist")), False
     out = _sum_coordinates(x.reshape(-1, *shape[-2:]), p)                 # (B, N, N)
     return out.reshape(*shape[:-1], shape[-2]), p == 2.0
 
@@ -226,7 +228,11 @@ def _lp_matrix(x: torch.Tensor, p: float) -> torch.Tensor:
     for k in range(x.shape[-1]):
         c = x[..., k]
         acc.add_((c[..., :, None] - c[..., None, :]).abs_().div_(scale).pow_(p))
-    d = acc.pow_(1.0 / p).mul_(m)
+    return _mirrored(acc.pow_(1.0 / p).mul_(m))
+
+
+def _mirrored(d: torch.Tensor) -> torch.Tensor:
+    """(..., N, N) with the lower triangle replaced by the upper one: exactly symmetric."""
     n = d.shape[-1]
     upper = torch.ones(n, n, dtype=torch.bool, device=d.device).triu_()
     return torch.where(upper, d, d.transpose(-1, -2))

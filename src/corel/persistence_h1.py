@@ -301,7 +301,8 @@ def vr_persistence_1d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
             tree, in_range = mst_edges(x.detach()), True
         else:
             tree, in_range = point_mst_edges(x.detach(), p)
-        pairs, ess = _select(flat.detach(), p, threshold, n_threads) if b else ([], [])
+        chosen = flat.detach() if precomputed or threshold is not None else _power_of_two_scaled(flat.detach())
+        pairs, ess = _select(chosen, p, threshold, n_threads) if b else ([], [])
     m = max((len(q) for q in pairs), default=0)
     k = max((len(e) for e in ess), default=0)
     # One (B, 2M + K, 2) array of edges: each pair's birth and death edge, then the
@@ -326,6 +327,9 @@ def vr_persistence_1d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
     h0 = Persistence0(torch.gather(deaths0, -1, order).reshape(*batch, n - 1),
                       torch.gather(tree, -2, order.unsqueeze(-1).expand(b, n - 1, 2)).reshape(*batch, n - 1, 2),
                       threshold)
+    if not precomputed and not bool(torch.isfinite(values.detach()).all()):
+        raise ValueError(f"A 1-dimensional birth or death exceeds the {x.dtype} range ({torch.finfo(x.dtype).max:.3g}): "
+                         f"the points span too far. Rescale them (e.g. x / x.abs().max()) or use float64.")
     births, deaths, ess_births = values[:, 0:2 * m:2], values[:, 1:2 * m:2], values[:, 2 * m:]
     if precomputed:          # padding gathered the diagonal: zero it (points give 0 there)
         zero = torch.zeros((), dtype=values.dtype, device=dev)
@@ -339,6 +343,20 @@ def vr_persistence_1d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
         ess_births.reshape(*batch, k), edges[:, 2 * m:].reshape(*batch, k, 2), n_ess.reshape(batch),
         threshold)
     return h0, h1
+
+
+def _power_of_two_scaled(x: torch.Tensor) -> torch.Tensor:
+    """Each (N, D) cloud of the (B, N, D) batch times the power of two that puts its largest coordinate
+    in [0.5, 1). The product is exact, so every distance comparison, and hence every selected pair, is
+    the same as on the points themselves, while no distance overflows (or underflows) the float range."""
+    if x.numel() == 0:
+        return x
+    amax = x.abs().amax(dim=(-1, -2))
+    _, e = torch.frexp(amax)
+    e = torch.where(amax > 0, e, torch.zeros_like(e)).to(torch.float64)[:, None, None]
+    half = torch.floor(-e / 2)
+    # two steps: 2 ** -e alone can overflow (a float64 cloud near 1e-308)
+    return (x.double() * torch.exp2(half) * torch.exp2(-e - half)).to(x.dtype)
 
 
 def _values(flat: torch.Tensor, edges: torch.Tensor, p: float | None) -> torch.Tensor:
