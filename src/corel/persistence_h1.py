@@ -257,8 +257,11 @@ def vr_persistence_1d(x: torch.Tensor, metric="l1", *, precomputed: bool = False
     x : Tensor, shape (N, D) or (..., N, D); or (..., N, N) with ``precomputed=True``
         Point clouds (any leading batch shape) or distance matrices (symmetric; read off
         the lower triangle). float32 or float64, CPU or CUDA.
-    metric : {"l1", "l2", "linf"} or float p >= 1
-        The l_p metric on the points (ignored with ``precomputed=True``).
+    metric : {"l1", "l2", "linf"} or float p >= 1, default "l1"
+        The l_p metric on the points (ignored with ``precomputed=True``). The default is l1 in
+        every corel entry point (``vr_persistence_0d``, the connectivity loss, torchph's
+        ``vr_persistence_l1``): the paper's metric. ripser, gudhi and torch-topological default to
+        l2; pass ``metric="l2"`` to compare with them.
     precomputed : bool
         ``x`` holds distance matrices; values are gathered from it (gradients flow into it).
     threshold : float, optional
