@@ -25,13 +25,14 @@ _LAZY = {
     "vr_persistence_l1": "persistence",
     "Persistence1": "persistence_h1",
     "vr_persistence_1d": "persistence_h1",
+    "load_model": "named_models",
 }
 
 _EAGER_BEFORE = frozenset({"counting", "detect", "losses", "persistence"})
 
 __all__ = ["CorelDetector", "count_neighbors", "ConnectivityLoss", "DeathStats", "death_stats", "reconstruction_l1",
            "Persistence0", "Persistence1", "mst_edges", "vr_persistence", "vr_persistence_0d", "vr_persistence_1d",
-           "vr_persistence_l1"]
+           "vr_persistence_l1", "load_model"]
 
 
 def __getattr__(name: str):

@@ -117,6 +117,7 @@ def _cmd_evaluate(args) -> int:
                     batch_size=args.batch_size, device=args.device, progress=args.progress, protocol=args.protocol,
                     scorer=None if scorer.is_paper and scorer.aggregate == "sum" else scorer, tta=args.tta,
                     novelty=args.novelty, rotations=args.rotations)
+    args.checkpoint = [_model_file(c) for c in args.checkpoint]
     if args.novelty == "never-trained":
         from .pipeline import evaluate_never_trained
         summaries = evaluate_never_trained(args.checkpoint, spec, args.out_dir, halves=args.halves,
@@ -469,9 +470,28 @@ def _maybe_report(args, run_dir) -> None:
     print(f"report written to {write_report(run_dir, args.report or None)}")
 
 
+def _model_file(name_or_path):
+    """A shipped model's file for its name (`corel models`); any other string is left for the loader."""
+    if name_or_path is None or Path(name_or_path).exists():
+        return name_or_path
+    from .named_models import available, resolve
+    return str(resolve(name_or_path)) if str(name_or_path) in available() else name_or_path
+
+
+def _cmd_models(args) -> int:
+    from .named_models import format_cards
+    print(format_cards(args.name))
+    return 0
+
+
 def _cmd_score(args) -> int:
     from .novelty import ScoreOptions, format_summary, run_score
     _set_threads(args.threads)
+    if args.model_flag is not None:
+        if args.model is not None:
+            raise ValueError(f"Give the model once: as MODEL ({args.model}) or as --model ({args.model_flag}).")
+        args.model = args.model_flag
+    args.model = _model_file(args.model)
     opts = ScoreOptions(scorer=args.scorer, radius=args.radius, radius_quantile=args.radius_quantile, k=args.k,
                         aggregate=args.aggregate, contamination=args.contamination, threshold=args.threshold,
                         batch_size=args.batch_size, device=args.device, progress=args.progress, tta=args.tta,
@@ -507,7 +527,10 @@ def _add_score_and_report_commands(sub) -> None:
                     "from a threshold chosen on the inliers alone) and reason (why a file could not be read). "
                     "PATHs are folders (nested too), zips or text files listing image paths; images are "
                     "converted and resized as the model was trained.")
-    p.add_argument("model", nargs="?", default=None, help="model.pt (or .ckpt) written by `corel train`")
+    p.add_argument("model", nargs="?", default=None,
+                   help="a shipped model's name (`corel models`) or a model.pt (or .ckpt) written by `corel train`")
+    p.add_argument("--model", dest="model_flag", default=None, metavar="NAME",
+                   help="the same as MODEL, as a flag (e.g. --model cifar10-contrastive)")
     p.add_argument("--inliers", default=None, metavar="PATH", help="examples of the normal class")
     p.add_argument("--images", default=None, metavar="PATH", help="images to score")
     p.add_argument("--reference", default=None, metavar="PATH",
@@ -535,6 +558,14 @@ def _add_score_and_report_commands(sub) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("models", help="the trained models that ship with corel, and their model cards",
+                       formatter_class=fmt,
+                       description="List the shipped models, or show one model's card: what it was trained on, "
+                                   "with which command, and its numbers in each protocol. A name goes wherever a "
+                                   "model.pt goes (corel score NAME ..., corel evaluate NAME ...).")
+    p.add_argument("name", nargs="?", default=None, help="a model's name: show its card")
+    p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("report", help="one self-contained HTML page of a train, evaluate, compare or score run",
                        formatter_class=fmt)

@@ -33,8 +33,9 @@ class CorelDetector(DetectorBase):
 
     Parameters
     ----------
-    encoder : nn.Module or callable, optional
-        Maps a float tensor batch (B, ...) to codes (B, D). If it has an ``encode`` method (as
+    encoder : str, nn.Module or callable, optional
+        A shipped model's name (``corel models``, e.g. ``"cifar10-contrastive"``: it takes (N, 3, 32, 32)
+        float images in [0, 1]), or a map from a float tensor batch (B, ...) to codes (B, D). If it has an ``encode`` method (as
         corel's autoencoders do, whose ``forward`` returns ``(x_hat, z)``), that is used. If
         None, ``X`` are codes already. An ``nn.Module`` is run in eval mode under ``no_grad``
         and its training flag is restored afterwards.
@@ -273,12 +274,13 @@ class CorelDetector(DetectorBase):
             "meta": _plain(dict(meta or getattr(self, "meta_", None) or {}), "meta"),
         }
         if with_encoder:
-            if not isinstance(self.encoder, torch.nn.Module):
+            encoder = self._encoder_obj()
+            if not isinstance(encoder, torch.nn.Module):
                 raise ValueError(f"CorelDetector.save(with_encoder=True) stores an nn.Module encoder; this detector's "
-                                 f"encoder is {type(self.encoder).__name__}.")
-            name, kwargs = encoder_spec if encoder_spec is not None else _encoder_spec(self.encoder)
+                                 f"encoder is {type(encoder).__name__}.")
+            name, kwargs = encoder_spec if encoder_spec is not None else _encoder_spec(encoder)
             state["encoder"] = {"name": str(name), "args": _plain(dict(kwargs), "encoder_spec"),
-                                "state_dict": {k: v.detach().cpu() for k, v in self.encoder.state_dict().items()}}
+                                "state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()}}
         path = os.fspath(path)
         torch.save(state, path)
         return path
@@ -355,18 +357,32 @@ class CorelDetector(DetectorBase):
                              f"encoder is None.")
         check_contamination(self.contamination, "CorelDetector")
         check_int(self.batch_size, "batch_size", "CorelDetector")
-        if self.encoder is not None and not callable(self.encoder):
-            raise TypeError(f"The 'encoder' parameter of CorelDetector must be None, an nn.Module or a callable. "
-                            f"Got {type(self.encoder).__name__} instead.")
+        if self.encoder is not None and not callable(self.encoder) and not isinstance(self.encoder, str):
+            raise TypeError(f"The 'encoder' parameter of CorelDetector must be None, a shipped model's name, an "
+                            f"nn.Module or a callable. Got {type(self.encoder).__name__} instead.")
+        self._encoder_obj()      # an unknown name: one line listing the shipped ones
         self._device()
 
     def _device(self) -> torch.device:
         if self.device is not None:
             return as_device(self.device, "CorelDetector")
-        if isinstance(self.encoder, torch.nn.Module):
-            for p in self.encoder.parameters():
+        encoder = self._encoder_obj()
+        if isinstance(encoder, torch.nn.Module):
+            for p in encoder.parameters():
                 return p.device
         return torch.device("cpu")
+
+    def _encoder_obj(self):
+        """The encoder: ``encoder`` itself, or the shipped model it names (loaded once, kept privately so
+        that ``get_params`` still gives the name)."""
+        if not isinstance(self.encoder, str):
+            return self.encoder
+        cached = getattr(self, "_named_encoder", None)
+        if cached is None or cached[0] != self.encoder:
+            from .named_models import load_model
+            cached = (self.encoder, load_model(self.encoder))
+            self._named_encoder = cached
+        return cached[1]
 
     def _encode(self, X, fitted_dim: int | None) -> torch.Tensor:
         """Codes of ``X`` as a detached (N, D) float tensor on the detector's device.
@@ -405,8 +421,9 @@ class CorelDetector(DetectorBase):
                             f"(images: x.float() / 255) before calling.")
         if x.dim() < 1:
             raise ValueError(f"X must have a batch dimension; got a scalar of shape {tuple(x.shape)}.")
-        enc = getattr(self.encoder, "encode", self.encoder)
-        module = self.encoder if isinstance(self.encoder, torch.nn.Module) else None
+        encoder = self._encoder_obj()
+        enc = getattr(encoder, "encode", encoder)
+        module = encoder if isinstance(encoder, torch.nn.Module) else None
         was_training = module.training if module is not None else False
         if module is not None:
             module.eval()

@@ -1,0 +1,80 @@
+"""Shipped models: names, cards that match their files, and a name wherever a model.pt goes."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.base import clone
+
+import corel
+from corel import CorelDetector
+from corel.cli import main
+from corel.named_models import available, card, format_cards, resolve, sha256
+
+
+def test_every_card_matches_its_file_and_loads_with_weights_only():
+    assert available()[0] == "cifar10-contrastive"
+    for name in available():
+        c = card(name)
+        assert sha256(name) == c["sha256"]
+        assert resolve(name).stat().st_size < 5e6
+        ck = torch.load(resolve(name), map_location="cpu", weights_only=True)
+        assert ck["config"]["dataset"] == "cifar10-jpeg"
+        model = corel.load_model(name)
+        assert not model.training and model.encode(torch.rand(2, 3, 32, 32)).shape == (2, 160)
+        for row in c["results"]:                  # every number names its setting
+            assert {"protocol", "evaluated_on", "scorer", "n", "auroc", "source"} <= set(row)
+
+
+def test_the_cards_numbers_are_the_summaries_they_cite():
+    from pathlib import Path
+    root = Path(__file__).parents[1]
+    for name in available():
+        for row in card(name)["results"]:
+            folder = root / row["source"].split(" ")[0] / f"n{row['n']}"
+            summary = json.loads((folder / "summary.json").read_text())
+            assert round(summary["mean_auroc"], 2) == pytest.approx(row["auroc"], abs=0.006)
+            if "checkpoint_sha256" in summary:         # (the oldest summaries predate the field)
+                assert summary["checkpoint_sha256"] == card(name)["sha256"]
+
+
+def test_unknown_names_list_the_shipped_ones(capsys):
+    with pytest.raises(FileNotFoundError, match="cifar10-contrastive"):
+        resolve("no-such-model")
+    assert main(["models", "no-such-model"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cifar10-contrastive" in err[0]
+    assert main(["models"]) == 0 and "cifar10-paper" in capsys.readouterr().out
+    assert "| protocol |" in format_cards("cifar10-paper")
+
+
+def test_a_detector_takes_a_name_and_keeps_it(tmp_path):
+    x = torch.rand(20, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    det = CorelDetector(encoder="cifar10-contrastive").fit(x)
+    assert det.get_params()["encoder"] == "cifar10-contrastive"
+    assert clone(det).get_params()["encoder"] == "cifar10-contrastive"
+    by_module = CorelDetector(encoder=corel.load_model("cifar10-contrastive")).fit(x)
+    q = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(det.score_samples(q), by_module.score_samples(q))
+    det.save(tmp_path / "d.pt", with_encoder=True)
+    np.testing.assert_allclose(CorelDetector.load(tmp_path / "d.pt").score_samples(q), det.score_samples(q), rtol=1e-6)
+    with pytest.raises(FileNotFoundError, match="shipped model"):
+        CorelDetector(encoder="nope").fit(x)
+
+
+def test_corel_score_with_a_name(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for sub, n, shift in (("inliers", 30, 0), ("images/a", 10, 0), ("images/b", 10, 120)):
+        (tmp_path / sub).mkdir(parents=True)
+        for i in range(n):
+            pixels = np.clip(rng.normal(60 + shift, 20, size=(32, 32, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / sub / f"{i}.png")
+    out = tmp_path / "s.csv"
+    assert main(["score", "--model", "cifar10-contrastive", "--inliers", str(tmp_path / "inliers"), "--images",
+                 str(tmp_path / "images"), "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["n_scored"] == 20
+    assert main(["score", "cifar10-contrastive", "--model", "cifar10-paper", "--inliers", str(tmp_path / "inliers"),
+                 "--images", str(tmp_path / "images"), "--out", str(out)]) == 2
+    assert "Give the model once" in capsys.readouterr().err
