@@ -26,13 +26,14 @@ _LAZY = {
     "Persistence1": "persistence_h1",
     "vr_persistence_1d": "persistence_h1",
     "load_model": "named_models",
+    "load_images": "imagefiles",
 }
 
 _EAGER_BEFORE = frozenset({"counting", "detect", "losses", "persistence"})
 
 __all__ = ["CorelDetector", "count_neighbors", "ConnectivityLoss", "DeathStats", "death_stats", "reconstruction_l1",
            "Persistence0", "Persistence1", "mst_edges", "vr_persistence", "vr_persistence_0d", "vr_persistence_1d",
-           "vr_persistence_l1", "load_model"]
+           "vr_persistence_l1", "load_model", "load_images"]
 
 
 def __getattr__(name: str):

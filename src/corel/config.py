@@ -11,12 +11,21 @@ import math
 import typing
 from dataclasses import dataclass, field
 
-__all__ = ["TrainConfig", "RUN_ONLY_KEYS", "config_differences", "model_kwargs", "AUGMENTATIONS", "CONN_SCOPES",
-           "LR_SCHEDULES"]
+__all__ = ["TrainConfig", "RUN_ONLY_KEYS", "RECIPES", "config_differences", "model_kwargs", "AUGMENTATIONS",
+           "CONN_SCOPES", "LR_SCHEDULES"]
 
 # Keys that do not change what a run computes: resuming with other values is safe.
 RUN_ONLY_KEYS = frozenset({"epochs", "max_steps", "out_dir", "progress_bar", "threads", "num_workers",
-                           "hist_batches"})
+                           "hist_batches", "recipe"})   # a recipe is a name for the keys it sets, compared one by one
+
+# Named recipes: the keys each sets; YAML keys and flags given beside a recipe win over it.
+RECIPES = {
+    "paper": {},   # the paper's CIFAR-10 setting: the defaults
+    # corel's best single recipe (chosen on CIFAR-10's validation hold-out, results/cifar10-beyond):
+    # SimCLR views and NT-Xent beside the connectivity loss on the same codes
+    "contrastive": {"augment": "rcrop,flip,jitter,gray", "contrastive": 300.0, "rec_weight": 0.1,
+                    "temperature": 0.1, "epochs": 45},
+}
 
 AUGMENTATIONS = ("crop", "rcrop", "flip", "jitter", "gray")  # see corel.augment
 CONN_SCOPES = ("rank", "global")  # see corel.training: whose codes one persistence computation sees
@@ -34,8 +43,12 @@ def _opt(default, help: str):
 class TrainConfig:
     """Everything a training run needs; the defaults are the paper's CIFAR-10 setting."""
 
+    recipe: str = _opt("paper", "a named recipe: 'paper' (the defaults) or 'contrastive' (corel's best: "
+                                "--augment rcrop,flip,jitter,gray --contrastive 300 --rec-weight 0.1 --temperature 0.1 "
+                                "--epochs 45); flags given beside it win")
     # data
-    dataset: str = _opt("cifar10-jpeg", "data set name, one of corel.data.DATASETS")
+    dataset: str = _opt("cifar10-jpeg", "data set name, one of corel.data.DATASETS ('images': any folder, zip "
+                                        "or list of images, no class folders needed)")
     data_root: str | None = _opt(None, "folder or file of the data set (default: the loader's own)")
     image_size: int = _opt(32, "images are resized to this side (the protocol: 32)")
     holdout: int = _opt(0, "training images held out for validation (never trained on; "
@@ -144,6 +157,10 @@ class TrainConfig:
         and numbers may be strings (YAML reads ``1e-3`` as a string)."""
         known = {f.name for f in dataclasses.fields(cls)}
         values = {str(k).replace("-", "_"): v for k, v in values.items()}
+        recipe = values.get("recipe", "paper")
+        if recipe not in RECIPES:
+            raise ValueError(f"Unknown recipe {recipe!r}; choose one of {list(RECIPES)}.")
+        values = {**RECIPES[recipe], **values}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"Unknown config key(s) {unknown}; valid keys are {sorted(known)}.")

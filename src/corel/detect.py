@@ -137,9 +137,10 @@ class CorelDetector(DetectorBase):
         """Encode ``X`` and keep the codes as the inlier set. ``y`` is ignored. ``reference``:
         unlabelled data (as X) to divide the knn distances by (see the class docstring)."""
         self._validate_params()
+        X = self._images_at(X)
         views = self._views(X)
         codes = torch.cat([self._encode(v, fitted_dim=None) for v in views])
-        ref = None if reference is None else self._encode(reference, fitted_dim=None)   # shape checked below
+        ref = None if reference is None else self._encode(self._images_at(reference), fitted_dim=None)
         return self.fit_codes(codes, n_views=len(views), reference_codes=ref)
 
     def fit_codes(self, codes, n_views: int = 1, reference_codes=None):
@@ -195,7 +196,7 @@ class CorelDetector(DetectorBase):
         check_is_fitted(self, "inlier_codes_")
         scorer = self._scorer()
         total = None
-        for view in self._views(X):
+        for view in self._views(self._images_at(X)):
             codes = self._encode(view, fitted_dim=self.inlier_codes_.shape[1])
             if codes.shape[0] == 0:
                 return np.zeros(0)
@@ -371,6 +372,18 @@ class CorelDetector(DetectorBase):
             for p in encoder.parameters():
                 return p.device
         return torch.device("cpu")
+
+    def _images_at(self, X):
+        """``X`` itself, or the images at a path (folder, zip, list) as the encoder takes them."""
+        if not isinstance(X, (str, os.PathLike)):
+            return X
+        encoder = self._encoder_obj()
+        size, channels = getattr(encoder, "image_size", None), getattr(encoder, "in_channels", None)
+        if not isinstance(size, int) or channels not in (1, 3):
+            raise ValueError(f"CorelDetector reads image files ({X}) only with one of corel's image encoders (it "
+                             f"needs their image size); load them yourself and pass arrays.")
+        from .imagefiles import load_images
+        return load_images(X, image_size=size, channels=channels)
 
     def _encoder_obj(self):
         """The encoder: ``encoder`` itself, or the shipped model it names (loaded once, kept privately so

@@ -40,7 +40,7 @@ from .data._images import IMAGE_EXTENSIONS, decode_image
 from .data.base import DataError
 
 __all__ = ["ImageSource", "ImageBatch", "ConversionStats", "open_images", "read_batches", "image_suffixes",
-           "thumbnail_png"]
+           "thumbnail_png", "read_all", "load_images"]
 
 # What Pillow raises for bytes that are not a readable image (UnidentifiedImageError and "image file is
 # truncated" are OSErrors; some plugins raise SyntaxError, struct.error or IndexError).
@@ -337,3 +337,38 @@ def thumbnail_png(data: bytes, max_side: int = 128) -> bytes:
         buf = io.BytesIO()
         img.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- whole sets in memory
+def read_all(path, image_size: int = 32, channels: int = 3) -> tuple[torch.Tensor, list[str], list[tuple[str, str]]]:
+    """Every readable image at ``path`` as uint8 (N, channels, image_size, image_size), their names, and
+    (name, reason) of each unreadable file. A one-line error when none can be read."""
+    images, names, failed = [], [], []
+    with open_images(path) as source:
+        for batch in read_batches(source, 512, image_size, channels):
+            images.append(batch.images)
+            names += [batch.names[i] for i in batch.ok]
+            failed += [(n, r) for n, r in zip(batch.names, batch.reasons) if r is not None]
+    if not names:
+        raise DataError(f"No readable image in {path} ({len(failed)} unreadable: first {failed[0][0]}: {failed[0][1]})."
+                        if failed else f"No images in {path}.")
+    return torch.cat(images), names, failed
+
+
+def load_images(path, image_size: int = 32, channels: int = 3) -> torch.Tensor:
+    """The images at ``path`` (a folder, nested too, a zip, or a text file listing paths) as float32
+    (N, channels, image_size, image_size) in [0, 1]: what corel's encoders and ``CorelDetector`` take.
+
+    Converted as the models were trained (RGB or grey, alpha dropped, resized with antialiased
+    bilinear filtering), in sorted path order. Unreadable files are left out with one warning.
+
+    Examples
+    --------
+    >>> x = load_images("my_inliers/", image_size=32)          # doctest: +SKIP
+    >>> CorelDetector(encoder="cifar10-contrastive").fit(x)     # doctest: +SKIP
+    """
+    images, _, failed = read_all(path, image_size, channels)
+    if failed:
+        warnings.warn(f"{len(failed)} of {len(failed) + len(images)} files at {path} could not be read and were left "
+                      f"out (first: {failed[0][0]}: {failed[0][1]}).", UserWarning, stacklevel=2)
+    return images.float().div_(255.0)

@@ -15,6 +15,7 @@ from .idx import load_fashion_mnist, load_mnist
 from .imagenet import load_imagenet
 from .npz import load_npz
 from .tinyimagenet import load_tinyimagenet
+from .unlabelled import load_unlabelled
 
 __all__ = ["DATASETS", "load_dataset"]
 
@@ -27,6 +28,7 @@ DATASETS: dict[str, Callable[..., ImageSet]] = {
     "digits": load_digits,
     "fashion-mnist": load_fashion_mnist,
     "imagefolder": load_imagefolder,
+    "images": load_unlabelled,
     "imagenet": load_imagenet,
     "mnist": load_mnist,
     "npz": load_npz,
@@ -42,7 +44,8 @@ def load_dataset(name: str, split: str = "train", root=None, image_size: int | N
     ----------
     name : str
         One of ``DATASETS`` (case and "_" / "-" do not matter): cifar10, cifar10-jpeg, cifar100,
-        cifar20, digits, fashion-mnist, imagefolder, imagenet, mnist, npz, tinyimagenet.
+        cifar20, digits, fashion-mnist, imagefolder, images (any folder, zip or list of images, unlabelled),
+        imagenet, mnist, npz, tinyimagenet.
     split : str
         "train" or "test" (for tinyimagenet and imagenet "test" is the val split).
     root : path, optional
