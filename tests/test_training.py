@@ -375,3 +375,15 @@ def test_a_stop_inside_an_epoch_keeps_the_last_complete_epoch_and_resumes_exactl
     assert _train(split, "--epochs", "2") == 0
     a, b = _state(full / "model.pt"), _state(split / "model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_log_gets_one_plain_line_per_epoch_and_no_hardware_summary(tmp_path, capfd):
+    """Output to a file or pipe (not a terminal): no progress bar even when asked for, one line per epoch
+    with the losses, death times and seconds, and none of Lightning's "GPU available" lines."""
+    args = [a for a in SMALL if a != "--no-progress-bar"]
+    assert main(["train", *args, "--out-dir", str(tmp_path / "r"), "--epochs", "2"]) == 0
+    out, err = capfd.readouterr()
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all("death min / mean / max" in line and line.endswith(" s") for line in lines)
+    assert "available:" not in out + err and "\r" not in out + err

@@ -1,4 +1,4 @@
-"""Silence three lines Lightning prints on every `corel train` run, and nothing else.
+"""Silence the lines Lightning prints on every `corel train` run that are not the user's business.
 
 1. The advertisement ``💡 Tip: For seamless cloud logging ...`` (litlogger; its sibling for
    litmodels, ``💡 Tip: For seamless cloud uploads ...``, too): ``rank_zero_info`` records of
@@ -29,11 +29,14 @@ _RANK_ZERO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric
                       "pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero",
                       "lightning_utilities.core.rank_zero")
 _TIP = re.compile(r"💡 Tip: For seamless cloud (logging and experiment tracking|uploads and versioning)")
+# The hardware summary of every run ("GPU available: False, used: False", "TPU available: ...", HPU, IPU):
+# the user chose --accelerator; corel's own lines say what runs.
+_HARDWARE = re.compile(r"(GPU|TPU|HPU|IPU) available: ")
 
 
 class _NoLightningTips(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and _TIP.match(record.msg))
+        return not (isinstance(record.msg, str) and (_TIP.match(record.msg) or _HARDWARE.match(record.msg)))
 
 
 _FILTER = _NoLightningTips()

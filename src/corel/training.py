@@ -24,6 +24,7 @@ import dataclasses
 import io
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -153,6 +154,11 @@ class CorelModule(pl.LightningModule):
         self._epoch_stats = []
         self._epoch_summary = None
         self._epoch_t0 = time.perf_counter()
+
+    @property
+    def epoch_started(self) -> float:
+        """``time.perf_counter()`` when this epoch began."""
+        return self._epoch_t0
 
     def branch_summary(self):
         """Per-branch (min, mean, max) death time over this epoch's batches of all ranks, or None.
@@ -330,6 +336,8 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     resume_from, corrupt_last, notice = _resume_point(ckpt_dir, name, args, cfg) if resume else (None, None, None)
 
     loader = _EpochLoader(data, cfg)
+    # A bar redraws with carriage returns: only for a terminal. A log gets one plain line per epoch.
+    bar = cfg.progress_bar and sys.stderr.isatty()
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator,
         devices=_parse_devices(cfg.devices), strategy=cfg.strategy, num_nodes=cfg.num_nodes,
@@ -345,8 +353,8 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
                                    # moved elsewhere and resumed there must keep resuming from it
                                    enable_version_counter=False),
                    BranchStatsWriter(out / "death_stats.csv"), ResumeAgreement(resume_from, corrupt_last),
-                   StopAfterSteps(cfg.max_steps)],
-        plugins=[AtomicCheckpointIO()], enable_progress_bar=cfg.progress_bar, log_every_n_steps=min(50, max(1, len(data) // cfg.batch_size)),
+                   StopAfterSteps(cfg.max_steps)] + ([] if bar else [EpochLines(cfg.epochs)]),
+        plugins=[AtomicCheckpointIO()], enable_progress_bar=bar, log_every_n_steps=min(50, max(1, len(data) // cfg.batch_size)),
         enable_model_summary=False)
 
     # Lightning's interval is in steps of one rank: W ranks share an epoch's batches.
@@ -374,6 +382,31 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         from . import plots  # matplotlib only when needed
         plots.plot_death_histogram(before, after, cfg.eta, out / "death_histogram.png")
     return final
+
+
+class EpochLines(pl.Callback):
+    """One plain line per epoch on stdout (rank 0): losses, death times, seconds. For logs, where a
+    progress bar would write thousands of carriage-return updates."""
+
+    _KEYS = (("loss", "loss_epoch"), ("rec", "rec"), ("conn", "conn"), ("ctr", "ctr"))
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # Callbacks run before the module's own hook: the death times and seconds are read off the
+        # module (branch_summary is a collective call, so every rank makes it), not the logged metrics.
+        summary = pl_module.branch_summary()
+        if trainer.global_rank != 0:
+            return
+        m = trainer.callback_metrics
+        parts = [f"{label} {float(m[key]):.4g}" for label, key in self._KEYS if key in m]
+        if summary is not None:
+            parts.append(f"death min / mean / max {float(summary[0].min()):.3g} / {float(summary[1].mean()):.3g} / "
+                         f"{float(summary[2].max()):.3g}")
+        seconds = time.perf_counter() - pl_module.epoch_started
+        print(f"epoch {trainer.current_epoch + 1}/{self.epochs}: " + ", ".join(parts) + f", {seconds:.0f} s",
+              flush=True)
 
 
 class _EpochLoader:
