@@ -478,6 +478,15 @@ def _model_file(name_or_path):
     return str(resolve(name_or_path)) if str(name_or_path) in available() else name_or_path
 
 
+def _cmd_export(args) -> int:
+    from .export import export_encoder
+    out = export_encoder(_model_file(args.model), onnx=args.onnx, torchscript=args.torchscript, overwrite=args.force)
+    for kind in ("onnx", "torchscript"):
+        if kind in out:
+            print(f"{kind}: {out[kind]} (images {out['input']} in [0, 1] -> codes of size {out['code_size']})")
+    return 0
+
+
 def _cmd_models(args) -> int:
     from .named_models import format_cards
     print(format_cards(args.name))
@@ -558,6 +567,17 @@ def _add_score_and_report_commands(sub) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("export", help="a trained encoder as ONNX or TorchScript (images -> codes)",
+                       formatter_class=fmt,
+                       description="Write the encoder of MODEL (a shipped name or a model.pt) as ONNX and/or "
+                                   "TorchScript: float32 images (N, C, H, W) in [0, 1] -> codes. Score the codes with "
+                                   "corel.CorelDetector() (no encoder), or anywhere that runs the file.")
+    p.add_argument("model", help="a shipped model's name (`corel models`) or a model.pt written by `corel train`")
+    p.add_argument("--onnx", default=None, metavar="FILE", help="the ONNX file to write (needs the onnx package)")
+    p.add_argument("--torchscript", default=None, metavar="FILE", help="the TorchScript file to write")
+    p.add_argument("--force", action="store_true", help="overwrite files that exist")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("models", help="the trained models that ship with corel, and their model cards",
                        formatter_class=fmt,
