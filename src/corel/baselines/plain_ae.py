@@ -46,7 +46,7 @@ def plain_autoencoder_detector(checkpoint, radius: float = 2.0, contamination: f
         warnings.warn(f"Checkpoint {checkpoint} was trained with lambda={lam:g}; the plain-autoencoder "
                       f"baseline needs lambda=0 (train one with `corel train --lam 0`).", stacklevel=2)
     model = load_model(checkpoint)
-    return CorelDetector(encoder=model, n_branches=int(ck["model_args"]["n_branches"]), radius=radius,
+    return CorelDetector(encoder=model, n_branches=int(ck["model_args"]["n_branches"]), radius=radius, scorer="count",
                          contamination=contamination, batch_size=batch_size, device=device)
 
 
