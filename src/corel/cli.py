@@ -1,4 +1,6 @@
-"""The command line: ``corel train | evaluate | ...``. Parses and calls; no logic of its own.
+"""Connectivity-optimized representation learning (COREL): persistent homology, training, novelty detection.
+
+(For developers: this module parses and calls; the work is in the modules each command imports.)
 
 Building the parser imports neither torch nor Lightning (``corel.config`` is torch-free and the
 other subcommands' defaults and choices are plain constants here): ``corel --help`` and argument
@@ -162,8 +164,10 @@ def _cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .config import TrainConfig
-    parser = _Parser(prog="corel", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="corel", description=__doc__.splitlines()[0] if __doc__ else None,
+                     epilog="Start with `corel models` and `corel score`; `corel COMMAND --help` for each command.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_score_and_report_commands(sub)       # the main jobs first: score a user's images with a shipped model
 
     p = sub.add_parser("train", help="train a COREL autoencoder",
                        description="Train a COREL autoencoder with PyTorch Lightning. Options come from "
@@ -245,7 +249,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_loop_command(sub)
     _add_stack_command(sub)
     _add_compare_command(sub)
-    _add_score_and_report_commands(sub)
     _add_large_command(sub)
     parser.commands = sub.choices  # name -> its parser (main() reports stray flags with the subcommand's)
     return parser
@@ -345,7 +348,7 @@ def _add_loop_command(sub) -> None:
     p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
     p.add_argument("--metric", default="l2", help="l1, l2, linf or a number p >= 1")
     p.add_argument("--seed", type=int, default=0, help="seed of the circle")
-    p.add_argument("--out-dir", default="results/loop", help="where loop.png and numbers.json go")
+    p.add_argument("--out-dir", default="runs/loop", help="where loop.png and numbers.json go")
     p.set_defaults(func=_cmd_loop)
 
 

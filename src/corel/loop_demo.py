@@ -105,7 +105,7 @@ class LoopDemoResult:
     history_less: list = field(default_factory=list, repr=False)
 
 
-def run_loop_demo(out_dir="results/loop", *, n_points: int = 80, noise: float = 0.3, steps: int = 300,
+def run_loop_demo(out_dir="runs/loop", *, n_points: int = 80, noise: float = 0.3, steps: int = 300,
                   lr: float = 0.01, metric="l2", seed: int = 0) -> LoopDemoResult:
     """Both runs from one noisy circle; writes ``loop.png`` and ``numbers.json`` to out_dir."""
     if steps < 1:
