@@ -51,12 +51,19 @@ def test_unknown_names_list_the_shipped_ones(capsys):
 
 def test_a_detector_takes_a_name_and_keeps_it(tmp_path):
     x = torch.rand(20, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    det = CorelDetector(encoder="cifar10-contrastive").fit(x)
-    assert det.get_params()["encoder"] == "cifar10-contrastive"
+    det = CorelDetector(encoder="cifar10-contrastive").fit(x, reference=False)
+    assert det.get_params()["encoder"] == "cifar10-contrastive" and det.reference_codes_ is None
     assert clone(det).get_params()["encoder"] == "cifar10-contrastive"
     by_module = CorelDetector(encoder=corel.load_model("cifar10-contrastive")).fit(x)
     q = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     np.testing.assert_allclose(det.score_samples(q), by_module.score_samples(q))
+    # by default a named model brings its own pool of unlabelled training codes, clipped
+    from corel.named_models import pool_codes
+    pooled = CorelDetector(encoder="cifar10-contrastive").fit(x)
+    assert pooled.reference_codes_.shape == (2000, 160) and pooled.pool_rule == "clip"
+    manual = CorelDetector(encoder=by_module.encoder)
+    manual.fit_codes(torch.cat([by_module.inlier_codes_]), reference_codes=pool_codes("cifar10-contrastive"))
+    np.testing.assert_allclose(pooled.score_samples(q), manual.score_samples(q), rtol=1e-6)
     det.save(tmp_path / "d.pt", with_encoder=True)
     np.testing.assert_allclose(CorelDetector.load(tmp_path / "d.pt").score_samples(q), det.score_samples(q), rtol=1e-6)
     with pytest.raises(FileNotFoundError, match="shipped model"):
@@ -78,3 +85,21 @@ def test_corel_score_with_a_name(tmp_path, capsys):
     assert main(["score", "cifar10-contrastive", "--model", "cifar10-paper", "--inliers", str(tmp_path / "inliers"),
                  "--images", str(tmp_path / "images"), "--out", str(out)]) == 2
     assert "Give the model once" in capsys.readouterr().err
+
+
+def test_corel_score_uses_the_shipped_pool_unless_told_not_to(tmp_path):
+    from corel.named_models import pool_codes_for_file, resolve as resolve_name
+    assert pool_codes_for_file(resolve_name("cifar10-contrastive"))[1].shape == (2000, 160)
+    assert pool_codes_for_file(resolve_name("cifar10-paper")) is None
+    rng = np.random.default_rng(0)
+    for sub, n in (("inliers", 20), ("images", 6)):
+        (tmp_path / sub).mkdir()
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / sub / f"{i}.png")
+    base = ["score", "cifar10-contrastive", "--inliers", str(tmp_path / "inliers"), "--images", str(tmp_path / "images"),
+            "--no-progress"]
+    assert main([*base, "--out", str(tmp_path / "a.csv")]) == 0
+    assert json.loads((tmp_path / "a.json").read_text())["detector"]["scorer"] == "knn-mean"
+    assert "2000 unlabelled reference codes" in json.loads((tmp_path / "a.json").read_text())["scorer"]
+    assert main([*base, "--no-pool", "--out", str(tmp_path / "b.csv")]) == 0
+    assert "reference" not in json.loads((tmp_path / "b.json").read_text())["scorer"]

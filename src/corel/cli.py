@@ -507,7 +507,7 @@ def _cmd_score(args) -> int:
     opts = ScoreOptions(scorer=args.scorer, radius=args.radius, radius_quantile=args.radius_quantile, k=args.k,
                         aggregate=args.aggregate, contamination=args.contamination, threshold=args.threshold,
                         batch_size=args.batch_size, device=args.device, progress=args.progress, tta=args.tta,
-                        reference=args.reference, pool_rule=args.pool_rule)
+                        reference=args.reference, pool_rule=args.pool_rule, pool=args.pool)
     report = None if args.report is None else (args.report or str(Path(args.out).parent / "report.html"))
 
     def warn(message: str) -> None:
@@ -550,6 +550,9 @@ def _add_score_and_report_commands(sub) -> None:
                         "was trained on); each knn distance to the inliers is divided by the distance to these (a "
                         "density ratio). A pool helps only against kinds of images it holds; with the default "
                         "--pool-rule clip, novelty of a kind it lacks is still scored by its distance to the inliers")
+    p.add_argument("--pool", action=argparse.BooleanOptionalAction, default=True,
+                   help="without --reference: use the pool of unlabelled training images a shipped model carries "
+                        "(`corel models NAME` says which), clipped")
     p.add_argument("--detector", default=None, metavar="FILE",
                    help="a detector written by --save-detector (no MODEL or --inliers needed)")
     p.add_argument("--save-detector", default=None, metavar="FILE",

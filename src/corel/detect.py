@@ -135,12 +135,19 @@ class CorelDetector(DetectorBase):
 
     def fit(self, X, y=None, reference=None):
         """Encode ``X`` and keep the codes as the inlier set. ``y`` is ignored. ``reference``:
-        unlabelled data (as X) to divide the knn distances by (see the class docstring)."""
+        unlabelled data (as X) to divide the knn distances by (see the class docstring). With a
+        shipped model's name as ``encoder`` and a knn scorer, ``None`` means the pool that model
+        carries (``corel models NAME``); ``False``: no pool."""
         self._validate_params()
         X = self._images_at(X)
         views = self._views(X)
         codes = torch.cat([self._encode(v, fitted_dim=None) for v in views])
-        ref = None if reference is None else self._encode(self._images_at(reference), fitted_dim=None)
+        if reference is None and isinstance(self.encoder, str) and self.scorer.startswith("knn"):
+            from .named_models import pool_codes
+            shipped = pool_codes(self.encoder)
+            return self.fit_codes(codes, n_views=len(views), reference_codes=shipped)
+        ref = None if reference is None or reference is False else \
+            self._encode(self._images_at(reference), fitted_dim=None)
         return self.fit_codes(codes, n_views=len(views), reference_codes=ref)
 
     def fit_codes(self, codes, n_views: int = 1, reference_codes=None):

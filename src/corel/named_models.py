@@ -13,7 +13,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["available", "card", "resolve", "load_model", "format_cards"]
+__all__ = ["available", "card", "resolve", "load_model", "format_cards", "pool_codes", "pool_codes_for_file"]
 
 _FOLDER = "named"
 
@@ -61,6 +61,33 @@ def load_model(name_or_path):
     return model.eval()
 
 
+def pool_codes(name: str):
+    """The codes of the unlabelled training images a shipped model carries as its default pool, or None.
+
+    A sample of the model's own training images (labels unused), encoded in the identity view: the
+    reference pool ``corel score`` and ``CorelDetector(encoder=NAME)`` use when none is given (with
+    the clipped pool rule, which cannot hurt against novelty the pool lacks).
+    """
+    import torch
+    entry = card(name).get("pool")
+    if not entry:
+        return None
+    path = resources.files(__package__).joinpath(_FOLDER, entry["file"])
+    saved = torch.load(str(path), map_location="cpu", weights_only=True)
+    if saved.get("model_sha256") != card(name)["sha256"]:
+        raise ValueError(f"The pool file of {name!r} belongs to another model; reinstall corel.")
+    return saved["codes"]
+
+
+def pool_codes_for_file(model_file):
+    """``(name, pool codes)`` when ``model_file`` is (a copy of) a shipped model that carries a pool, else None."""
+    digest = hashlib.sha256(Path(model_file).read_bytes()).hexdigest()
+    for name, c in _cards().items():
+        if c["sha256"] == digest and c.get("pool"):
+            return name, pool_codes(name)
+    return None
+
+
 def sha256(name: str) -> str:
     """The SHA-256 of a shipped model's file (the card records it; a test checks they agree)."""
     return hashlib.sha256(resolve(name).read_bytes()).hexdigest()
@@ -77,7 +104,8 @@ def format_cards(name: str | None = None) -> str:
     c = card(name)
     lines = [f"# {name}", "", c["summary"], "", f"trained on: {c['trained_on']}", f"labels used: {c['labels_used']}",
              f"architecture: {c['architecture']}", f"recipe: {c['recipe']}", f"command: {c['command']}",
-             f"file: {c['file']} ({c['size_mb']} MB, sha256 {c['sha256'][:16]}...)", "",
+             f"file: {c['file']} ({c['size_mb']} MB, sha256 {c['sha256'][:16]}...)",
+             f"default pool: {c['pool']['description']}" if c.get("pool") else "default pool: none", "",
              "| protocol | evaluated on | scorer | n | mean AUROC x 100 | source |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['protocol']} | {r['evaluated_on']} | {r['scorer']} | {r['n']} | {r['auroc']} | {r['source']} |"
               for r in c["results"]]

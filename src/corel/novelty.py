@@ -61,6 +61,7 @@ class ScoreOptions:
                                        # None: DEFAULT_TTA when fitting, the detector file's own when loading
     reference: str | None = None       # unlabelled images (folder, zip, list) the knn distances are divided by
     pool_rule: str = "clip"            # how the reference enters: clip (safe when it lacks the novelty) or ratio
+    pool: bool = True                  # without --reference: a shipped model's own pool (corel.named_models.pool_codes)
     contamination: float | None = None  # None: 0.1 when fitting (as CorelDetector), the detector file's own when loading
     threshold: float | None = None     # a given threshold on the score (overrides contamination)
     batch_size: int = 256              # images read and encoded at once
@@ -146,7 +147,14 @@ def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
     if codes is None:
         raise DataError(f"No readable inlier image in {inliers} ({len(failed)} files, none could be decoded; "
                         f"first: {failed[0][0]}: {failed[0][1]}).")
-    reference = None if opts.reference is None else _reference_codes(model, image_size, channels, opts, device, warn)
+    reference, pool_source = None, None
+    if opts.reference is not None:
+        reference, pool_source = _reference_codes(model, image_size, channels, opts, device, warn), str(opts.reference)
+    elif opts.pool and opts.scorer.startswith("knn"):
+        from .named_models import pool_codes_for_file
+        shipped = pool_codes_for_file(model_path)
+        if shipped is not None:
+            reference, pool_source = shipped[1].to(device), f"the pool shipped with {shipped[0]}"
     n_reference = 0 if reference is None else int(reference.shape[0])
     n_branches = int(ck["model_args"].get("n_branches", 1))
     contamination = DEFAULT_CONTAMINATION if opts.contamination is None else opts.contamination
@@ -159,7 +167,7 @@ def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
     det.meta_ = {"image_size": image_size, "channels": channels, "model": str(model_path),
                  "inliers": str(inliers), "n_inliers": int(codes.shape[0]) // len(views),
                  "trained_on": (ck.get("config") or {}).get("dataset"),
-                 "reference": None if opts.reference is None else str(opts.reference), "n_reference": n_reference}
+                 "reference": pool_source, "n_reference": n_reference}
     info = {"image_size": image_size, "channels": channels, "inliers": str(inliers),
             "n_inliers": int(codes.shape[0]) // len(views), "n_reference": n_reference,
             "inlier_failures": [{"path": p, "reason": r} for p, r in failed],

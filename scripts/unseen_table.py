@@ -1,0 +1,47 @@
+"""Tables of scripts/unseen_scorers.py outputs: each rule in each protocol, mean +- std over the given models.
+
+Usage: python scripts/unseen_table.py FILE.json [FILE.json ...] [--rules knn,ratio,clip]
+
+Per protocol: the mean AUROC x 100 over classes, as mean +- std (ddof 0) over the files (training
+seeds), the worst class (per-class means over the files), and against knn the largest per-class
+loss (knn's per-class mean minus the rule's, over the files' per-class means).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+
+def main(argv: list[str]) -> int:
+    rules = None
+    if "--rules" in argv:
+        i = argv.index("--rules")
+        rules, argv = argv[i + 1].split(","), argv[:i] + argv[i + 2:]
+    runs = [json.loads(open(p).read()) for p in argv]
+    protocols = list(runs[0]["results"])
+    names = rules or [r for r in runs[0]["results"][protocols[0]] if r not in ("problems", "seconds")]
+    print(f"{len(runs)} model(s): " + ", ".join(str(r["model"]) for r in runs))
+    print(f"protocol split: {runs[0]['protocol']}, n = {runs[0]['n']}, {runs[0]['draws']} draws, views "
+          f"{runs[0]['tta']}, pool M = {runs[0]['reference']}\n")
+    head = " | ".join(f"{p} | worst | vs knn" for p in protocols)
+    print(f"| rule | {head} |")
+    print("|---|" + "---|---|---|" * len(protocols))
+    for rule in names:
+        cells = []
+        for p in protocols:
+            means = [r["results"][p][rule]["mean"] for r in runs]
+            per_class = {c: np.mean([r["results"][p][rule]["per_class"][c] for r in runs])
+                         for c in runs[0]["results"][p][rule]["per_class"]}
+            knn = {c: np.mean([r["results"][p]["knn"]["per_class"][c] for r in runs]) for c in per_class}
+            worst = min(per_class, key=per_class.get)
+            loss = max(knn[c] - per_class[c] for c in per_class)
+            spread = f" +- {np.std(means):.2f}" if len(runs) > 1 else ""
+            cells.append(f"{np.mean(means):.2f}{spread} | {worst} {per_class[worst]:.1f} | {-loss:+.2f}")
+        print(f"| {rule} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
