@@ -242,3 +242,18 @@ def test_compare_refuses_old_cells_when_the_checkpoint_is_retrained_in_place(che
     args[-1] = str(tmp_path / "fresh")
     assert main(args) == 0
     assert json.loads((tmp_path / "fresh" / "compare.json").read_text())["rows"][0]["per_class"] != first
+
+
+def test_a_pooled_row_says_its_pool_holds_the_outliers():
+    from corel.compare import format_compare_table
+    row = lambda title, training: {"method": title, "title": title, "per_class": {"a": 80.0}, "status": {"a": "ok"},
+                                   "mean": 80.0, "n_classes_in_mean": 1, "published": None, "training": training,
+                                   "seconds": 1.0, "notes": []}
+    table = {"dataset": "cifar10-jpeg", "profile": "cpu", "train_size": "full", "n": 120, "draws": 5, "seed": 0,
+             "image_size": 32, "classes": ["a"], "n_test": 10,
+             "rows": [row("corel beyond", "knn (mean of 5 nearest l1) over the knn distance to 8000 unlabelled "
+                                          "reference codes (log ratio)"), row("OC-SVM", "nu=0.1")]}
+    text = format_compare_table(table)
+    assert "corel beyond: scored relative to an unlabelled pool" in text and "--novelty pool-without" in text
+    table["rows"] = table["rows"][1:]
+    assert "unlabelled pool" not in format_compare_table(table)

@@ -681,6 +681,11 @@ def format_compare_table(table: dict) -> str:
         lines.append(f"| {r['title']} | " + " | ".join(cells) + f" | **{mean}** | {r['published'] or '-'} | "
                      f"{r['training']} | {r['seconds']:.0f} |")
     notes = [f"- {r['title']}: {n}" for r in table["rows"] for n in r["notes"]]
+    pooled = [r["title"] for r in table["rows"] if "reference codes" in str(r.get("training", ""))]
+    if pooled:   # the setting of a pooled number: its pool holds every kind of outlier scored here
+        notes.append(f"- {', '.join(pooled)}: scored relative to an unlabelled pool of training images of every "
+                     f"class, so the pool holds every kind of outlier of this protocol. A pool helps only against kinds "
+                     f"of images it holds; `corel evaluate --novelty pool-without` measures a pool that lacks them.")
     if notes:
         lines += ["", *notes]
     lines += ["", "Published: the mean AUROC over all classes of this data set as each method's paper reports it "
