@@ -88,7 +88,7 @@ def test_imageset_validation_messages():
 # --- registry ---------------------------------------------------------------------------------
 def test_registry_names_and_errors():
     assert set(DATASETS) == {"cifar10", "cifar100", "cifar20", "imagefolder", "cifar10-jpeg", "mnist",
-                             "fashion-mnist", "tinyimagenet", "imagenet", "npz", "digits"}
+                             "fashion-mnist", "tinyimagenet", "imagenet", "npz", "digits", "images"}
     with pytest.raises(ValueError) as e:
         load_dataset("cifar11")
     for name in DATASETS:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 
-from ._images import check_channels, check_image_size, default_data_root
+from ._images import check_channels, check_image_size, check_split, default_data_root
 from .base import ImageSet
 
 __all__ = ["load_unlabelled"]
@@ -17,10 +17,11 @@ def load_unlabelled(split: str = "train", root=None, image_size: int | None = 32
                     channels: int | None = None) -> ImageSet:
     """Every readable image at ``root`` (folder, zip or list), resized to ``image_size``, label 0.
 
-    ``split`` is not used to pick files (the folder is one pool of images); it is accepted so that
-    the set loads wherever a data set name goes.
+    The folder is one pool of training images: ``split`` must be "train" (the images have no classes,
+    so there is no split to score one vs rest).
     """
     from ..imagefiles import read_all
+    check_split(split, ("train",), "images")
     image_size = check_image_size(image_size) or 32
     channels = check_channels(channels) or 3
     root = default_data_root() if root is None else root
