@@ -23,6 +23,8 @@ from corel.cli import main
 sys.path.insert(0, str(Path(__file__).parent))
 from _ddp_worker import fake_batch_stats  # noqa: E402
 
+pytestmark = pytest.mark.slow   # subprocess trainings: the full suite (.ci/run) only
+
 SMALL = ["--dataset", "digits", "--image-size", "16", "--channels", "8,16,32", "--n-branches", "4",
          "--branch-dim", "5", "--threads", "1", "--no-progress-bar", "--hist-batches", "2"]
 DDP = ["--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--conn-scope", "global"]

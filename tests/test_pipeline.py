@@ -185,6 +185,7 @@ def test_reproduce_success_path_and_with_a_checkpoint(tmp_path, monkeypatch, cap
     assert json.loads((again / "eval" / "n5" / "summary.json").read_text())["mean_auroc"] == summary["mean_auroc"]
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end_at_reduced_size(tmp_path, capsys):
     assert main(["demo", "--epochs", "1", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
     printed = capsys.readouterr().out

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow   # subprocess trainings: the full suite (.ci/run) only
+
 TEXTS = ("💡 Tip:", "`isinstance(treespec, LeafSpec)` is deprecated", "exists and is not empty")
 
 # Two one-epoch fits of a tiny module into the same checkpoint folder, as `corel train` does

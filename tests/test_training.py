@@ -62,6 +62,7 @@ def _epochs_done(path):
     return torch.load(path, weights_only=True)["global_step"] // steps_per_epoch  # replaced atomically
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert _train(full, "--epochs", "6") == 0
@@ -87,6 +88,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
+@pytest.mark.slow
 def test_ddp_with_two_cpu_processes(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "corel", "train", *SMALL, "--out-dir", str(tmp_path), "--epochs", "1",
