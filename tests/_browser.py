@@ -52,14 +52,16 @@ def open_in_browser(html: Path, tmp: Path, width: int = 1280, height: int = 2000
     console = [line for line in res.stderr.splitlines() if ":CONSOLE" in line]
 
     page = html.read_text(encoding="utf-8")
-    probe_page = page.replace("style-src 'unsafe-inline'", "style-src 'unsafe-inline'; script-src 'unsafe-inline'", 1)
+    probe_page = page if "script-src 'unsafe-inline'" in page else \
+        page.replace("style-src 'unsafe-inline'", "style-src 'unsafe-inline'; script-src 'unsafe-inline'", 1)
     probe_page = probe_page.replace("</body>", _PROBE + "</body>", 1)
     probe = tmp / (html.stem + ".probe.html")
     probe.write_text(probe_page, encoding="utf-8")
     dom = _run(["--virtual-time-budget=5000", "--dump-dom", probe.as_uri()], tmp).stdout
     m = re.search(r'data-corel-images="([^"]*)"', dom)
     images = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&")) if m else None
-    return {"screenshot": shot, "console": console, "images": images, "returncode": res.returncode}
+    return {"screenshot": shot, "console": console, "images": images, "returncode": res.returncode,
+            "sortable_ready": 'data-sortable="ready"' in dom}
 
 
 def assert_renders(html: Path, tmp: Path, min_images: int = 1) -> dict:

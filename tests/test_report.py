@@ -39,10 +39,11 @@ def _png(color=(200, 40, 40), size=(40, 30)) -> bytes:
     return buf.getvalue()
 
 
-def assert_self_contained(html: str, min_images: int) -> None:
-    """Only data: URIs, every image a decodable PNG, no script, the CSP that forbids other loads."""
+def assert_self_contained(html: str, min_images: int, scripts: int = 0) -> None:
+    """Only data: URIs, every image a decodable PNG, no script but ``scripts`` inline ones (the score page's
+    table sorting), the CSP that forbids other loads."""
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
-    assert "<script" not in html.lower()
+    assert html.lower().count("<script") == scripts and not re.search(r"<script[^>]*src=", html, re.I)
     urls = re.findall(r'(?:src|href)="([^"]*)"', html)
     assert len(urls) >= min_images
     for url in urls:
@@ -93,8 +94,10 @@ def _score_dir(root: Path) -> Path:
     with open(out / "scores.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "score", "count", "verdict", "reason"])
+        (out / "img").mkdir()
         for k in range(20):
-            w.writerow([f"img/{k}.png", -k, k, "novel" if -k > -5 else "normal", ""])
+            (out / "img" / f"{k}.png").write_bytes(_png(size=(8, 8)))   # the table's thumbnails read them
+            w.writerow([f"{out}/img/{k}.png", -k, k, "novel" if -k > -5 else "normal", ""])
         w.writerow(["img/bad.png", "", "", "unreadable", "not an image Pillow can read"])
     thumb = base64.b64encode(_png(size=(8, 8))).decode()
     summary = {"kind": "corel-score", "version": 1, "csv": "scores.csv", "images": "img", "n_files": 21,
@@ -164,8 +167,14 @@ def test_evaluate_page(dirs):
 
 def test_score_page(dirs):
     html = render_report(dirs["score"])
-    assert_self_contained(html, min_images=3)
+    assert_self_contained(html, min_images=3, scripts=1)
     assert "Most novel images" in html and "img/0.png" in html and "Unreadable files (1)" in html
+    # every scored image is in the table, most novel first; no neighbour count beside a non-count scorer... here
+    # the scorer is the count, so the count shows
+    assert "Every scored image (20)" in html and html.count('<tr><td class="thumb">') == 20
+    table = html[html.index('id="all-scores"'):]
+    assert table.index("img/0.png<") < table.index("img/19.png<")
+    assert table.count('<td class="thumb"><img') == 5               # the 5 flagged images, with thumbnails
     assert "threshold -5" in html or "-5" in html
 
 
@@ -199,6 +208,8 @@ def test_train_and_evaluate_pages_render_in_chromium(dirs, tmp_path):
         out = assert_renders(page, tmp_path / "browser")
         with Image.open(out["screenshot"]) as shot:
             assert shot.size == (1280, 2000)
+        if kind == "score":     # the table's sorting script ran, without a console message
+            assert out["sortable_ready"]
 
 
 def test_browser_check_catches_broken_images_and_network_loads(tmp_path):

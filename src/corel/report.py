@@ -388,12 +388,57 @@ def _score_context(summary_file: Path) -> tuple[str, str, dict]:
     if s.get("inlier_failures"):
         warnings_.append(f"{len(s['inlier_failures'])} inlier images could not be read and were left out "
                          f"(first: {s['inlier_failures'][0]['path']}: {s['inlier_failures'][0]['reason']}).")
-    context = {"s": s, "most": [card(i) for i in s.get("most_novel", [])],
+    rows, n_flagged, n_thumbs = _all_rows(csv_path, thr)
+    context = {"s": s, "most": [card(i) for i in s.get("most_novel", [])], "rows": rows, "n_flagged": n_flagged,
+               "n_thumbs": n_thumbs, "show_count": det.get("scorer") == "count", "inline_script": True,
                "least": [card(i) for i in s.get("least_novel", [])], "histogram": histogram,
                "unreadable": s.get("unreadable", []), "warnings": warnings_,
                "settings": [(k, _value_text(v)) for k, v in settings if v is not None]}
     return "score.html", f"Novelty scores: {Path(str(s.get('images', ''))).name or summary_file.stem}", \
         f"{s.get('images')} against {s.get('n_inliers')} inliers · {s.get('scorer')}", context
+
+
+MAX_THUMBNAILS = 300   # flagged images shown as thumbnails in the table (the page stays a few MB)
+
+
+def _all_rows(csv_path: Path, thr: float) -> tuple[list[dict], int, int]:
+    """Every scored row of the CSV, most novel first, with a thumbnail for the most novel flagged ones."""
+    from .imagefiles import thumbnail_png
+    if not csv_path.is_file():
+        return [], 0, 0
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        scored = [(float(r["score"]), r["path"]) for r in csv.DictReader(f) if r.get("score")]
+    scored.sort(key=lambda t: -t[0])
+    rows, n_flagged, n_thumbs = [], 0, 0
+    for rank, (score, path) in enumerate(scored, start=1):
+        novel = score > thr
+        n_flagged += novel
+        src = None
+        if novel and n_thumbs < MAX_THUMBNAILS:
+            data = _file_bytes(path)
+            if data is not None:
+                try:
+                    src, n_thumbs = _png_src(thumbnail_png(data, 96)), n_thumbs + 1
+                except Exception:   # a file changed since it was scored: the row stays, without a picture
+                    src = None
+        rows.append({"rank": rank, "score": f"{score:.6g}", "score_text": _num(score), "path": path,
+                     "verdict": "novel" if novel else "normal", "src": src})
+    return rows, n_flagged, n_thumbs
+
+
+def _file_bytes(path: str) -> bytes | None:
+    """The bytes of a scored file (``archive.zip:member`` for zip members), or None if it is gone."""
+    try:
+        if Path(path).is_file():
+            return Path(path).read_bytes()
+        zip_path, sep, member = path.partition(".zip:")
+        if sep and Path(zip_path + ".zip").is_file():
+            import zipfile
+            with zipfile.ZipFile(zip_path + ".zip") as zf:
+                return zf.read(member)
+    except (OSError, KeyError, ValueError):
+        pass
+    return None
 
 
 def _read_scores(csv_path: Path) -> np.ndarray:
