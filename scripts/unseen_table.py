@@ -2,7 +2,7 @@
 
 Usage: python scripts/unseen_table.py FILE.json [FILE.json ...] [--rules knn,ratio,clip]
 
-Per protocol: the mean AUROC x 100 over classes, as mean +- std (ddof 0) over the files (training
+Per protocol: the mean AUROC x 100 over classes, as mean +- sample std (ddof 1, as beyond_table.py) over the files (training
 seeds), the worst class (per-class means over the files), and against knn the largest per-class
 loss (knn's per-class mean minus the rule's, over the files' per-class means).
 """
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
             knn = {c: np.mean([r["results"][p]["knn"]["per_class"][c] for r in runs]) for c in per_class}
             worst = min(per_class, key=per_class.get)
             loss = max(knn[c] - per_class[c] for c in per_class)
-            spread = f" +- {np.std(means):.2f}" if len(runs) > 1 else ""
+            spread = f" +- {np.std(means, ddof=1):.2f}" if len(runs) > 1 else ""
             cells.append(f"{np.mean(means):.2f}{spread} | {worst} {per_class[worst]:.1f} | {-loss:+.2f}")
         print(f"| {rule} | " + " | ".join(cells) + " |")
     return 0
