@@ -99,3 +99,17 @@ def test_pool_without_and_standard_name_their_protocols(halves, tmp_path, capsys
     assert main(["evaluate", str(full / "model.pt"), str(a), "--dataset", "digits", "--novelty", "never-trained",
                  *KNN, "--out-dir", str(tmp_path / "n")]) == 2
     assert "trained on every class" in capsys.readouterr().err
+
+
+def test_a_reused_folder_keeps_no_scores_of_other_settings(halves, tmp_path):
+    """standard (scores every query: draw-0 scores and ROC curves) then pool-without into the same folder:
+    the folder must not keep the standard protocol's scores beside the pool-without summary."""
+    full = tmp_path / "full"
+    assert main(["train", *SMALL, "--out-dir", str(full)]) == 0
+    out = tmp_path / "same"
+    base = ["evaluate", str(full / "model.pt"), "--dataset", "digits", "--protocol", "validation", *KNN,
+            "--out-dir", str(out)]
+    assert main(base) == 0 and (out / "n20" / "scores_draw0.npz").is_file()
+    assert main([*base, "--novelty", "pool-without", "--rotations", "1"]) == 0
+    assert json.loads((out / "n20" / "summary.json").read_text())["protocol"] == "validation-pool-without"
+    assert not (out / "n20" / "scores_draw0.npz").exists() and not (out / "n20" / "roc_curves.png").exists()

@@ -94,6 +94,9 @@ def evaluate_checkpoint(checkpoint, spec: EvalSpec, out_dir, trained_on: str | N
         if res.scores_draw0 is not None:
             plots.plot_roc_curves(res.test_labels, res.scores_draw0, res.class_names, sub / "roc_curves.png",
                                   classes=res.classes)
+        else:   # a folder reused from a protocol that scored every query: its scores are not these settings'
+            for stale in ("scores_draw0.npz", "roc_curves.png"):
+                (sub / stale).unlink(missing_ok=True)
         summaries.append(json.loads((sub / "summary.json").read_text()))
     return summaries
 

@@ -201,6 +201,9 @@ def run_problems(pool_codes, pool_labels, query_codes, query_labels, problems, r
     result = ProblemResult(list(problems), {name: np.empty((len(problems), draws)) for name in rules})
     class_index = {c: i for i, c in enumerate(classes)}
     pool_b = branch_view_codes(pool_all[0], n_branches)
+    # each pool's indices sorted, and its codes, once (not per problem and draw)
+    ref_sorted = {pool: np.sort(idx) for pool, idx in ref_index.items()}
+    ref_codes = {pool: pool_b[:, idx] for pool, idx in ref_sorted.items()}
     for c in dict.fromkeys(p.inlier for p in problems):
         rows = [i for i, p in enumerate(problems) if p.inlier == c]
         for d in range(draws):
@@ -213,10 +216,10 @@ def run_problems(pool_codes, pool_labels, query_codes, query_labels, problems, r
                 keep = torch.as_tensor(np.isin(query_y, (p.inlier,) + tuple(p.outliers)))
                 inlier_ref = [None] * len(pool_all)
                 if use_pool:
-                    ref = np.sort(ref_index[p.pool])
+                    ref = ref_sorted[p.pool]
                     own = torch.as_tensor(np.searchsorted(ref, pick).clip(max=len(ref) - 1)).repeat(len(pool_all))
                     in_ref = torch.as_tensor(np.isin(pick, ref)).repeat(len(pool_all))
-                    logs = torch.log(stat(self_excluded_topk(inl_b, pool_b[:, ref], k, own, in_ref)).clamp_min(1e-12))
+                    logs = torch.log(stat(self_excluded_topk(inl_b, ref_codes[p.pool], k, own, in_ref)).clamp_min(1e-12))
                     inlier_ref = _by_view(logs, len(pool_all), n)
                 ing = Ingredients(query_dist=[x[:, keep] for x in d_in],
                                   query_ref_log=[x[:, keep] for x in ref_log[p.pool]] if use_pool else None,
