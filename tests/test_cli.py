@@ -156,13 +156,13 @@ def test_evaluate_passes_the_reference_and_the_codes_cache(monkeypatch, tmp_path
                                                                   "reference": 300}
 
 
-def test_demo_passes_progress(monkeypatch, tmp_path):
+def test_demo_digits_passes_progress(monkeypatch, tmp_path):
     from corel import pipeline
     seen = {}
     monkeypatch.setattr(pipeline, "demo", lambda out_dir, **kw: seen.update(kw) or [])
-    assert cli.main(["demo", "--no-progress", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
+    assert cli.main(["demo", "--digits", "--no-progress", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
     assert seen["progress"] is False and seen["threads"] == 1
-    assert cli.main(["demo", "--out-dir", str(tmp_path)]) == 0
+    assert cli.main(["demo", "--digits", "--out-dir", str(tmp_path)]) == 0
     assert seen["progress"] is True
 
 

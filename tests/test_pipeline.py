@@ -187,13 +187,13 @@ def test_reproduce_success_path_and_with_a_checkpoint(tmp_path, monkeypatch, cap
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_at_reduced_size(tmp_path, capsys):
-    assert main(["demo", "--epochs", "1", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
+    assert main(["demo", "--digits", "--epochs", "1", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "lambda" in printed.lower()
     assert (tmp_path / "lam20" / "train" / "model.pt").is_file()
     # another seed into the same folder is another model beside it (it was refused as a mixed resume,
     # naming a --no-resume that demo does not have)
-    assert main(["demo", "--epochs", "1", "--seed", "1", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
+    assert main(["demo", "--digits", "--epochs", "1", "--seed", "1", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
     assert (tmp_path / "lam20-seed1" / "train" / "model.pt").is_file()
     assert load_checkpoint(tmp_path / "lam20-seed1" / "train" / "model.pt")["config"]["seed"] == 1
     assert load_checkpoint(tmp_path / "lam20" / "train" / "model.pt")["config"]["seed"] == 0

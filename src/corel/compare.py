@@ -46,13 +46,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from ._cells import atomic_write_text, load_cell, store_cell
 from .baselines import (DAGMMDetector, DeepSVDDDetector, DivergedError, DSEBMDetector, GeomDetector,
                         KDEDetector, OCSVMDetector)
 from .baselines.plain_ae import HINDSIGHT_LABEL, radius_grid
 from .published import FAMILY, PLAIN_AE_RANGE, published
+from .metrics import auroc_percent
 
 __all__ = ["CompareSpec", "compare", "METHODS", "PROFILES", "PUBLISHED_BASELINES", "format_compare_table"]
 
@@ -494,7 +494,7 @@ class _Context:
             except DivergedError as err:
                 return {"status": "diverged", "auroc": None, "auroc_draws": [], "message": str(err),
                         "n_train": int(len(train_idx)), "n_test": int(len(test_idx))}
-            aurocs.append(100.0 * roc_auc_score(positives, scores))
+            aurocs.append(auroc_percent(positives, scores))
             if scores0 is None:
                 scores0 = scores
                 extras = _fitted_extras(det)
@@ -527,7 +527,7 @@ class _Context:
                 s = sum(scorer.score(te, inliers, n_branches, reference_term=t).numpy() if scorer is not None
                         else count_neighbors(te, inliers, n_branches, float(r)).numpy()
                         for (_, te), t in zip(views, terms))
-                auroc[ri, d] = 100.0 * roc_auc_score(positives, s)
+                auroc[ri, d] = auroc_percent(positives, s)
                 if d == 0 and ri == 0:
                     scores0 = s
         _save_scores(self.cell_path(method, ci), scores0, np.arange(len(self.y_test)))

@@ -16,6 +16,7 @@ from ._validation import (as_device, as_float_tensor, check_contamination, check
                           check_n_branches, check_radius)
 from .counting import count_neighbors
 from .detector_base import DetectorBase
+from .fitted import FittedScorer
 
 __all__ = ["count_neighbors", "CorelDetector"]
 
@@ -181,18 +182,10 @@ class CorelDetector(DetectorBase):
                 raise ValueError(f"The reference codes must be a non-empty (M, {codes.shape[1]}) array; got shape "
                                  f"{tuple(reference_codes.shape)}.")
             self.reference_codes_ = reference_codes
-        scorer = self._scorer()
-        n = codes.shape[0] // n_views
-        term = self._reference_term(scorer, codes)
-        if n_views > 1:   # an image's other views are not its neighbours: all are left out together
-            groups = torch.arange(n).repeat(n_views)
-            loo = scorer.score_leave_one_out(codes, self.n_branches, groups=groups,
-                                             reference_term=term).reshape(n_views, n).sum(0)
-        elif scorer.is_paper and scorer.aggregate == "sum":
-            loo = count_neighbors(codes, codes, self.n_branches, self.radius) - self.n_branches
-        else:
-            loo = scorer.score_leave_one_out(codes, self.n_branches, reference_term=term)
-        self.training_scores_ = loo.cpu().numpy()
+        fitted = FittedScorer.fit(self._scorer(), self.n_branches, codes, n_views, self.reference_codes_,
+                                  owner="CorelDetector")
+        self.training_scores_ = fitted.training_scores
+        self._fitted_state = fitted
         self.offset_ = float(np.percentile(self.training_scores_, 100.0 * self.contamination))
         return self
 
@@ -201,21 +194,41 @@ class CorelDetector(DetectorBase):
         chosen ``scorer``'s normality. Float64, as scikit-learn's outlier detectors return.
         """
         check_is_fitted(self, "inlier_codes_")
-        scorer = self._scorer()
+        fitted = self.fitted_scorer()
         total = None
         for view in self._views(self._images_at(X)):
             codes = self._encode(view, fitted_dim=self.inlier_codes_.shape[1])
             if codes.shape[0] == 0:
                 return np.zeros(0)
-            if scorer.is_paper and scorer.aggregate == "sum":
-                counts = count_neighbors(codes, self.inlier_codes_, self.n_branches, self.radius)
-            else:
-                counts = scorer.score(codes, self.inlier_codes_, self.n_branches,
-                                      reference_term=self._reference_term(scorer, codes),
-                                      inlier_reference_term=self._inlier_reference_term(scorer))
-            counts = counts.cpu().numpy().astype(np.float64)
-            total = counts if total is None else total + counts
+            normality = fitted.normality(codes)
+            total = normality if total is None else total + normality
         return total
+
+    @classmethod
+    def from_fitted(cls, fitted: FittedScorer, contamination: float = 0.1, **params) -> CorelDetector:
+        """A fitted detector around ``fitted`` (the state ``corel score`` builds without scikit-learn);
+        ``params`` are the constructor's (encoder, scorer, tta, ...), matching ``fitted.scorer``."""
+        det = cls(n_branches=fitted.n_branches, contamination=contamination, **params)
+        det._validate_params()
+        det.inlier_codes_, det.reference_codes_ = fitted.inlier_codes, fitted.reference_codes
+        if det._scorer() != fitted.scorer:
+            raise ValueError(f"CorelDetector.from_fitted: the parameters describe {det._scorer().describe()!r}, "
+                             f"the fitted state {fitted.scorer.describe()!r}.")
+        det.training_scores_ = fitted.training_scores
+        det.offset_ = float(np.percentile(det.training_scores_, 100.0 * det.contamination))
+        det._fitted_state = fitted
+        return det
+
+    def fitted_scorer(self) -> FittedScorer:
+        """The fitted state as :class:`corel.fitted.FittedScorer` (kept while the codes and parameters stay)."""
+        state = getattr(self, "_fitted_state", None)
+        scorer = self._scorer()
+        if (state is None or state.scorer != scorer or state.inlier_codes is not self.inlier_codes_
+                or state.reference_codes is not self.reference_codes_ or state.n_branches != self.n_branches):
+            state = FittedScorer(scorer, int(self.n_branches), self.inlier_codes_, self.reference_codes_,
+                                 self.training_scores_)
+            self._fitted_state = state
+        return state
 
     def _views(self, X) -> list:
         """``X`` seen in each test-time view (``[X]`` without tta)."""
@@ -234,15 +247,6 @@ class CorelDetector(DetectorBase):
         return parse_scorer(self.scorer, self.radius if self.radius == "auto" else float(self.radius),
                             self.radius_quantile, self.k, self.aggregate,
                             0 if reference is None else reference.shape[0], self.pool_rule)
-
-    def _reference_term(self, scorer, codes):
-        return None if not scorer.reference else scorer.reference_term(codes, self.reference_codes_, self.n_branches)
-
-    def _inlier_reference_term(self, scorer):
-        """The inliers' own log distances to the pool (all views), which set the clipped ratio's cap."""
-        if not (scorer.reference and scorer.pool_rule == "clip"):
-            return None
-        return scorer.reference_term(self.inlier_codes_, self.reference_codes_, self.n_branches)
 
     # ---- persistence ------------------------------------------------------------------------
 

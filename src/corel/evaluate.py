@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from ._validation import as_float_tensor as _as_float_tensor
 from ._validation import check_finite_codes as _check_finite
 from ._validation import check_n_branches as _check_n_branches
 from ._validation import check_radius as _check_radius
 from .counting import count_neighbors
+from .metrics import auroc_percent
 
 __all__ = ["OneClassResult", "evaluate_one_class", "write_results"]
 
@@ -213,7 +213,7 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
             scores = sum(scorer.score(q, inliers, n_branches, reference_term=t)
                          for q, t in zip(queries, terms)).cpu().numpy()
         for ci in range(len(classes)):
-            auroc[ci, d] = 100.0 * roc_auc_score(positives[ci], scores[ci])
+            auroc[ci, d] = auroc_percent(positives[ci], scores[ci])
         if d == 0:
             scores0 = scores
     return OneClassResult(class_names=names, classes=classes, auroc=auroc, n=int(n), draws=int(draws),

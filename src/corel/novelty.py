@@ -23,7 +23,6 @@ novel images as thumbnails; :mod:`corel.report` turns it into an HTML page.
 from __future__ import annotations
 
 import base64
-import copy
 import csv
 import heapq
 import json
@@ -121,14 +120,46 @@ def _device(opts: ScoreOptions) -> torch.device:
 
 
 # ----------------------------------------------------------------------------- fitting
+@dataclass
+class FolderDetector:
+    """What ``corel score`` scores with: an encoder, a :class:`corel.fitted.FittedScorer` and
+    :class:`corel.detect.CorelDetector`'s parameters. Built without scikit-learn (a fast start);
+    :meth:`to_detector` gives the CorelDetector that ``--save-detector`` writes."""
+
+    encoder: torch.nn.Module
+    fitted: object                      # corel.fitted.FittedScorer
+    params: dict                        # scorer, radius, radius_quantile, k, aggregate, pool_rule
+    tta: str
+    contamination: float
+    batch_size: int
+    device: torch.device
+    meta: dict
+    encoder_spec: tuple | None
+
+    @classmethod
+    def from_detector(cls, det) -> FolderDetector:
+        params = {k: getattr(det, k) for k in ("scorer", "radius", "radius_quantile", "k", "aggregate", "pool_rule")}
+        return cls(encoder=det.encoder, fitted=det.fitted_scorer(), params=params, tta=det.tta,
+                   contamination=float(det.contamination), batch_size=int(det.batch_size),
+                   device=det.inlier_codes_.device, meta=dict(det.meta_), encoder_spec=det.encoder_spec_)
+
+    def to_detector(self):
+        from .detect import CorelDetector
+        det = CorelDetector.from_fitted(self.fitted, contamination=self.contamination, encoder=self.encoder,
+                                        tta=self.tta, batch_size=self.batch_size, device=self.device, **self.params)
+        det.meta_, det.encoder_spec_ = dict(self.meta), self.encoder_spec
+        return det
+
+
 def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
-    """A CorelDetector (encoder attached) fitted on the images at ``inliers``; returns (det, info).
+    """A :class:`FolderDetector` fitted on the images at ``inliers``; returns (det, info).
 
     ``info``: image_size, channels, the inlier source, how many were read and the unreadable
     ones (path, reason). No readable inlier is a one-line error.
     """
     from .checkpoints import load_checkpoint, load_model
-    from .detect import CorelDetector
+    from .fitted import FittedScorer
+    from .scoring import parse_scorer
     ck = load_checkpoint(model_path)
     image_size, channels = model_input(ck["model_name"], ck["model_args"], ck.get("config"))
     device = _device(opts)
@@ -158,16 +189,18 @@ def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
     n_reference = 0 if reference is None else int(reference.shape[0])
     n_branches = int(ck["model_args"].get("n_branches", 1))
     contamination = DEFAULT_CONTAMINATION if opts.contamination is None else opts.contamination
-    det = CorelDetector(encoder=model, n_branches=n_branches, radius=opts.radius, scorer=opts.scorer, k=opts.k,
-                        aggregate=opts.aggregate, radius_quantile=opts.radius_quantile, contamination=contamination,
-                        batch_size=opts.batch_size, device=device, tta=tta,
-                        pool_rule=opts.pool_rule).fit_codes(codes, len(views),
-                                                                                           reference_codes=reference)
-    det.encoder_spec_ = (ck["model_name"], dict(ck["model_args"]))
-    det.meta_ = {"image_size": image_size, "channels": channels, "model": str(model_path),
-                 "inliers": str(inliers), "n_inliers": int(codes.shape[0]) // len(views),
-                 "trained_on": (ck.get("config") or {}).get("dataset"),
-                 "reference": pool_source, "n_reference": n_reference}
+    params = {"scorer": opts.scorer, "radius": opts.radius, "radius_quantile": opts.radius_quantile, "k": opts.k,
+              "aggregate": opts.aggregate, "pool_rule": opts.pool_rule}
+    scorer = parse_scorer(opts.scorer, opts.radius, opts.radius_quantile, opts.k, opts.aggregate, n_reference,
+                          opts.pool_rule)
+    fitted = FittedScorer.fit(scorer, n_branches, codes, len(views), reference, owner="corel score")
+    meta = {"image_size": image_size, "channels": channels, "model": str(model_path),
+            "inliers": str(inliers), "n_inliers": int(codes.shape[0]) // len(views),
+            "trained_on": (ck.get("config") or {}).get("dataset"),
+            "reference": pool_source, "n_reference": n_reference}
+    det = FolderDetector(encoder=model, fitted=fitted, params=params, tta=tta, contamination=float(contamination),
+                         batch_size=opts.batch_size, device=device, meta=meta,
+                         encoder_spec=(ck["model_name"], dict(ck["model_args"])))
     info = {"image_size": image_size, "channels": channels, "inliers": str(inliers),
             "n_inliers": int(codes.shape[0]) // len(views), "n_reference": n_reference,
             "inlier_failures": [{"path": p, "reason": r} for p, r in failed],
@@ -207,7 +240,7 @@ def _encode_source(model, path, image_size, channels, opts, device, desc, views=
 def load_detector(path, device=None):
     """A detector file written by ``corel score --save-detector`` (or ``CorelDetector.save(with_encoder=True)``)."""
     from .detect import CorelDetector
-    det = CorelDetector.load(path, device=device)
+    det = CorelDetector.load(path, device=device)     # scikit-learn is imported for detector files only
     if det.encoder is None:
         raise ValueError(f"Detector file {path} holds no encoder (saved without with_encoder=True); corel score "
                          f"needs one to read images. Fit again with `corel score MODEL --inliers ... "
@@ -217,7 +250,7 @@ def load_detector(path, device=None):
         size = (int(meta["image_size"]), int(meta["channels"]))
     else:
         size = model_input(det.encoder_spec_[0], det.encoder_spec_[1], meta.get("config"))
-    return det, size
+    return FolderDetector.from_detector(det), size
 
 
 def is_detector_file(path) -> bool:
@@ -230,46 +263,14 @@ def is_detector_file(path) -> bool:
 
 
 # ----------------------------------------------------------------------------- scoring
-class _Scores:
-    """Novelty scores and neighbour counts of codes against a fitted detector's inliers."""
-
-    def __init__(self, det):
-        from .scoring import Scorer
-        self.view = copy.copy(det)          # shares the inlier codes; scores codes, not images
-        self.view.encoder = None
-        self.view.tta = "off"               # the caller passes each view's codes
-        self.inliers = det.inlier_codes_
-        self.n_branches = int(det.n_branches)
-        self.count_is_score = det.scorer == "count" and det.aggregate == "sum"
-        self.radius = det.radius
-        if not self.count_is_score and det.radius == "auto":
-            self.radii = Scorer(radius="auto", radius_quantile=det.radius_quantile).radii(
-                self.inliers, self.n_branches).to(self.inliers.device)
-
-    def __call__(self, views: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
-        """(novelty scores, neighbour counts), each summed over the codes of a batch's views."""
-        scores, counts = zip(*(self._one_view(codes.to(self.inliers.device)) for codes in views))
-        return sum(scores), sum(counts)
-
-    def _one_view(self, codes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        normality = self.view.score_samples(codes)
-        if self.count_is_score:
-            counts = np.rint(normality).astype(np.int64)
-        elif self.radius != "auto":
-            from .counting import count_neighbors
-            counts = count_neighbors(codes, self.inliers, self.n_branches, float(self.radius)).cpu().numpy()
-        else:
-            counts = self._auto_counts(codes)
-        return -normality, counts
-
-    def _auto_counts(self, codes):
-        def branches(z):          # (m, D) -> (n_branches, m, D / n_branches), as corel.scoring cuts them
-            return z.reshape(z.shape[0], self.n_branches, -1).transpose(0, 1).double()
-        q, x = branches(codes), branches(self.inliers)
-        total = torch.zeros(q.shape[1], dtype=torch.int64, device=q.device)
-        for b in range(self.n_branches):
-            total += (torch.cdist(q[b], x[b], p=1) <= self.radii[b]).sum(-1)
-        return total.cpu().numpy()
+def _scores_and_counts(det: FolderDetector, views: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """(novelty scores, neighbour counts) of one batch, each summed over the codes of its views."""
+    scores, counts = 0, 0
+    for codes in views:
+        normality = det.fitted.normality(codes.to(det.fitted.inlier_codes.device))
+        scores = scores - normality
+        counts = counts + det.fitted.neighbour_counts(codes.to(det.fitted.inlier_codes.device), normality)
+    return scores, counts
 
 
 def threshold_of(det, opts: ScoreOptions) -> tuple[float, str, float | None]:
@@ -281,7 +282,7 @@ def threshold_of(det, opts: ScoreOptions) -> tuple[float, str, float | None]:
     c = float(det.contamination if opts.contamination is None else opts.contamination)
     if not 0.0 < c <= 0.5:
         raise ValueError(f"--contamination must lie in (0, 0.5]; got {c}.")
-    loo = -np.asarray(det.training_scores_, dtype=np.float64)        # inliers' leave-one-out novelty
+    loo = -np.asarray(det.fitted.training_scores, dtype=np.float64)        # inliers' leave-one-out novelty
     thr = float(np.percentile(loo, 100.0 * (1.0 - c)))
     return thr, (f"contamination {c:g}: the {100 * (1 - c):g}th percentile of the {len(loo)} inliers' "
                  f"leave-one-out scores"), c
@@ -296,10 +297,9 @@ def score_images(det, input_size: tuple[int, int], images, out_csv, opts: ScoreO
     from .views import tta_views
     t0 = time.perf_counter()
     image_size, channels = input_size
-    device = det._device()
+    device = det.device
     model = det.encoder
     model.eval()
-    scores_of = _Scores(det)
     thr, thr_source, contamination = threshold_of(det, opts)
     out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
@@ -318,7 +318,7 @@ def score_images(det, input_size: tuple[int, int], images, out_csv, opts: ScoreO
         writer.writerow(["path", "score", "count", "verdict", "reason"])
         for batch in read_batches(source, opts.batch_size, image_size, channels, stats):
             if len(batch.images):
-                scores, counts = scores_of(_encode_views(model, batch.images, device, views))
+                scores, counts = _scores_and_counts(det, _encode_views(model, batch.images, device, views))
             else:
                 scores, counts = np.zeros(0), np.zeros(0, dtype=np.int64)
             ok = iter(range(len(scores)))
@@ -355,9 +355,9 @@ def score_images(det, input_size: tuple[int, int], images, out_csv, opts: ScoreO
         "n_novel": int(n_novel), "threshold": thr, "threshold_source": thr_source, "contamination": contamination,
         "detector": _detector_params(det), "scorer": _describe(det),
         "image_size": image_size, "channels": channels, "conversions": stats.warnings("images"),
-        "inlier_loo_scores": [float(v) for v in -np.asarray(det.training_scores_, dtype=np.float64)],
-        "model": det.meta_.get("model"), "inliers": det.meta_.get("inliers"),
-        "n_inliers": int(len(det.training_scores_)),
+        "inlier_loo_scores": [float(v) for v in -np.asarray(det.fitted.training_scores, dtype=np.float64)],
+        "model": det.meta.get("model"), "inliers": det.meta.get("inliers"),
+        "n_inliers": int(len(det.fitted.training_scores)),
         "unreadable": failures_shown,
         "most_novel": _thumbs(most, reverse=True), "least_novel": _thumbs(least, reverse=True),
         "seconds": round(seconds, 3),
@@ -388,15 +388,16 @@ def _thumbs(heap, reverse: bool) -> list[dict]:
     return out
 
 
-def _detector_params(det) -> dict:
-    return {k: det.get_params()[k] for k in ("n_branches", "radius", "scorer", "k", "aggregate", "radius_quantile",
-                                              "contamination", "tta")}
+def _detector_params(det: FolderDetector) -> dict:
+    return {"n_branches": det.fitted.n_branches, **{k: det.params[k] for k in ("radius", "scorer", "k", "aggregate",
+                                                                                "radius_quantile")},
+            "contamination": det.contamination, "tta": det.tta}
 
 
-def _describe(det) -> str:
+def _describe(det: FolderDetector) -> str:
     from .views import tta_views
     extra = tta_views(det.tta)[1:]
-    return det._scorer().describe() + (f"; test-time views {', '.join(extra)} (scores summed)" if extra else "")
+    return det.fitted.scorer.describe() + (f"; test-time views {', '.join(extra)} (scores summed)" if extra else "")
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -442,7 +443,7 @@ def run_score(model=None, *, detector=None, inliers=None, images=None, out="scor
         size = (fit_info["image_size"], fit_info["channels"])
     if save_detector is not None:
         Path(save_detector).parent.mkdir(parents=True, exist_ok=True)
-        det.save(save_detector, with_encoder=True, encoder_spec=det.encoder_spec_, meta=det.meta_)
+        det.to_detector().save(save_detector, with_encoder=True, encoder_spec=det.encoder_spec, meta=det.meta)
     if images is None:
         return {"detector_file": str(save_detector), **fit_info}
     summary = score_images(det, size, images, out, opts, warn)

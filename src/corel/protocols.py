@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
+
+from .metrics import auroc_percent
 
 __all__ = ["Problem", "PROTOCOLS", "standard_problems", "pool_without_problems", "never_trained_problems",
            "read_halves", "ProblemResult", "run_problems", "reference_pools", "pool_rng"]
@@ -227,7 +228,7 @@ def run_problems(pool_codes, pool_labels, query_codes, query_labels, problems, r
                 positive = query_y[keep.numpy()] == p.inlier
                 for name, rule in rules.items():
                     novelty = rule(ing)
-                    result.auroc[name][i, d] = 100.0 * roc_auc_score(~positive, novelty.numpy())
+                    result.auroc[name][i, d] = auroc_percent(~positive, novelty.numpy())
                     if d == 0 and bool(keep.all()):
                         result.scores_draw0.setdefault(name, {})[i] = -novelty.numpy()
         if progress:
