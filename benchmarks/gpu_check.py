@@ -100,7 +100,7 @@ def _paper_step(device, reps: int) -> dict:
 
 
 def _epoch(device, n_images: int) -> dict:
-    from corel.cli import main
+    from corel.apps.cli import main
     with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(0)
         np.savez(Path(tmp) / "random.npz", x=rng.integers(0, 256, (n_images, 32, 32, 3), dtype=np.uint8),

@@ -1,4 +1,4 @@
-"""ImageNet-scale evaluation throughput (`corel evaluate-large`, corel.largescale), and the projected
+"""ImageNet-scale evaluation throughput (`corel evaluate-large`, corel.protocols.largescale), and the projected
 time of the paper's full ImageNet protocol (1.28M training images, 50,000 val images, 1000
 classes x 5 draws x n = 120) on one machine and on N.
 
@@ -12,7 +12,7 @@ classes x 5 draws x n = 120) on one machine and on N.
 3. Scoring at the full protocol's size: 50,000 test codes x 1000 classes cannot be generated
    here, so --score-classes classes are scored against 50,000 synthetic test codes (n = 120,
    5 draws, 16 branches of 10 dims, codes scaled so that the counts are neither all 0 nor all
-   n), by corel.largescale.score_classes exactly as the real run calls it; and all classes of the
+   n), by corel.protocols.largescale.score_classes exactly as the real run calls it; and all classes of the
    generated folder (its own small test split). Reported: classes/s.
 4. Merging K shards: MB/s of the concatenation (the full protocol's codes are 850 MB).
 
@@ -61,8 +61,8 @@ def generate_folder(root: Path, classes: int, train: int, val: int, seed: int = 
 
 
 def write_model(path: Path) -> None:
-    from corel.checkpoints import FORMAT_VERSION
-    from corel.models import build_model
+    from corel.training.checkpoints import FORMAT_VERSION
+    from corel.training.models import build_model
     torch.manual_seed(0)
     args = dict(in_channels=3, image_size=32, channels=[32, 64, 128], n_branches=BRANCHES,
                 branch_dim=CODE_DIM // BRANCHES)
@@ -78,7 +78,7 @@ def _timed(fn):
 
 
 def bench_encode(root: Path, ckpt: Path, work: Path, workers: int, chunk: int) -> dict:
-    from corel import largescale as ls
+    from corel.protocols import largescale as ls
     spec = ls.LargeSpec(data_root=str(root), step="encode", shard=(0, 1), chunk_size=chunk, workers=workers,
                         progress=False)
     # listing alone (the index), then the encoding (the index is reused)
@@ -91,8 +91,8 @@ def bench_encode(root: Path, ckpt: Path, work: Path, workers: int, chunk: int) -
 
 def bench_parts(root: Path, ckpt: Path, work: Path, chunk: int) -> dict:
     """Decoding alone (one thread) and the model's encoding alone (random 3 x 32 x 32 batches)."""
-    from corel import largescale as ls
-    from corel.checkpoints import load_model
+    from corel.protocols import largescale as ls
+    from corel.training.checkpoints import load_model
     index = ls.build_index(root, "train", work)
     paths = index.paths(0, len(index))
     (_, _, dec_cpu) = _timed(lambda: [ls._decode(p, 32, 3) for p in paths])
@@ -107,7 +107,7 @@ def bench_parts(root: Path, ckpt: Path, work: Path, chunk: int) -> dict:
 
 _RSS_CHILD = """
 import resource, sys
-from corel import largescale as ls
+from corel.protocols import largescale as ls
 ckpt, root, out, i, k, chunk, workers = sys.argv[1:8]
 ls.evaluate_large(ckpt, ls.LargeSpec(data_root=root, step="encode", shard=(int(i), int(k)), chunk_size=int(chunk),
                                      workers=int(workers), progress=False), out, log=lambda *a: None)
@@ -128,7 +128,7 @@ def bench_memory(root: Path, ckpt: Path, work: Path, chunk: int, workers: int) -
 
 def bench_score_full_size(classes: int, memory_mb: float) -> dict:
     """``classes`` classes of the full protocol: 50,000 test codes, 1300 training codes per class."""
-    from corel import largescale as ls
+    from corel.protocols import largescale as ls
     rng = np.random.default_rng(0)
     # two N(0, sigma^2) codes differ by 2 sigma / sqrt(pi) per dim in the mean: a branch's l1 distance ~ 2
     sigma = 2.0 * np.sqrt(np.pi) / (2 * (CODE_DIM // BRANCHES))
@@ -146,7 +146,7 @@ def bench_score_full_size(classes: int, memory_mb: float) -> dict:
 
 
 def bench_score_folder(ckpt: Path, root: Path, work: Path, n: int, draws: int) -> dict:
-    from corel import largescale as ls
+    from corel.protocols import largescale as ls
     spec = ls.LargeSpec(data_root=str(root), step="score", n=n, draws=draws, progress=False)
     (summary, wall, cpu) = _timed(lambda: ls.evaluate_large(ckpt, spec, work, log=lambda *a: None))
     return {"classes": summary["n_classes"], "test": summary["n_test"], "wall_s": wall, "cpu_s": cpu,
@@ -154,7 +154,7 @@ def bench_score_folder(ckpt: Path, root: Path, work: Path, n: int, draws: int) -
 
 
 def bench_merge(work: Path, rows: int = 200_000, k: int = 4) -> dict:
-    from corel import largescale as ls
+    from corel.protocols import largescale as ls
     store = ls.CodeStore(work / "merge", rows, CODE_DIM, {"bench": True})
     store.folder.mkdir(parents=True)
     for i in range(k):

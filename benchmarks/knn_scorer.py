@@ -1,4 +1,4 @@
-"""The k-nearest-neighbour scorer (corel.scoring, knn mean k = 5, l1 per branch): corel's Numba
+"""The k-nearest-neighbour scorer (corel.scoring.scorer, knn mean k = 5, l1 per branch): corel's Numba
 kernel against the torch code it replaced (torch.cdist(p=1) per branch, then topk).
 
 One class and draw of the one-class protocol on CIFAR-10 with test-time views: 16 branches of
@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import alternate, cpu_name, emit, versions  # noqa: E402
 
-from corel.scoring import Scorer  # noqa: E402
+from corel.scoring.scorer import Scorer  # noqa: E402
 
 BRANCHES, WIDTH, K = 16, 10, 5
 CASES = [("flips, n = 120", 2, 120), ("flips-shifts, n = 120", 6, 120), ("flips-shifts, n = 500", 6, 500)]

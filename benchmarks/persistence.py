@@ -96,7 +96,7 @@ def _make(method: str, metric: str, threads: int):
         return sum((d - ETA).abs().sum() for d in deaths_list) / len(deaths_list)
 
     if method == "corel":
-        from corel.persistence import vr_persistence_0d
+        from corel.topology.h0 import vr_persistence_0d
 
         def fwd(x):
             return vr_persistence_0d(x, metric).deaths

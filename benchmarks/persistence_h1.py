@@ -80,7 +80,7 @@ def _make(method: str):
         return lambda x: [f(c) for c in x] if x.dim() == 3 else f(x)
 
     if method.startswith("corel"):
-        from corel.persistence_h1 import vr_persistence_1d
+        from corel.topology.h1 import vr_persistence_1d
         threads = 2 if "2 threads" in method else 1
 
         def fwd(x):

@@ -18,8 +18,8 @@ import statistics
 import numpy as np
 from _timing import alternate   # benchmarks/_timing.py, beside this script
 
-from corel import _prim_numba
-from corel.persistence import _use_gram
+from corel.topology import _prim_numba
+from corel.topology.h0 import _use_gram
 
 
 def paired_ms(f, g, min_calls: int = 9, budget: float = 2.0) -> tuple[float, float, float]:

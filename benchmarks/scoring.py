@@ -14,7 +14,7 @@ queries): the fixed cost (a run with one test code: tree construction, per-call 
 overheads) counts once, the rest scales.
 
 Methods (each in a fresh subprocess, so peak memory is its own):
-  corel           corel.detect.count_neighbors, all classes in one call (exact, chunked).
+  corel           corel.scoring.detector.count_neighbors, all classes in one call (exact, chunked).
   cdist-batched   per branch, torch.cdist(p=1) of a query chunk against all C*n inliers, then
                   ``<= r`` and a sum over each class's n (the obvious vectorised torch code).
   cdist-loop      per class and branch, (torch.cdist(queries, inliers, p=1) <= r).sum(1).
@@ -90,7 +90,7 @@ def make_codes(scale: str, n_queries: int, factor: float):
 def run_corel(q, x):
     import torch
 
-    from corel.detect import count_neighbors
+    from corel.scoring.detector import count_neighbors
     return count_neighbors(torch.from_numpy(q), torch.from_numpy(x), BRANCHES, RADIUS).numpy()
 
 
@@ -146,7 +146,7 @@ def worker(method: str, scale: str, n_queries: int, factor: float, check: int, t
     import sklearn.neighbors  # noqa: F401  (imports outside the timed region)
     import torch
 
-    import corel.detect  # noqa: F401
+    import corel.scoring.detector  # noqa: F401
     torch.set_num_threads(threads)
     q, x = make_codes(scale, n_queries, factor)
     info = {"method": method, "scale": scale, "queries_timed": n_queries}

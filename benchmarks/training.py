@@ -35,7 +35,7 @@ class _Timer:
 
 def run(lam: float, data, steps: int, warmup: int, accelerator: str) -> float:
     import lightning.pytorch as pl
-    from corel.training import CorelModule, TrainConfig, _EpochLoader, model_kwargs
+    from corel.training.engine import CorelModule, TrainConfig, _EpochLoader, model_kwargs
 
     cfg = TrainConfig(dataset="cifar10-jpeg", lam=lam, max_steps=steps + warmup, progress_bar=False)
     name, args = model_kwargs(cfg, 3, 3 * 32 * 32)

@@ -1,4 +1,4 @@
-"""Score trained models with every label-free scorer of corel.scoring, on one protocol.
+"""Score trained models with every label-free scorer of corel.scoring.scorer, on one protocol.
 
 The validation protocol (``--protocol validation``, the default) needs models trained with
 ``--holdout``: inliers are drawn from the training split minus the hold-out, the hold-out is
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from corel.checkpoints import load_checkpoint, load_model
-from corel.evaluate import evaluate_one_class
-from corel.pipeline import EvalSpec, protocol_codes
-from corel.scoring import Scorer
-from corel.views import tta_views
+from corel.training.checkpoints import load_checkpoint, load_model
+from corel.protocols.oneclass import evaluate_one_class
+from corel.protocols.jobs import EvalSpec, protocol_codes
+from corel.scoring.scorer import Scorer
+from corel.scoring.views import tta_views
 
 SCORERS = {
     "count r=2 (paper)": Scorer(),
@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=5)
     ap.add_argument("--scorers", default="all", help="semicolon-separated names of SCORERS, or all")
     ap.add_argument("--tta", default="off,flips",
-                    help="comma-separated test-time modes of corel.views.TTA_MODES (off, flips, flips-shifts; "
+                    help="comma-separated test-time modes of corel.scoring.views.TTA_MODES (off, flips, flips-shifts; "
                          "'on' = flips, 'both' = off,flips): inliers in every view, a query's scores summed")
     ap.add_argument("--out", required=True, help="Markdown table to write (a .csv goes beside it)")
     args = ap.parse_args()

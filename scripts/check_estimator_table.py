@@ -2,7 +2,7 @@
 Markdown table of the README's "scikit-learn compatibility" section.
 
 Each detector's expected failures are the ones declared on its class, with their reasons
-(``corel.detector_base.expected_failed_checks``); a check that fails without being declared
+(``corel.scoring.detector_base.expected_failed_checks``); a check that fails without being declared
 makes the script exit with status 1.
 
     OMP_NUM_THREADS=1 python scripts/check_estimator_table.py
@@ -24,7 +24,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from corel import CorelDetector
 from corel.baselines import DAGMMDetector, DeepSVDDDetector, DSEBMDetector, GeomDetector, KDEDetector, OCSVMDetector
-from corel.detector_base import expected_failed_checks
+from corel.scoring.detector_base import expected_failed_checks
 
 DETECTORS = {
     "CorelDetector(n_branches=1)": lambda: CorelDetector(n_branches=1),

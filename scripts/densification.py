@@ -19,9 +19,9 @@ import torch
 
 def main(argv=None) -> int:
     from corel.data import load_dataset
-    from corel.encode import encode_images
-    from corel.theory import batch_death_stats, densification_check
-    from corel.checkpoints import load_checkpoint, load_model
+    from corel.training.encode import encode_images
+    from corel.apps.theory import batch_death_stats, densification_check
+    from corel.training.checkpoints import load_checkpoint, load_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint")

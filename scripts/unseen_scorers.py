@@ -1,4 +1,4 @@
-"""Every pool scoring rule of corel.pool_scoring in the standard and the pool-without protocols, on one model.
+"""Every pool scoring rule of corel.scoring.pool_rules in the standard and the pool-without protocols, on one model.
 
 Usage: python scripts/unseen_scorers.py MODEL [MODEL_B] --protocol validation|test [--tta flips-shifts]
        [--n 120] [--draws 5] [--rotations 3] [--reference 8000] [--never-trained] [--data-root DIR]
@@ -37,19 +37,19 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default="runs/codes")
     ap.add_argument("--never-trained", action="store_true",
                     help="score the model's --train-classes against the classes it never saw (pool: its classes)")
-    ap.add_argument("--variants", action="store_true", help="also the variants of corel.pool_scoring.VARIANTS")
+    ap.add_argument("--variants", action="store_true", help="also the variants of corel.scoring.pool_rules.VARIANTS")
     ap.add_argument("--out", required=True)
     ap.add_argument("--out-dir", default=None)
     args = ap.parse_args(argv)
 
     import torch
-    from corel.checkpoints import load_checkpoint, load_model
-    from corel.codes import checkpoint_digest
-    from corel.evaluate import write_results
-    from corel.pipeline import EvalSpec, protocol_codes, protocol_name
-    from corel.pool_scoring import RULES, VARIANTS
-    from corel.protocols import never_trained_problems, pool_without_problems, run_problems, standard_problems
-    from corel.views import tta_views
+    from corel.training.checkpoints import load_checkpoint, load_model
+    from corel.protocols.codes import checkpoint_digest
+    from corel.protocols.oneclass import write_results
+    from corel.protocols.jobs import EvalSpec, protocol_codes, protocol_name
+    from corel.scoring.pool_rules import RULES, VARIANTS
+    from corel.protocols.problems import never_trained_problems, pool_without_problems, run_problems, standard_problems
+    from corel.scoring.views import tta_views
     rules = {**RULES, **VARIANTS} if args.variants else dict(RULES)
 
     torch.set_num_threads(1)
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
 
 def _write(parts, label, rule, args, root, write_results, protocol_name, checkpoint_digest):
     """``root/<protocol>/<rule>/n<N>/``: the per-class tables and summary.json of one rule and protocol."""
-    from corel.evaluate import OneClassResult
+    from corel.protocols.oneclass import OneClassResult
     results = [p[0] for p in parts]
     res = OneClassResult(class_names=sum((r.class_names for r in results), ()),
                          classes=np.concatenate([r.classes for r in results]),
@@ -121,7 +121,7 @@ def _write(parts, label, rule, args, root, write_results, protocol_name, checkpo
             "trained_on": cks[0]["config"].get("dataset"), "trained_classes": trained if len(parts) > 1 else trained[0],
             "checkpoint": [p[1] for p in parts] if len(parts) > 1 else parts[0][1],
             "checkpoint_sha256": [checkpoint_digest(p[1]) for p in parts] if len(parts) > 1 else checkpoint_digest(parts[0][1]),
-            "scorer": f"pool rule {rule!r} of corel.pool_scoring (knn: mean of {args.k} nearest l1, summed over branches)",
+            "scorer": f"pool rule {rule!r} of corel.scoring.pool_rules (knn: mean of {args.k} nearest l1, summed over branches)",
             "tta": args.tta, "pool": pool, "rotations": args.rotations if label == "pool-without" else None,
             "command": "python scripts/unseen_scorers.py " + " ".join(sys.argv[1:])}
     write_results(res, root / protocol_name(args.protocol, label) / rule / f"n{args.n}", meta, save_scores=False)

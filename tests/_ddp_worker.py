@@ -1,13 +1,13 @@
 """Programs that tests/test_ddp.py runs as separate processes (DDP ranks need their own process).
 
 ``python tests/_ddp_worker.py cli ARGS...``
-    ``corel train ARGS...`` (corel.cli.main) with a recorder: every value a rank logs, before
+    ``corel train ARGS...`` (corel.apps.cli.main) with a recorder: every value a rank logs, before
     Lightning reduces it, and the death-time statistics of each of its batches, go to
     ``OUT_DIR/rank<R>.json``. Lightning's DDP launcher restarts this same command for rank 1.
 
 ``python tests/_ddp_worker.py gather RANK WORLD PORT OUT``
     One rank of a plain gloo group (no Lightning: fast): the connectivity loss of the gathered
-    codes (corel.distributed.gather_with_grad), its deaths and gradients; the checkpoint check
+    codes (corel.training.distributed.gather_with_grad), its deaths and gradients; the checkpoint check
     with rank 0 resuming and the others not; the reduction of made-up death statistics. Saved to OUT.
 """
 import json
@@ -18,10 +18,10 @@ import torch
 
 
 def run_cli(argv):
-    import corel.losses as losses
-    import corel.training as training
-    from corel import distributed
-    from corel.cli import main
+    import corel.training.losses as losses
+    import corel.training.engine as training
+    from corel.training import distributed
+    from corel.apps.cli import main
 
     logged, stats = [], []
     real_log, real_forward = training.CorelModule.log, losses.ConnectivityLoss.forward
@@ -54,9 +54,9 @@ def fake_batch_stats(rank, batch):
 
 def run_gather(rank, world, port, out):
     import torch.distributed as dist
-    from corel.distributed import gather_with_grad
-    from corel.losses import ConnectivityLoss, split_branches
-    from corel.persistence import vr_persistence_0d
+    from corel.training.distributed import gather_with_grad
+    from corel.training.losses import ConnectivityLoss, split_branches
+    from corel.topology.h0 import vr_persistence_0d
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     torch.manual_seed(0)
@@ -75,9 +75,9 @@ def run_gather(rank, world, port, out):
     weight_grad /= world
     deaths = vr_persistence_0d(split_branches(gathered.detach(), 4), "l1").deaths
 
-    from corel.checkpoints import CheckpointError
-    from corel.distributed import check_same_checkpoint, reduce_branch_stats
-    try:   # what corel.training.ResumeAgreement runs before any weight is loaded
+    from corel.training.checkpoints import CheckpointError
+    from corel.training.distributed import check_same_checkpoint, reduce_branch_stats
+    try:   # what corel.training.engine.ResumeAgreement runs before any weight is loaded
         check_same_checkpoint({"file": "last.ckpt", "epoch": 0, "global_step": 12} if rank == 0 else None)
         agreement = "no error"
     except CheckpointError as err:
@@ -86,7 +86,7 @@ def run_gather(rank, world, port, out):
     batches = [fake_batch_stats(rank, b) for b in range(3)]
     mins, means, maxs = (torch.stack([s[i] for s in batches]) for i in range(3))
     summary = reduce_branch_stats(mins.amin(0), means.mean(0), maxs.amax(0))
-    from corel.distributed import all_true
+    from corel.training.distributed import all_true
     flags = (all_true(True), all_true(rank == 0))      # a non-finite loss on rank 1 stops rank 0 too
     torch.save({"loss": loss.detach(), "deaths": deaths, "code_grad": z.grad, "weight_grad": weight_grad,
                 "agreement": agreement, "summary": summary, "all_true": flags}, out)

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-import corel.evaluate
-import corel.training
-from corel.ablate import AblationSpec, format_tables, parse_configs, parse_numbers
-from corel.cli import main
+import corel.protocols.oneclass
+import corel.training.engine
+from corel.protocols.ablate import AblationSpec, format_tables, parse_configs, parse_numbers
+from corel.apps.cli import main
 
 TINY = """image_size: 16
 channels: [8, 16, 32]
@@ -57,12 +57,12 @@ def test_lambda_grid_resumes_and_trains_only_new_cells(grid, monkeypatch, capsys
     assert cell["settings"]["lam"] == 20.0 and cell["settings"]["train"]["n_branches"] == 4
     assert 0.0 <= cell["mean_auroc"] <= 100.0 and (out / "train" / "lam20_4x5" / "model.pt").is_file()
 
-    calls = _counting(monkeypatch, corel.training, "train")
+    calls = _counting(monkeypatch, corel.training.engine, "train")
     assert main(_args(out, config, "--sweeps", "lambda", "--lams", "0,20")) == 0
     assert [c[0].lam for c in calls] == [0.0]                      # only the new cell was trained
 
-    _forbid(monkeypatch, corel.training, "train")
-    _forbid(monkeypatch, corel.evaluate, "evaluate_one_class")
+    _forbid(monkeypatch, corel.training.engine, "train")
+    _forbid(monkeypatch, corel.protocols.oneclass, "evaluate_one_class")
     capsys.readouterr()
     assert main(_args(out, config, "--sweeps", "lambda", "--lams", "0,20")) == 0
     table = capsys.readouterr().out
@@ -72,7 +72,7 @@ def test_lambda_grid_resumes_and_trains_only_new_cells(grid, monkeypatch, capsys
 
     # killed after training but before the cell was written: the model is reused, not retrained
     monkeypatch.undo()
-    _forbid(monkeypatch, corel.training, "train")
+    _forbid(monkeypatch, corel.training.engine, "train")
     (out / "cells" / "lambda" / "lam20_4x5.json").unlink()
     assert main(_args(out, config, "--sweeps", "lambda", "--lams", "20", "--threads", "2")) == 0
     again = json.loads((out / "cells" / "lambda" / "lam20_4x5.json").read_text())
@@ -94,7 +94,7 @@ def test_sweeps_use_the_grid_model_skip_big_samples_and_resume(grid, monkeypatch
     r2 = json.loads((out / "cells" / "radius" / "r2.json").read_text())
     assert r2["checkpoint"].endswith("lam20_4x5/model.pt")
 
-    _forbid(monkeypatch, corel.evaluate, "evaluate_one_class")
+    _forbid(monkeypatch, corel.protocols.oneclass, "evaluate_one_class")
     with pytest.warns(UserWarning):
         assert main(_args(out, config, *sweep)) == 0
     assert f"{r2['mean_auroc']:.2f} +- {r2['std_auroc']:.2f}" in capsys.readouterr().out

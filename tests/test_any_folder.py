@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 import corel
-from corel.cli import main
-from corel.config import RECIPES, TrainConfig
+from corel.apps.cli import main
+from corel.training.config import RECIPES, TrainConfig
 from corel.data import load_dataset
 
 pytestmark = pytest.mark.usefixtures("one_thread")

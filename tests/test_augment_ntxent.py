@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corel.augment import AUGMENTATIONS, augment, hflip, pad_crop, random_gray, resized_crop
-from corel.losses import nt_xent
+from corel.training.augment import AUGMENTATIONS, augment, hflip, pad_crop, random_gray, resized_crop
+from corel.training.losses import nt_xent
 
 
 def nt_xent_direct(a, b, t):

@@ -10,13 +10,14 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from corel.baselines import (DAGMMDetector, DeepSVDDDetector, DivergedError, DSEBMDetector, GeomDetector,
-                             KDEDetector, OCSVMDetector, hindsight_radius, plain_autoencoder_detector,
+                             KDEDetector, OCSVMDetector, plain_autoencoder_detector,
                              radius_grid)
 from corel.baselines.base import fit_loop
 from corel.baselines.dagmm import gmm_energy
 from corel.baselines.geom import (N_TRANSFORMATIONS, apply_transformations, fit_dirichlet, pixel_maps,
                                   transformations)
 from corel.baselines.kde import ExactGaussianKDE
+from corel.protocols.oneclass import hindsight_radius
 from corel.baselines.networks import LeNetAutoencoder, WideResNet
 from corel.baselines.ocsvm import max_distance_gamma
 from corel.baselines.preprocess import global_contrast_normalization
@@ -341,7 +342,7 @@ def test_hindsight_radius_finds_the_scale_of_the_codes():
 
 
 def _checkpoint(path, lam):
-    from corel.models import CorelAutoencoder
+    from corel.training.models import CorelAutoencoder
     args = dict(in_channels=1, image_size=8, channels=[4, 8, 16], n_branches=2, branch_dim=4)
     torch.save({"format_version": 1, "model_name": "conv", "model_args": args, "config": {"lam": lam},
                 "state_dict": CorelAutoencoder(**args).state_dict()}, path)
@@ -477,7 +478,7 @@ _CHECKED = {
 def test_sklearn_check_estimator(name):
     from sklearn.utils.estimator_checks import check_estimator
 
-    from corel.detector_base import IMAGE_ONLY_CHECKS, expected_failed_checks
+    from corel.scoring.detector_base import IMAGE_ONLY_CHECKS, expected_failed_checks
 
     det = _CHECKED[name]()
     declared = expected_failed_checks(det)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from corel import cli
+from corel.apps import cli
 
 COMMANDS = ("train", "evaluate", "reproduce", "demo", "toy", "guide", "ablate", "compare")
 HEAVY = ("torch", "lightning", "numba", "sklearn")
@@ -30,14 +30,14 @@ def _loaded(*names: str) -> str:
 
 
 def test_building_the_parser_imports_neither_torch_nor_lightning():
-    res = _run(None, "import sys, corel.cli; corel.cli.build_parser(); "
+    res = _run(None, "import sys, corel.apps.cli; corel.apps.cli.build_parser(); "
                      "print('torch' in sys.modules, 'lightning' in sys.modules)")
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["False", "False"]
 
 
 def test_every_subcommand_help_and_argument_errors_stay_light():
-    code = ("import sys, contextlib, io\nfrom corel.cli import main\n"
+    code = ("import sys, contextlib, io\nfrom corel.apps.cli import main\n"
             f"for cmd in {COMMANDS!r}:\n"
             "    for argv in ([cmd, '--help'], [cmd, '--no-such-flag']):\n"
             "        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
@@ -60,8 +60,8 @@ def test_every_subcommand_help_and_argument_errors_stay_light():
 def test_import_corel_is_lazy_and_the_top_level_names_still_work():
     res = _run(None, "import sys, corel\n" + _loaded(*HEAVY) + "\n"
                      "from corel import CorelDetector, count_neighbors, vr_persistence_0d, ConnectivityLoss\n"
-                     "import corel.detect\n"
-                     "assert count_neighbors is corel.detect.count_neighbors\n"
+                     "import corel.scoring.detector\n"
+                     "assert count_neighbors is corel.scoring.detector.count_neighbors\n"
                      "assert sorted(n for n in corel.__all__ if getattr(corel, n) is None) == []\n"
                      "print(corel.__version__)")
     assert res.returncode == 0, res.stderr
@@ -103,13 +103,13 @@ def test_a_bad_flag_is_one_line_and_exit_2(argv, prog, message):
 
 
 def test_compare_choices_are_the_modules():
-    from corel.compare import METHODS, PROFILES
+    from corel.protocols.compare import METHODS, PROFILES
     assert cli.COMPARE_METHODS == tuple(METHODS)
     assert set(cli.COMPARE_PROFILES) == set(PROFILES)
 
 
 def test_ablate_defaults_are_the_modules():
-    from corel import ablate
+    from corel.protocols import ablate
     args = cli.build_parser().parse_args(["ablate"])
     assert tuple(args.sweeps.split(",")) == ablate.SWEEPS
     assert tuple(float(v) for v in args.lams.split(",")) == ablate.LAMBDAS
@@ -119,7 +119,7 @@ def test_ablate_defaults_are_the_modules():
 
 def test_evaluate_passes_threads_progress_and_protocol(monkeypatch, tmp_path):
     import torch
-    from corel import pipeline
+    from corel.protocols import jobs as pipeline
     seen = {}
 
     def fake(checkpoint, spec, out_dir, cache_dir=None):
@@ -141,8 +141,8 @@ def test_evaluate_passes_threads_progress_and_protocol(monkeypatch, tmp_path):
 
 
 def test_evaluate_passes_the_reference_and_the_codes_cache(monkeypatch, tmp_path, capsys):
-    from corel import pipeline
-    from corel.scoring import Scorer
+    from corel.protocols import jobs as pipeline
+    from corel.scoring.scorer import Scorer
     seen = {}
     monkeypatch.setattr(pipeline, "evaluate_checkpoint", lambda checkpoint, spec, out_dir, cache_dir=None: seen.update(
         scorer=spec.scorer, cache_dir=cache_dir) or [])
@@ -157,7 +157,7 @@ def test_evaluate_passes_the_reference_and_the_codes_cache(monkeypatch, tmp_path
 
 
 def test_demo_digits_passes_progress(monkeypatch, tmp_path):
-    from corel import pipeline
+    from corel.protocols import jobs as pipeline
     seen = {}
     monkeypatch.setattr(pipeline, "demo", lambda out_dir, **kw: seen.update(kw) or [])
     assert cli.main(["demo", "--digits", "--no-progress", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
@@ -168,7 +168,7 @@ def test_demo_digits_passes_progress(monkeypatch, tmp_path):
 
 def test_bare_tta_before_the_model_path_means_flips(monkeypatch, tmp_path, capsys):
     """`corel evaluate --tta model.pt`: argparse alone took model.pt as the mode ('invalid choice')."""
-    from corel import pipeline
+    from corel.protocols import jobs as pipeline
     seen = {}
     monkeypatch.setattr(pipeline, "evaluate_checkpoint", lambda checkpoint, spec, out_dir, cache_dir=None: seen.update(
         checkpoint=checkpoint, tta=spec.tta) or [])

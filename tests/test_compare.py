@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from corel.baselines import DivergedError, DSEBMDetector
-from corel.cli import main
-from corel.compare import METHODS, PROFILES, PUBLISHED_BASELINES
+from corel.apps.cli import main
+from corel.protocols.compare import METHODS, PROFILES, PUBLISHED_BASELINES
 from corel.plots import plot_compare_bars
 
 METHODS_UNDER_TEST = "corel,plain-ae,plain-ae-hindsight,ocsvm-pixels,kde-codes,dsebm,geom"
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")      # tiny networks (tests/c
 
 def _checkpoint(path, lam):
     """An untrained paper-shaped autoencoder for 1 x 8 x 8 digits, saved as `corel train` exports it."""
-    from corel.models import CorelAutoencoder
+    from corel.training.models import CorelAutoencoder
     torch.manual_seed(0)
     args = dict(in_channels=1, image_size=8, channels=[8, 16, 32], n_branches=4, branch_dim=5)
     torch.save({"format_version": 1, "model_name": "conv", "model_args": args,
@@ -173,8 +173,8 @@ def test_plot_compare_bars(tmp_path):
 
 def test_corel_beyond_row_scores_with_its_own_model_and_scorer(checkpoints, tmp_path, capsys):
     """The beyond-the-paper row: another checkpoint and scorer, beside the paper's COREL row."""
-    from corel.evaluate import evaluate_one_class
-    from corel.scoring import Scorer
+    from corel.protocols.oneclass import evaluate_one_class
+    from corel.scoring.scorer import Scorer
     out = tmp_path / "cmp"
     extra = ["--beyond-checkpoint", checkpoints[1], "--beyond-scorer", "knn-mean,k=3,aggregate=median"]
     assert main(_args(checkpoints, out, *extra, methods="corel,corel-beyond")) == 0
@@ -212,7 +212,7 @@ def test_corel_beyond_row_scores_with_its_own_model_and_scorer(checkpoints, tmp_
 
 def _protocol(checkpoint, scorer, evaluate_one_class, tta=False):
     """Per-class mean AUROC of `corel evaluate`'s protocol (n = 20, 2 draws) on the digits."""
-    from corel.codes import encode_split
+    from corel.protocols.codes import encode_split
     enc = {(split, view): encode_split(checkpoint, "digits", split, image_size=8, progress=False, view=view)
            for split in ("train", "test") for view in ("identity", "hflip")}
     views = dict(train_views=[enc["train", "hflip"].codes], test_views=[enc["test", "hflip"].codes]) if tta else {}
@@ -245,7 +245,7 @@ def test_compare_refuses_old_cells_when_the_checkpoint_is_retrained_in_place(che
 
 
 def test_a_pooled_row_says_its_pool_holds_the_outliers():
-    from corel.compare import format_compare_table
+    from corel.protocols.compare import format_compare_table
     row = lambda title, training: {"method": title, "title": title, "per_class": {"a": 80.0}, "status": {"a": "ok"},
                                    "mean": 80.0, "n_classes_in_mean": 1, "published": None, "training": training,
                                    "seconds": 1.0, "notes": []}

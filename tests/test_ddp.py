@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from corel.cli import main
+from corel.apps.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _ddp_worker import fake_batch_stats  # noqa: E402
@@ -149,8 +149,8 @@ def test_ddp_resume_after_sigkill_matches_uninterrupted_run(ddp_run, tmp_path):
 def test_global_scope_gives_the_deaths_and_gradients_of_one_process(tmp_path):
     """2 ranks of 50 codes, gathered: the deaths of the 100 codes, and (after DDP's mean over the ranks)
     the parameter gradient of one process holding all 100."""
-    from corel.losses import ConnectivityLoss, split_branches
-    from corel.persistence import vr_persistence_0d
+    from corel.training.losses import ConnectivityLoss, split_branches
+    from corel.topology.h0 import vr_persistence_0d
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, WORKER, "gather", str(r), "2", str(port), str(tmp_path / f"r{r}.pt")],
                               env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -5,8 +5,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from corel.cli import main
-from corel.demo import N_INLIERS, sample_path
+from corel.apps.cli import main
+from corel.apps.demo import N_INLIERS, sample_path
 
 
 def test_the_shipped_sample_is_150_test_images_of_each_class():

@@ -8,7 +8,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from corel.detect import CorelDetector, count_neighbors
+from corel.scoring.detector import CorelDetector, count_neighbors
 
 
 def oracle(queries, inliers, n_branches, radius):
@@ -388,7 +388,7 @@ def test_score_with_wrong_latent_size():
 def test_sklearn_estimator_checks():
     from sklearn.utils.estimator_checks import check_estimator
 
-    from corel.detector_base import expected_failed_checks
+    from corel.scoring.detector_base import expected_failed_checks
 
     det = CorelDetector(scorer="count", n_branches=1)
     declared = expected_failed_checks(det)                   # declared on the class, with the reason
@@ -401,11 +401,11 @@ def test_sklearn_estimator_checks():
 
 def test_count_neighbors_lives_in_counting_and_stays_importable_from_detect():
     import corel
-    import corel.counting
-    import corel.detect
-    from corel.detector_base import DetectorBase
+    import corel.scoring.counting
+    import corel.scoring.detector
+    from corel.scoring.detector_base import DetectorBase
 
-    assert corel.count_neighbors is corel.detect.count_neighbors is corel.counting.count_neighbors
+    assert corel.count_neighbors is corel.scoring.detector.count_neighbors is corel.scoring.counting.count_neighbors
     assert issubclass(CorelDetector, DetectorBase)
     for name in ("decision_function", "predict", "fit_predict", "decision_scores_", "threshold_", "labels_"):
         assert name not in vars(CorelDetector), name            # inherited from the shared base only
@@ -434,7 +434,7 @@ def test_no_module_imports_another_modules_private_names():
                                     dict(scorer="knn-kth", aggregate="median"),
                                     dict(scorer="count", radius="auto", radius_quantile=0.9)])
 def test_detector_scorers_flag_far_points_and_survive_save_load(params, tmp_path):
-    from corel.scoring import parse_scorer
+    from corel.scoring.scorer import parse_scorer
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 8))
     det = CorelDetector(n_branches=2, contamination=0.02, **params).fit(x)
@@ -462,9 +462,9 @@ def test_detector_bad_scorer_params(params, message):
 def test_test_time_views_in_the_detector_match_the_protocol_and_leave_all_views_out(tmp_path):
     """tta: inliers in every view, a sample's score the sum over its views; training scores leave
     the image's views out together (checked by brute force), and the setting survives save/load."""
-    from corel.models import CorelAutoencoder
-    from corel.scoring import Scorer
-    from corel.views import apply_view, tta_views
+    from corel.training.models import CorelAutoencoder
+    from corel.scoring.scorer import Scorer
+    from corel.scoring.views import apply_view, tta_views
     torch.manual_seed(0)
     ae = CorelAutoencoder(in_channels=1, image_size=8, channels=(4, 8, 16), n_branches=4, branch_dim=2).eval()
     x, q = torch.rand(12, 1, 8, 8), torch.rand(5, 1, 8, 8)
@@ -502,9 +502,9 @@ def test_test_time_views_in_the_detector_match_the_protocol_and_leave_all_views_
 def test_a_reference_set_in_the_detector_matches_the_scorer_and_survives_save_load(tmp_path):
     """fit(X, reference=R): minus the log ratio of the knn distances to X and to R per branch,
     for new samples, for the training scores (leave-one-out, all views together) and after load."""
-    from corel.models import CorelAutoencoder
-    from corel.scoring import Scorer
-    from corel.views import apply_view, tta_views
+    from corel.training.models import CorelAutoencoder
+    from corel.scoring.scorer import Scorer
+    from corel.scoring.views import apply_view, tta_views
     torch.manual_seed(0)
     ae = CorelAutoencoder(in_channels=1, image_size=8, channels=(4, 8, 16), n_branches=4, branch_dim=2).eval()
     x, r, q = torch.rand(12, 1, 8, 8), torch.rand(20, 1, 8, 8), torch.rand(5, 1, 8, 8)

@@ -6,8 +6,8 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from corel.detect import count_neighbors
-from corel.evaluate import OneClassResult, evaluate_one_class, write_results
+from corel.scoring.detector import count_neighbors
+from corel.protocols.oneclass import OneClassResult, evaluate_one_class, write_results
 from corel.plots import plot_auroc_bars, plot_death_histogram, plot_roc_curves
 
 
@@ -150,8 +150,8 @@ def test_plots(tmp_path):
 def test_a_reference_scorer_draws_one_unlabelled_reference_from_the_pool():
     """The reference: M training codes drawn by reference_rng(seed), labels unused, the same for
     every class and draw; each test view gets its own reference term."""
-    from corel.evaluate import draw_rng, reference_rng
-    from corel.scoring import Scorer
+    from corel.protocols.oneclass import draw_rng, reference_rng
+    from corel.scoring.scorer import Scorer
     x_tr, y_tr, x_te, y_te = blobs(3, 40, 15, dim=4, spread=3.0)
     s = Scorer(kind="knn", k=3, reference=30)
     flipped_tr, flipped_te = x_tr[:, ::-1].copy(), x_te[:, ::-1].copy()
@@ -172,7 +172,7 @@ def test_the_reference_ratio_sees_a_class_hidden_in_a_dense_crowd():
     """Class 0 is spread wide; classes 1-3 crowd its centre. The plain knn distance calls the
     crowd normal for class 0 (it is near some class-0 inliers); the ratio to the distance to the
     unlabelled pool does not (the crowd is nearer to the pool than to the inliers)."""
-    from corel.scoring import Scorer
+    from corel.scoring.scorer import Scorer
     rng = np.random.default_rng(0)
     y_tr, y_te = np.repeat(np.arange(4), 300), np.repeat(np.arange(4), 100)
     scale = np.where(np.concatenate([y_tr, y_te]) == 0, 3.0, 0.4)[:, None]

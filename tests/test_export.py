@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import corel
-from corel.cli import main
+from corel.apps.cli import main
 
 ort = pytest.importorskip("onnxruntime", reason="the ONNX round trip needs onnxruntime (pip install corel[export])")
 

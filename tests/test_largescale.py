@@ -1,4 +1,4 @@
-"""ImageNet-scale evaluation (corel.largescale): streamed and sharded encoding, resumable scoring in
+"""ImageNet-scale evaluation (corel.protocols.largescale): streamed and sharded encoding, resumable scoring in
 bounded memory, the same numbers as the in-memory protocol."""
 import json
 import os
@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from corel import largescale as ls
-from corel.cli import main
+from corel.protocols import largescale as ls
+from corel.apps.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -44,8 +44,8 @@ def _write_tree(root, seed=0):
 
 
 def _write_model(path):
-    from corel.checkpoints import FORMAT_VERSION
-    from corel.models import build_model
+    from corel.training.checkpoints import FORMAT_VERSION
+    from corel.training.models import build_model
     torch.manual_seed(0)
     args = dict(in_channels=3, image_size=16, channels=[8, 16, 32], n_branches=4, branch_dim=5)
     model = build_model("conv", **args)
@@ -66,9 +66,9 @@ def _spec(root, **kw):
 
 
 def _reference(root, ckpt, codes_train, codes_test):
-    from corel.checkpoints import load_model
-    from corel.codes import encode_split
-    from corel.evaluate import evaluate_one_class
+    from corel.training.checkpoints import load_model
+    from corel.protocols.codes import encode_split
+    from corel.protocols.oneclass import evaluate_one_class
     model = load_model(ckpt)
     tr = encode_split(ckpt, "imagenet", "train", root, model=model, image_size=16, progress=False)
     te = encode_split(ckpt, "imagenet", "test", root, model=model, image_size=16, progress=False)
@@ -94,7 +94,7 @@ def test_streamed_sharded_run_equals_the_in_memory_protocol(setup, tmp_path, cap
     codes_test = np.memmap(next(s for s in stores if s.name.startswith("test")) / "codes.f32", dtype=np.float32,
                            mode="r").reshape(-1, 20)
     tr, te, ref = _reference(root, ckpt, np.array(codes_train), np.array(codes_test))
-    # the same codes as the in-memory path (corel.codes), the same labels and classes
+    # the same codes as the in-memory path (corel.protocols.codes), the same labels and classes
     assert np.allclose(codes_train, tr.codes.numpy(), atol=1e-5) and np.allclose(codes_test, te.codes.numpy(), atol=1e-5)
     assert np.array_equal(index.labels, tr.labels.numpy()) and list(tr.classes) == CLASSES
     # the same draws and AUROCs as evaluate_one_class on these codes
@@ -113,7 +113,7 @@ def test_encoding_is_chunked_resumable_and_shards_merge_to_the_single_run(setup,
     for i in (0, 1, 2):
         ls.evaluate_large(ckpt, _spec(root, step="encode", shard=(i, 3)), three)
     # a run killed after its second chunk, then restarted: the finished chunks are not decoded again
-    from corel.models import CorelAutoencoder
+    from corel.training.models import CorelAutoencoder
     real_encode, seen = CorelAutoencoder.encode, []
 
     def encode(self, x):
@@ -142,7 +142,7 @@ def test_encoding_is_chunked_resumable_and_shards_merge_to_the_single_run(setup,
     # more shards than images: the empty ones finish at once, and the merge still gives every row
     index = ls.build_index(root, "test", tmp_path / "many")
     store = ls.open_store(ckpt, "imagenet", root, index, 16, 20, tmp_path / "many")
-    from corel.checkpoints import load_model
+    from corel.training.checkpoints import load_model
     for i in range(len(index) + 2):
         assert ls.encode_shard(load_model(ckpt), index, store, 16, 3, shard=(i, len(index) + 2), progress=False)
     ls.merge_shards(store, len(index) + 2)
@@ -154,7 +154,7 @@ def test_scoring_in_bounded_blocks_resumes_per_class(setup, tmp_path, monkeypatc
     root, ckpt = setup
     out = tmp_path / "out"
     ls.evaluate_large(ckpt, _spec(root, step="encode"), out)
-    import corel.counting as counting
+    import corel.scoring.counting as counting
     real, calls = counting.count_neighbors, []
 
     def count(q, inliers, *a, **k):

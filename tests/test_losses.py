@@ -1,4 +1,4 @@
-"""Tests of corel.losses: the connectivity loss (values, branches, gradients, optimisation),
+"""Tests of corel.training.losses: the connectivity loss (values, branches, gradients, optimisation),
 death statistics, branch splitting, the reconstruction loss and the input checks."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from corel.losses import ConnectivityLoss, DeathStats, death_stats, reconstruction_l1, split_branches
-from corel.persistence import vr_persistence_0d
+from corel.training.losses import ConnectivityLoss, DeathStats, death_stats, reconstruction_l1, split_branches
+from corel.topology.h0 import vr_persistence_0d
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

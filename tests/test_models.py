@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from corel.models import BranchLinear, CorelAutoencoder, MLPAutoencoder, build_model
+from corel.training.models import BranchLinear, CorelAutoencoder, MLPAutoencoder, build_model
 
 
 def test_paper_configuration_shapes_and_parameter_count():

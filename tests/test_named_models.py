@@ -9,8 +9,8 @@ from sklearn.base import clone
 
 import corel
 from corel import CorelDetector
-from corel.cli import main
-from corel.named_models import available, card, format_cards, resolve, sha256
+from corel.apps.cli import main
+from corel.named import available, card, format_cards, resolve, sha256
 
 
 def test_every_card_matches_its_file_and_loads_with_weights_only():
@@ -58,7 +58,7 @@ def test_a_detector_takes_a_name_and_keeps_it(tmp_path):
     q = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     np.testing.assert_allclose(det.score_samples(q), by_module.score_samples(q))
     # by default a named model brings its own pool of unlabelled training codes, clipped
-    from corel.named_models import pool_codes
+    from corel.named import pool_codes
     pooled = CorelDetector(encoder="cifar10-contrastive").fit(x)
     assert pooled.reference_codes_.shape == (2000, 160) and pooled.pool_rule == "clip"
     manual = CorelDetector(encoder=by_module.encoder)
@@ -88,7 +88,7 @@ def test_corel_score_with_a_name(tmp_path, capsys):
 
 
 def test_corel_score_uses_the_shipped_pool_unless_told_not_to(tmp_path):
-    from corel.named_models import pool_codes_for_file, resolve as resolve_name
+    from corel.named import pool_codes_for_file, resolve as resolve_name
     assert pool_codes_for_file(resolve_name("cifar10-contrastive"))[1].shape == (2000, 160)
     assert pool_codes_for_file(resolve_name("cifar10-paper")) is None
     rng = np.random.default_rng(0)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from corel.checkpoints import load_checkpoint
-from corel.cli import main
+from corel.training.checkpoints import load_checkpoint
+from corel.apps.cli import main
 
 SMALL = ["--dataset", "digits", "--image-size", "16", "--channels", "8,16,32", "--n-branches", "4",
          "--branch-dim", "5", "--batch-size", "50", "--threads", "1", "--no-progress-bar", "--hist-batches", "2",
@@ -28,7 +28,7 @@ def _summary(path):
 
 
 def test_training_on_half_the_classes_sees_no_image_of_the_other_half(halves, monkeypatch):
-    import corel.training as training
+    import corel.training.engine as training
     seen = {}
     original = training._EpochLoader
 

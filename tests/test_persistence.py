@@ -1,4 +1,4 @@
-"""Tests of corel.persistence: death times against ripser, gudhi and scipy's MST, invariances,
+"""Tests of corel.topology.h0: death times against ripser, gudhi and scipy's MST, invariances,
 gradients, the torchph-compatible API and the input checks."""
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from hypothesis.extra.numpy import arrays
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from scipy.spatial.distance import cdist
 
-from corel import _prim_numba
-from corel.persistence import (Persistence0, edge_lengths, mst_edges, pairwise_distances,
-                               vr_persistence, vr_persistence_0d, vr_persistence_l1)
+from corel.topology import _prim_numba
+from corel.topology.h0 import Persistence0, edge_lengths, mst_edges, pairwise_distances, vr_persistence_0d
+from corel.topology.torchph import vr_persistence, vr_persistence_l1
 
 # corel's metric -> the scipy cdist call used as the distance oracle.
 SCIPY_METRIC = {"l1": {"metric": "cityblock"}, "l2": {"metric": "euclidean"},
@@ -276,7 +276,7 @@ def test_product_prim_builds_the_direct_sum_tree(x):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_product_prim_at_the_dispatch_sizes(dtype):
     # Above _GRAM_MIN_N / _GRAM_MIN_D, where vr_persistence_0d uses it: deaths against scipy.
-    from corel import persistence
+    from corel.topology import h0 as persistence
     rng = np.random.default_rng(0)
     x = rng.standard_normal((300, 128)).astype(dtype)
     x[:150] += 5.0                                            # two clusters
@@ -297,7 +297,7 @@ def test_product_prim_at_the_dispatch_sizes(dtype):
 
 @needs_numba
 def test_product_prim_gives_up_cleanly():
-    from corel import persistence
+    from corel.topology import h0 as persistence
     rng = np.random.default_rng(1)
     x = rng.standard_normal((300, 100)).astype(np.float32)
     assert _prim_numba.prim_gram(x, max_checks=0) is None               # check budget spent
@@ -312,7 +312,7 @@ def test_product_prim_gives_up_cleanly():
 
 
 def test_product_prim_dispatch_rule():
-    from corel import persistence
+    from corel.topology import h0 as persistence
     assert persistence._use_gram((1000, 160), 4, 2.0)
     assert not persistence._use_gram((1000, 160), 4, 1.0)            # l2 only
     assert not persistence._use_gram((1000, 10), 4, 2.0)             # few coordinates
@@ -336,7 +336,7 @@ def test_input_is_not_modified(d):
 def test_numba_can_be_disabled_by_environment():
     import subprocess
     import sys
-    code = "from corel import _prim_numba; print(_prim_numba.available())"
+    code = "from corel.topology import _prim_numba; print(_prim_numba.available())"
     env = {**__import__("os").environ, "COREL_NUMBA": "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""Tests of corel.persistence_h1: 1-dimensional diagrams against gudhi and ripser, gradients
+"""Tests of corel.topology.h1: 1-dimensional diagrams against gudhi and ripser, gradients
 (gradcheck, float32 vs float64), batching and threads, the torchph API in dimension 1 and the
 input checks."""
 from __future__ import annotations
@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.spatial.distance import cdist
 
-from corel.persistence import vr_persistence, vr_persistence_0d, vr_persistence_l1
-from corel.persistence_h1 import Persistence1, h1_edges, vr_persistence_1d
+from corel.topology.h0 import vr_persistence_0d
+from corel.topology.torchph import vr_persistence, vr_persistence_l1
+from corel.topology.h1 import Persistence1, h1_edges, vr_persistence_1d
 
 SCIPY_METRIC = {"l1": {"metric": "cityblock"}, "l2": {"metric": "euclidean"},
                 "linf": {"metric": "chebyshev"}, 3.0: {"metric": "minkowski", "p": 3}}
@@ -185,7 +186,7 @@ def test_extreme_scales_float32(scale, metric):
 @pytest.mark.parametrize("metric", ["l1", "l2"])
 def test_extreme_scales_float64(scale, metric):
     """float64 clouds whose squared (or summed) distances leave float64's range take the
-    rescaled matrices of corel.persistence; the diagram scales with the cloud."""
+    rescaled matrices of corel.topology.h0; the diagram scales with the cloud."""
     x = np.random.default_rng(2).standard_normal((25, 2))
     _, h1 = ours(torch.tensor(x * scale), metric)
     want, _ = gudhi_h1(cdist(x, x, **SCIPY_METRIC[metric]))
@@ -197,7 +198,7 @@ def test_extreme_scales_float64(scale, metric):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("code,metric", [(0, "cityblock"), (1, "euclidean"), (2, "chebyshev")])
 def test_distance_kernel_is_correctly_rounded(dtype, code, metric):
-    from corel._h1_kernels import distance_matrix
+    from corel.topology._h1_kernels import distance_matrix
     x = (np.random.default_rng(3).standard_normal((70, 5)) * [1, 1e3, 1e-3, 1, 1]).astype(dtype)
     out = np.empty((70, 70), dtype=dtype)
     distance_matrix(x, code, out)
@@ -451,7 +452,7 @@ def test_cuda_matches_cpu(precomputed):
 
 # ----------------------------------------------------------------------------- the loop demo
 def test_loop_demo_moves_the_loop_both_ways(tmp_path):
-    from corel.loop_demo import format_loop_report, run_loop_demo
+    from corel.apps.loop_demo import format_loop_report, run_loop_demo
     res = run_loop_demo(tmp_path, n_points=30, noise=0.25, steps=40, lr=0.02, seed=1)
     assert res.persistence_more > res.persistence_start + 0.2
     assert res.persistence_less < res.persistence_start - 0.2
@@ -463,7 +464,7 @@ def test_loop_command(tmp_path):
     import contextlib
     import io
 
-    from corel.cli import main
+    from corel.apps.cli import main
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["loop", "--points", "20", "--steps", "3", "--metric", "3", "--out-dir", str(tmp_path)]) == 0
@@ -481,7 +482,7 @@ def test_loop_command(tmp_path):
 def test_general_p_h1_equals_gudhi_on_the_same_matrix(seed, n, d, p, dtype):
     """At p other than 1, 2, inf the distance matrix is exactly symmetric, and H1 selects gudhi's pairs on it
     (before, one-ulp uneven entries gave wrong pairs or an IndexError in float32 and float64)."""
-    from corel.persistence import pairwise_distances
+    from corel.topology.h0 import pairwise_distances
     rng = np.random.default_rng(seed)
     x = torch.tensor(rng.standard_normal((n, d)) if seed % 2 else rng.integers(0, 2, (n, d)) * 0.5, dtype=dtype)
     dist = pairwise_distances(x, p)
@@ -501,7 +502,7 @@ def test_selection_matrices_are_exactly_symmetric(metric, dtype):
     """Every matrix corel selects edges on is exactly symmetric (the H1 kernel reads both halves). A guard:
     torch.cdist's matrix-multiply mode rounds d(i, j) and d(j, i) apart (test_edges_give_the_values), and
     vectorised pow can round apart on some CPUs; corel mirrors the upper triangle."""
-    from corel.persistence import pairwise_distances
+    from corel.topology.h0 import pairwise_distances
     torch.manual_seed(0)
     for seed in range(20):
         x = torch.randn(40, 2 + seed % 7, dtype=dtype)

@@ -12,10 +12,10 @@ from PIL import Image
 
 from corel.data import CIFAR10_CLASSES
 
-from corel.checkpoints import load_checkpoint
-from corel.cli import main
-from corel.pipeline import format_table
-from corel.published import published
+from corel.training.checkpoints import load_checkpoint
+from corel.apps.cli import main
+from corel.protocols.jobs import format_table
+from corel.protocols.published import published
 
 SMALL = ["--dataset", "digits", "--image-size", "16", "--channels", "8,16,32", "--n-branches", "4",
          "--branch-dim", "5", "--batch-size", "50", "--threads", "1", "--no-progress-bar", "--hist-batches", "2"]
@@ -47,11 +47,11 @@ def test_evaluate_writes_tables_summary_and_plots(model_path, tmp_path, capsys, 
 
     # the codes were cached: a second run encodes nothing and gives the same numbers
     first = json.loads((out / "n20" / "summary.json").read_text())["mean_auroc"]
-    import corel.encode
+    import corel.training.encode
 
     def no_encoding(*args, **kwargs):
         raise AssertionError("the cached codes were not used")
-    monkeypatch.setattr(corel.encode, "encode_images", no_encoding)
+    monkeypatch.setattr(corel.training.encode, "encode_images", no_encoding)
     assert main(["evaluate", str(model_path), "--dataset", "digits", "--n", "20", "--draws", "2",
                  "--out-dir", str(out)]) == 0
     assert json.loads((out / "n20" / "summary.json").read_text())["mean_auroc"] == first
@@ -222,10 +222,10 @@ def test_evaluate_with_other_scorers_names_them_and_no_published_number(model_pa
 
 def test_evaluate_with_flips_and_shifts_scores_six_views(model_path, tmp_path):
     """--tta flips-shifts: inliers in 6 views (6n), a query's score the sum over its 6 views."""
-    from corel.codes import encode_split
-    from corel.evaluate import evaluate_one_class
-    from corel.scoring import Scorer
-    from corel.views import TTA_MODES
+    from corel.protocols.codes import encode_split
+    from corel.protocols.oneclass import evaluate_one_class
+    from corel.scoring.scorer import Scorer
+    from corel.scoring.views import TTA_MODES
     summary = _evaluate(model_path, tmp_path / "six", "--tta", "flips-shifts", "--scorer", "knn-mean")
     views = TTA_MODES["flips-shifts"]
     assert summary["tta"] == ", ".join(views[1:])
@@ -254,10 +254,10 @@ def test_a_second_evaluation_into_the_same_folder_names_its_own_settings(model_p
 
 def test_evaluate_with_test_time_flips_counts_both_views(model_path, tmp_path):
     """--tta: inliers in both views (2n), each query's score the sum over its two views."""
-    from corel.checkpoints import load_model
-    from corel.codes import encode_split
-    from corel.counting import count_neighbors
-    from corel.evaluate import evaluate_one_class
+    from corel.training.checkpoints import load_model
+    from corel.protocols.codes import encode_split
+    from corel.scoring.counting import count_neighbors
+    from corel.protocols.oneclass import evaluate_one_class
     summary = _evaluate(model_path, tmp_path / "tta", "--tta")
     assert summary["tta"] == "hflip" and summary["published_mean_auroc"] is None
     assert len(list((tmp_path / "tta" / "codes").glob("codes_*.pt"))) == 4     # 2 splits x 2 views
@@ -274,7 +274,7 @@ def test_evaluate_with_test_time_flips_counts_both_views(model_path, tmp_path):
                              train_views=[ftr.codes], test_views=[fte.codes])
     assert res.mean == pytest.approx(summary["mean_auroc"])
     # by hand for class 0, draw 0
-    from corel.evaluate import draw_rng
+    from corel.protocols.oneclass import draw_rng
     members = np.flatnonzero(tr.labels.numpy() == 0)
     pick = torch.as_tensor(members[draw_rng(0, 0, 0).choice(len(members), size=20, replace=False)])
     inl = torch.cat([tr.codes[pick], ftr.codes[pick]])

@@ -7,12 +7,12 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from corel.data import ImageSet, class_subset
-from corel.evaluate import evaluate_one_class
-from corel.pool_scoring import (RULES, Ingredients, branch_view_codes, knn_topk, loo_knn_mean,
+from corel.protocols.oneclass import evaluate_one_class
+from corel.scoring.pool_rules import (RULES, Ingredients, branch_view_codes, knn_topk, loo_knn_mean,
                                 self_excluded_topk)
-from corel.protocols import (Problem, never_trained_problems, pool_without_problems, read_halves,
+from corel.protocols.problems import (Problem, never_trained_problems, pool_without_problems, read_halves,
                              reference_pools, run_problems, standard_problems)
-from corel.scoring import Scorer
+from corel.scoring.scorer import Scorer
 
 
 def blobs(n_classes, n_train, n_test, dim=8, spread=0.8, seed=0):
@@ -79,7 +79,7 @@ def test_ratio_rule_equals_a_brute_force_ratio_on_the_stratified_pool():
     res = run_problems(tr, ytr, te, yte, problems, {"ratio": RULES["ratio"]}, n=10, draws=1, n_branches=1,
                        k=2, reference=30)
     pools = reference_pools(ytr, problems, 30)
-    from corel.evaluate import draw_rng
+    from corel.protocols.oneclass import draw_rng
     for i, p in enumerate(problems):
         members = np.flatnonzero(ytr == p.inlier)
         inl = tr[members[draw_rng(0, p.inlier, 0).choice(len(members), size=10, replace=False)]]
@@ -181,8 +181,8 @@ def test_standard_problems_with_the_ratio_reproduce_the_paper_loop_with_a_refere
 
 
 def test_scorer_clip_equals_the_protocol_clip_rule():
-    """corel.scoring's clipped ratio (detector, score) is the protocols' clip rule, one view."""
-    from corel.pool_scoring import clip
+    """corel.scoring.scorer's clipped ratio (detector, score) is the protocols' clip rule, one view."""
+    from corel.scoring.pool_rules import clip
     rng = np.random.default_rng(6)
     inl, q, ref = (torch.tensor(rng.normal(size=s)) for s in ((40, 6), (30, 6), (200, 6)))
     sc = Scorer(kind="knn", k=3, reference=200, pool_rule="clip")
@@ -200,7 +200,7 @@ def test_scorer_clip_equals_the_protocol_clip_rule():
 
 
 def test_detector_clip_is_safe_where_the_ratio_is_blind():
-    from corel.detect import CorelDetector
+    from corel.scoring.detector import CorelDetector
     rng = np.random.default_rng(7)
     inl = rng.normal(size=(200, 4)) * 0.5
     pool = np.concatenate([rng.normal(size=(300, 4)) * 0.5, rng.normal(size=(300, 4)) * 0.5 + [1.0, 0, 0, 0]])

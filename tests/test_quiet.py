@@ -1,4 +1,4 @@
-"""corel._quiet.quiet_lightning drops Lightning's tip, its LeafSpec deprecation warning and its
+"""corel.training._quiet.quiet_lightning drops Lightning's tip, its LeafSpec deprecation warning and its
 "Checkpoint directory ... exists and is not empty" warning, and nothing else."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import torch
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 if sys.argv[1] == "quiet":
-    from corel._quiet import quiet_lightning
+    from corel.training._quiet import quiet_lightning
     quiet_lightning()
     quiet_lightning()  # twice: harmless
 torch.set_num_threads(1)

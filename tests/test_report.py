@@ -13,9 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from corel.cli import main
-from corel.models import build_model
-from corel.report import detect_kind, render_report, write_report
+from corel.apps.cli import main
+from corel.training.models import build_model
+from corel.apps.report import detect_kind, render_report, write_report
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),
               pytest.mark.filterwarnings("ignore:KDEDetector. the cross-validated bandwidth:UserWarning")]

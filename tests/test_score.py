@@ -14,11 +14,11 @@ import torch
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from corel.cli import main
-from corel.detect import CorelDetector
-from corel.imagefiles import open_images, read_batches
-from corel.models import build_model
-from corel.novelty import ScoreOptions, run_score, summary_path
+from corel.apps.cli import main
+from corel.scoring.detector import CorelDetector
+from corel.data.imagefiles import open_images, read_batches
+from corel.training.models import build_model
+from corel.apps.score import ScoreOptions, run_score, summary_path
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),
               pytest.mark.filterwarnings("ignore:.*resized \\(stretched\\):UserWarning")]

@@ -1,4 +1,4 @@
-"""Label-free scorers (corel.scoring) against brute force NumPy / SciPy oracles."""
+"""Label-free scorers (corel.scoring.scorer) against brute force NumPy / SciPy oracles."""
 import numpy as np
 import pytest
 import torch
@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import cdist
 
-from corel.counting import count_neighbors
-from corel.scoring import Scorer, parse_scorer
+from corel.scoring.counting import count_neighbors
+from corel.scoring.scorer import Scorer, parse_scorer
 
 
 def _brute(q, x, nb, kind, radii, k=5, k_stat="mean", aggregate="sum"):

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 import corel.data
-from corel.checkpoints import load_checkpoint, load_model
-from corel.cli import main
-from corel.models import CorelAutoencoder
-from corel.scoring import Scorer
-from corel.stack import stack_checkpoints
+from corel.training.checkpoints import load_checkpoint, load_model
+from corel.apps.cli import main
+from corel.training.models import CorelAutoencoder
+from corel.scoring.scorer import Scorer
+from corel.training.stack import stack_checkpoints
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -54,7 +54,7 @@ def test_the_stack_encodes_as_its_parts_side_by_side(parts, tmp_path):
 
 
 def test_evaluate_and_detector_take_a_stack(parts, tmp_path):
-    from corel.detect import CorelDetector
+    from corel.scoring.detector import CorelDetector
     out = stack_checkpoints(parts, tmp_path / "stack.pt")
     assert main(["evaluate", str(out), "--dataset", "digits", "--n", "20", "--draws", "2",
                  "--scorer", "knn-mean", "--no-progress", "--out-dir", str(tmp_path / "ev")]) == 0
@@ -69,13 +69,13 @@ def test_evaluate_and_detector_take_a_stack(parts, tmp_path):
 
 def test_a_stack_reuses_its_parts_cached_codes(parts, tmp_path, monkeypatch):
     """A stack was encoded whole even when its parts' codes were cached: twice the encoding."""
-    import corel.encode
-    from corel.codes import encode_split
+    import corel.training.encode
+    from corel.protocols.codes import encode_split
     out, cache = stack_checkpoints(parts, tmp_path / "stack.pt"), tmp_path / "cache"
     enc = lambda path: encode_split(path, "digits", "test", cache_dir=cache, image_size=8, progress=False)  # noqa: E731
     a = enc(parts[0])
-    calls, real = [], corel.encode.encode_images
-    monkeypatch.setattr(corel.encode, "encode_images", lambda m, *x, **k: calls.append(m) or real(m, *x, **k))
+    calls, real = [], corel.training.encode.encode_images
+    monkeypatch.setattr(corel.training.encode, "encode_images", lambda m, *x, **k: calls.append(m) or real(m, *x, **k))
     s = enc(out)
     assert len(calls) == 1 and calls[0].n_branches == 2   # part b only
     images = torch.as_tensor(corel.data.load_dataset("digits", split="test", image_size=8).images)
@@ -125,7 +125,7 @@ def test_stack_refuses_what_cannot_be_stacked(tmp_path, capsys):
 
 def test_parts_with_other_hold_outs_make_no_validation_split(tmp_path):
     """One part trained on images the other held out: the validation protocol must refuse the stack."""
-    from corel.pipeline import EvalSpec, evaluate_checkpoint
+    from corel.protocols.jobs import EvalSpec, evaluate_checkpoint
     held = stack_checkpoints([_save(tmp_path / "a.pt", 0, holdout=100), _save(tmp_path / "b.pt", 1, holdout=100)],
                              tmp_path / "same.pt")
     assert load_checkpoint(held)["config"]["holdout"] == 100

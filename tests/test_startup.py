@@ -6,12 +6,12 @@ import sys
 import numpy as np
 import torch
 
-from corel.detect import CorelDetector
-from corel.fitted import FittedScorer
-from corel.scoring import parse_scorer
+from corel.scoring.detector import CorelDetector
+from corel.scoring.fitted import FittedScorer
+from corel.scoring.scorer import parse_scorer
 
-JOB_MODULES = ["corel.cli", "corel.novelty", "corel.fitted", "corel.pipeline", "corel.evaluate", "corel.protocols",
-               "corel.imagefiles", "corel.checkpoints", "corel.named_models", "corel.views"]
+JOB_MODULES = ["corel.apps.cli", "corel.apps.score", "corel.scoring.fitted", "corel.protocols.jobs", "corel.protocols.oneclass", "corel.protocols.problems",
+               "corel.data.imagefiles", "corel.training.checkpoints", "corel.named", "corel.scoring.views"]
 
 
 def test_the_score_and_evaluate_modules_do_not_import_scikit_learn():
@@ -22,7 +22,7 @@ def test_the_score_and_evaluate_modules_do_not_import_scikit_learn():
 
 
 def _listing(folder) -> list[str]:
-    code = ("import sys; from corel.imagefiles import open_images; "
+    code = ("import sys; from corel.data.imagefiles import open_images; "
             f"src = open_images({str(folder)!r}); print(len(src), src.skipped, 'PIL.MpegImagePlugin' in sys.modules)")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from scipy.spatial.distance import pdist, squareform
 
-from corel.cli import main
-from corel.persistence import vr_persistence_0d
-from corel.theory import (batch_death_stats, batch_size_guideline, densification_check, lattice_packing,
+from corel.apps.cli import main
+from corel.topology.h0 import vr_persistence_0d
+from corel.apps.theory import (batch_death_stats, batch_size_guideline, densification_check, lattice_packing,
                           max_codes, min_batch_size, min_beta_over_alpha, packing_bounds)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from corel.cli import main
-from corel.toy import bandwidth_mismatch, make_blobs, train_connectivity, toy_encoder
+from corel.apps.cli import main
+from corel.apps.toy import bandwidth_mismatch, make_blobs, train_connectivity, toy_encoder
 
 
 class _Numbers:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from corel.cli import main
-from corel.training import CheckpointError, TrainConfig, load_checkpoint, load_model
+from corel.apps.cli import main
+from corel.training.engine import CheckpointError, TrainConfig, load_checkpoint, load_model
 
 # A small conv autoencoder on 16 x 16 digits: a few seconds per run.
 SMALL = ["--dataset", "digits", "--image-size", "16", "--channels", "8,16,32", "--n-branches", "4",
@@ -153,7 +153,7 @@ def test_corrupt_and_missing_checkpoints(tmp_path):
 
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, monkeypatch):
-    import corel.training as tr
+    import corel.training.engine as tr
     assert _train(tmp_path, "--epochs", "1") == 0
     before = (tmp_path / "checkpoints" / "last.ckpt").read_bytes()
     calls = {"n": 0}
@@ -272,8 +272,8 @@ def test_augmented_contrastive_denoising_run_trains_and_resumes_exactly(tmp_path
 
 
 def test_contrastive_head_reads_only_the_last_branches():
-    from corel.config import TrainConfig, model_kwargs
-    from corel.training import CorelModule
+    from corel.training.config import TrainConfig, model_kwargs
+    from corel.training.engine import CorelModule
     cfg = TrainConfig(dataset="digits", image_size=16, channels=[8, 16, 32], n_branches=4, branch_dim=5,
                       contrastive=1.0, contrastive_branches=1, augment="flip", rec_weight=0.0, lam=0.0)
     module = CorelModule(*model_kwargs(cfg, 1, 256), cfg.to_dict())

@@ -1,8 +1,8 @@
-"""Test-time views (corel.views): what each view does to the pixels, and the errors."""
+"""Test-time views (corel.scoring.views): what each view does to the pixels, and the errors."""
 import pytest
 import torch
 
-from corel.views import TTA_MODES, apply_view, check_view, tta_views
+from corel.scoring.views import TTA_MODES, apply_view, check_view, tta_views
 
 
 def _images(dtype=torch.uint8):

@@ -5,7 +5,7 @@ The knn scorer adds the 16 branches' mean l1 distances to the 5 nearest inliers;
 distance is divided by its typical distance among the inliers themselves (the mean of their
 leave-one-image-out knn distances in that branch; all views of one image left out together), or
 standardised by the mean and std of those. Validation protocol (the 5,000 held-out training
-images, inliers from the other 45,000, the draws of corel.evaluate.draw_rng), flips-shifts views.
+images, inliers from the other 45,000, the draws of corel.protocols.oneclass.draw_rng), flips-shifts views.
 
     python scripts/prototypes/branch_scaling.py results/cifar10-beyond/models/ctr300-rec01-t01 [n] [draws]
 """
@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from corel.checkpoints import load_checkpoint, load_model
-from corel.evaluate import draw_rng
-from corel.pipeline import EvalSpec, protocol_codes
-from corel.scoring import Scorer
-from corel.views import tta_views
+from corel.training.checkpoints import load_checkpoint, load_model
+from corel.protocols.oneclass import draw_rng
+from corel.protocols.jobs import EvalSpec, protocol_codes
+from corel.scoring.scorer import Scorer
+from corel.scoring.views import tta_views
 
 torch.set_num_threads(1)
 run = Path(sys.argv[1])
@@ -55,7 +55,7 @@ def loo_per_branch(inliers, groups):
 VARIANTS = ("sum (corel's knn)", "divided by the inliers' mean", "standardised")
 auc = {v: np.zeros((len(classes), draws)) for v in VARIANTS}
 t0 = time.perf_counter()
-for ci, c in enumerate(np.unique(y_tr)):      # labels in sorted order, as corel.evaluate draws them
+for ci, c in enumerate(np.unique(y_tr)):      # labels in sorted order, as corel.protocols.oneclass draws them
     members = np.flatnonzero(y_tr == c)
     pos = y_te == c
     for d in range(draws):

@@ -10,12 +10,12 @@ import time
 import numpy as np
 import torch
 
-from corel.checkpoints import load_model
+from corel.training.checkpoints import load_model
 from corel.data import holdout_split, load_dataset
-from corel.encode import encode_images
-from corel.evaluate import evaluate_one_class
-from corel.scoring import parse_scorer
-from corel.views import apply_view
+from corel.training.encode import encode_images
+from corel.protocols.oneclass import evaluate_one_class
+from corel.scoring.scorer import parse_scorer
+from corel.scoring.views import apply_view
 
 torch.set_num_threads(1)
 model = load_model(f"{sys.argv[1]}/model.pt")

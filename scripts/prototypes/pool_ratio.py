@@ -7,7 +7,7 @@ instead "closer to the cats than to images in general?", a density ratio p(x | c
 Variants, per branch b with d_b the mean l1 distance to the k = 5 nearest (views added):
   diff   -sum_b (d_b(q, inliers) - d_b(q, pool))
   ratio  -sum_b log(d_b(q, inliers) / d_b(q, pool))
-Validation protocol (the 5,000 held-out training images scored, inliers drawn as corel.evaluate
+Validation protocol (the 5,000 held-out training images scored, inliers drawn as corel.protocols.oneclass
 draws them from the other 45,000; the pool: M of those 45,000 drawn once, labels unused).
 
     python scripts/prototypes/pool_ratio.py results/cifar10-beyond/models/ctr300-rec01-t01 [n] [draws] [M]
@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from corel.checkpoints import load_checkpoint, load_model
-from corel.evaluate import draw_rng
-from corel.pipeline import EvalSpec, protocol_codes
-from corel.scoring import Scorer
-from corel.views import tta_views
+from corel.training.checkpoints import load_checkpoint, load_model
+from corel.protocols.oneclass import draw_rng
+from corel.protocols.jobs import EvalSpec, protocol_codes
+from corel.scoring.scorer import Scorer
+from corel.scoring.views import tta_views
 
 torch.set_num_threads(1)
 run = Path(sys.argv[1])

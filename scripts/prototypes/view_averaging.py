@@ -7,9 +7,9 @@ not help" lines of results/cifar10-beyond/README.md.
 import sys, time, numpy as np, torch
 from pathlib import Path
 from sklearn.metrics import roc_auc_score
-from corel.checkpoints import load_checkpoint, load_model
+from corel.training.checkpoints import load_checkpoint, load_model
 from corel.data import load_dataset, holdout_split
-from corel.encode import encode_images
+from corel.training.encode import encode_images
 torch.set_num_threads(1)
 run = Path(sys.argv[1]); path = run / "model.pt"
 ck, model = load_checkpoint(path), load_model(path)

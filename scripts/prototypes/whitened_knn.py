@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import torch
 
-from corel.checkpoints import load_checkpoint, load_model
-from corel.pipeline import EvalSpec, protocol_codes
-from corel.pool_scoring import RULES
-from corel.protocols import run_problems, standard_problems
+from corel.training.checkpoints import load_checkpoint, load_model
+from corel.protocols.jobs import EvalSpec, protocol_codes
+from corel.scoring.pool_rules import RULES
+from corel.protocols.problems import run_problems, standard_problems
 
 torch.set_num_threads(1)
 path = sys.argv[1]

@@ -7,8 +7,8 @@ behind the "what did not help" lines of results/cifar10-beyond/README.md.
 import sys, time, numpy as np, torch
 from pathlib import Path
 from sklearn.metrics import roc_auc_score
-from corel.checkpoints import load_checkpoint, load_model
-from corel.pipeline import EvalSpec, protocol_codes
+from corel.training.checkpoints import load_checkpoint, load_model
+from corel.protocols.jobs import EvalSpec, protocol_codes
 torch.set_num_threads(1)
 run = Path(sys.argv[1]); path = run / "model.pt"
 ck, model = load_checkpoint(path), load_model(path)

@@ -2,7 +2,7 @@
 
 * tensors for the topology code (:func:`check_float_tensor`, :func:`check_finite`,
   :func:`metric_to_p`);
-* codes for the neighbour count and :class:`corel.detect.CorelDetector`
+* codes for the neighbour count and :class:`corel.scoring.detector.CorelDetector`
   (:func:`as_float_tensor`, :func:`check_finite_codes`, :func:`check_n_branches`,
   :func:`check_radius`);
 * the detectors' parameters (:func:`check_int`, :func:`check_float`, :func:`check_choice`,

@@ -40,7 +40,7 @@ def plot_auroc_bars(result, path) -> Path:
 
     Parameters
     ----------
-    result : corel.evaluate.OneClassResult
+    result : corel.protocols.oneclass.OneClassResult
     path : str or Path of the PNG
 
     Returns
@@ -81,7 +81,7 @@ def plot_roc_curves(test_labels, scores_per_class, class_names, path, *, classes
     path : str or Path of the PNG
     classes : array, shape (C,), optional
         The label value of row c; default the sorted unique test labels (the convention of
-        :func:`corel.evaluate.evaluate_one_class`).
+        :func:`corel.protocols.oneclass.evaluate_one_class`).
     max_labelled : int
         With more classes than this, curves are drawn thin and grey, without a legend.
 
@@ -359,7 +359,7 @@ def plot_compare_bars(table: dict, path) -> Path:
     Parameters
     ----------
     table : dict
-        What :func:`corel.compare.compare` returns (``classes``; ``rows`` with ``title``,
+        What :func:`corel.protocols.compare.compare` returns (``classes``; ``rows`` with ``title``,
         ``per_class``, ``mean``, ``published``). Missing or diverged values draw no bar.
     path : str or Path of the PNG
 

@@ -1,5 +1,5 @@
 """The baselines COREL is compared with (Hofer et al., ICML 2019), each a detector with the API of
-:class:`corel.detect.CorelDetector` (scikit-learn ``BaseEstimator`` + ``OutlierMixin``; the PyOD
+:class:`corel.scoring.detector.CorelDetector` (scikit-learn ``BaseEstimator`` + ``OutlierMixin``; the PyOD
 view ``decision_scores_`` / ``threshold_`` / ``labels_``), seeded by ``random_state``, never
 returning NaN scores (:class:`DivergedError` instead).
 
@@ -17,9 +17,9 @@ GeomDetector           GEOM / ADT: 72 geometric transformations, WRN            
 
 OC-SVM and KDE preprocess by the input's shape by default (``preprocess="auto"``): Ruff et
 al.'s GCN + PCA for images (N, C, H, W), standardisation for 2-D vectors; ``"none"`` for codes.
-The shared estimator contract is :class:`corel.detector_base.DetectorBase`; the checks of
+The shared estimator contract is :class:`corel.scoring.detector_base.DetectorBase`; the checks of
 scikit-learn's ``check_estimator`` each detector is expected to fail are declared on its class
-(:func:`corel.detector_base.expected_failed_checks`).
+(:func:`corel.scoring.detector_base.expected_failed_checks`).
 """
 from .base import BaseDetector, DivergedError
 from .dagmm import DAGMMDetector
@@ -28,8 +28,7 @@ from .dsebm import DSEBMDetector
 from .geom import GeomDetector
 from .kde import KDEDetector
 from .ocsvm import OCSVMDetector
-from .plain_ae import HindsightRadius, hindsight_radius, plain_autoencoder_detector, radius_grid
+from .plain_ae import plain_autoencoder_detector, radius_grid
 
 __all__ = ["BaseDetector", "DivergedError", "OCSVMDetector", "KDEDetector", "DeepSVDDDetector", "DSEBMDetector",
-           "DAGMMDetector", "GeomDetector", "plain_autoencoder_detector", "hindsight_radius", "radius_grid",
-           "HindsightRadius"]
+           "DAGMMDetector", "GeomDetector", "plain_autoencoder_detector", "radius_grid"]

@@ -1,11 +1,11 @@
 """What every baseline detector shares: fit / score around the hooks, seeding, the training
 loop, and the error raised when a method diverges.
 
-The contract (as :class:`corel.detect.CorelDetector` and scikit-learn's outlier detectors):
+The contract (as :class:`corel.scoring.detector.CorelDetector` and scikit-learn's outlier detectors):
 ``__init__`` only stores its keyword arguments; ``fit(X)`` validates them, seeds, trains and
 returns ``self``; ``score_samples`` is higher for more normal samples. ``decision_function``,
 ``predict``, ``fit_predict`` and the PyOD view (``decision_scores_``, ``threshold_``,
-``labels_``) come from :class:`corel.detector_base.DetectorBase`, which CorelDetector shares.
+``labels_``) come from :class:`corel.scoring.detector_base.DetectorBase`, which CorelDetector shares.
 The input and parameter checks live in :mod:`corel._validation` (re-exported here).
 
 No detector ever returns a NaN or infinite score: a method whose training loss or scores stop
@@ -22,7 +22,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import as_device, check_contamination, check_images, check_int, check_vectors
-from ..detector_base import IMAGE_ONLY_CHECKS, IMAGE_ONLY_REASON, DetectorBase
+from ..scoring.detector_base import IMAGE_ONLY_CHECKS, IMAGE_ONLY_REASON, DetectorBase
 from .preprocess import apply_preprocessing, fit_preprocessing, resolve_preprocess
 
 __all__ = ["DivergedError", "BaseDetector", "ShallowDetector", "check_images", "check_vectors", "fit_loop",
@@ -61,11 +61,11 @@ class BaseDetector(DetectorBase):
         The ``contamination`` quantile of ``training_scores_``.
     decision_scores_, threshold_, labels_ : PyOD view (read-only properties)
         ``-training_scores_``, ``-offset_``, and 1 where ``decision_scores_ > threshold_``
-        (from :class:`~corel.detector_base.DetectorBase`).
+        (from :class:`~corel.scoring.detector_base.DetectorBase`).
     """
 
     _input_kind = "images"   # or "vectors"; decides the input check
-    # Image detectors cannot take scikit-learn's 2-D test data (see corel.detector_base).
+    # Image detectors cannot take scikit-learn's 2-D test data (see corel.scoring.detector_base).
     _expected_failed_checks = dict.fromkeys(IMAGE_ONLY_CHECKS, IMAGE_ONLY_REASON)
 
     # ---- the public contract ------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The plain autoencoder baseline: COREL's count scorer on the codes of an autoencoder trained
 without the connectivity loss (lambda = 0), as in the ablation of Hofer et al., ICML 2019.
 
-There is nothing new to fit: it *is* :class:`corel.detect.CorelDetector` on a lambda = 0
+There is nothing new to fit: it *is* :class:`corel.scoring.detector.CorelDetector` on a lambda = 0
 checkpoint (:func:`plain_autoencoder_detector`). Its latent scale is arbitrary, so the paper's
-radius 2 has no meaning there; :func:`hindsight_radius` therefore also reports the best radius
+radius 2 has no meaning there; :func:`corel.protocols.oneclass.hindsight_radius` therefore also reports the best radius
 of a grid **chosen on the test set** (an oracle, optimistic by construction: labelled so in
 every table it reaches), to show that no radius rescues the plain autoencoder.
 """
@@ -16,16 +16,13 @@ import numpy as np
 import torch
 
 from .._validation import check_n_branches
-from ..detect import CorelDetector
-from ..evaluate import evaluate_one_class
+from ..scoring.detector import CorelDetector
 
-__all__ = ["plain_autoencoder_detector", "radius_grid", "hindsight_radius", "HindsightRadius",
-           "DEFAULT_QUANTILES", "HINDSIGHT_LABEL"]
+__all__ = ["plain_autoencoder_detector", "radius_grid", "DEFAULT_QUANTILES"]
 
 # Quantiles of the per-branch l1 distances between training codes that make the default grid:
 # from "a handful of neighbours" to "half the set" whatever the latent scale.
 DEFAULT_QUANTILES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
-HINDSIGHT_LABEL = "radius chosen on the test set (oracle, optimistic)"
 
 
 def plain_autoencoder_detector(checkpoint, radius: float = 2.0, contamination: float = 0.1,
@@ -39,7 +36,7 @@ def plain_autoencoder_detector(checkpoint, radius: float = 2.0, contamination: f
     >>> det = plain_autoencoder_detector("runs/lam0/model.pt")      # doctest: +SKIP
     >>> det.fit(x_inliers).score_samples(x_test)                     # doctest: +SKIP
     """
-    from ..training import load_checkpoint, load_model
+    from ..training.engine import load_checkpoint, load_model
     ck = load_checkpoint(checkpoint)
     lam = float(ck.get("config", {}).get("lam", float("nan")))
     if lam != 0.0:
@@ -77,65 +74,3 @@ def radius_grid(train_codes, n_branches: int, quantiles=DEFAULT_QUANTILES, n_pai
     if len(radii) == 0:
         raise ValueError("All training codes coincide; no positive radius can be derived from them.")
     return radii
-
-
-@dataclass(frozen=True)
-class HindsightRadius:
-    """AUROC x 100 per (radius, class), and the radius that maximises the mean over classes.
-
-    ``best_radius`` was chosen with the test labels: an oracle (see ``label``).
-    """
-
-    radii: np.ndarray            # (R,)
-    class_names: tuple           # (C,)
-    auroc: np.ndarray            # (R, C) mean over draws
-    label: str = HINDSIGHT_LABEL
-
-    @property
-    def mean_per_radius(self) -> np.ndarray:
-        return self.auroc.mean(1)
-
-    @property
-    def best_index(self) -> int:
-        return int(np.argmax(self.mean_per_radius))
-
-    @property
-    def best_radius(self) -> float:
-        return float(self.radii[self.best_index])
-
-    @property
-    def best_mean(self) -> float:
-        return float(self.mean_per_radius[self.best_index])
-
-    @property
-    def best_per_class(self) -> np.ndarray:
-        return self.auroc[self.best_index]
-
-
-def hindsight_radius(train_codes, train_labels, test_codes, test_labels, radii=None, n: int = 120,
-                     draws: int = 5, n_branches: int = 16, seed: int = 0, class_names=None) -> HindsightRadius:
-    """Run the one-class protocol at every radius; pick the best mean AUROC with the test labels.
-
-    Parameters
-    ----------
-    train_codes, train_labels, test_codes, test_labels, n, draws, n_branches, seed, class_names
-        As :func:`corel.evaluate.evaluate_one_class` (the same draws at every radius).
-    radii : sequence of float, optional
-        Default :func:`radius_grid` of the training codes, plus the paper's 2.0.
-
-    Returns
-    -------
-    HindsightRadius
-    """
-    if radii is None:
-        radii = np.unique(np.append(radius_grid(train_codes, n_branches, seed=seed), 2.0))
-    radii = np.asarray(radii, dtype=np.float64)
-    if radii.ndim != 1 or len(radii) == 0:
-        raise ValueError(f"'radii' must be a non-empty 1-D sequence of floats > 0; got {radii!r}.")
-    rows, names = [], None
-    for r in radii:
-        res = evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n=n, draws=draws,
-                                 radius=float(r), n_branches=n_branches, seed=seed, class_names=class_names)
-        rows.append(res.per_class_mean)
-        names = res.class_names
-    return HindsightRadius(radii=radii, class_names=names, auroc=np.stack(rows))

@@ -20,7 +20,7 @@ def load_unlabelled(split: str = "train", root=None, image_size: int | None = 32
     The folder is one pool of training images: ``split`` must be "train" (the images have no classes,
     so there is no split to score one vs rest).
     """
-    from ..imagefiles import read_all
+    from .imagefiles import read_all
     check_split(split, ("train",), "images")
     image_size = check_image_size(image_size) or 32
     channels = check_channels(channels) or 3

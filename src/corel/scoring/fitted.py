@@ -1,0 +1,114 @@
+"""A one-class scorer fitted on codes: what :class:`corel.scoring.detector.CorelDetector` (scikit-learn's API)
+and ``corel score`` (folders streamed batch by batch) both score with.
+
+It holds the :class:`corel.scoring.scorer.Scorer` (the one description of how codes are scored), the
+inlier codes (every test-time view of every inlier, view-major), the optional unlabelled reference
+pool, and the inliers' leave-one-out normality. It does not import scikit-learn, so that a command
+that scores images starts as fast as ``import torch`` allows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .._validation import check_n_branches
+from .counting import count_neighbors
+from .scorer import Scorer
+
+__all__ = ["FittedScorer"]
+
+
+@dataclass
+class FittedScorer:
+    """``scorer`` fitted on ``inlier_codes`` (n x views, D); see :meth:`fit`.
+
+    ``training_scores`` (n,): each inlier's normality against the others (all its views left
+    out together), higher = more normal, as LOF scores its training set.
+    """
+
+    scorer: Scorer
+    n_branches: int
+    inlier_codes: torch.Tensor
+    reference_codes: torch.Tensor | None = None
+    training_scores: np.ndarray | None = None
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def fit(cls, scorer: Scorer, n_branches: int, codes: torch.Tensor, n_views: int = 1,
+            reference_codes: torch.Tensor | None = None, owner: str = "corel") -> FittedScorer:
+        """Keep ``codes`` (view-major: all images in view 0, then view 1, ...) and score each inlier
+        against the others. ``scorer.reference`` must be the pool's size (0 without a pool)."""
+        if codes.dim() != 2 or codes.shape[0] == 0 or codes.shape[1] == 0:
+            raise ValueError(f"{owner} needs a non-empty (n, D) array of inlier codes; got shape {tuple(codes.shape)}.")
+        if codes.shape[0] % n_views:
+            raise ValueError(f"{codes.shape[0]} codes cannot be {n_views} views of the same images.")
+        check_n_branches(n_branches, codes.shape[1], owner)
+        size = 0 if reference_codes is None else int(reference_codes.shape[0])
+        if scorer.reference != size:
+            raise ValueError(f"The scorer expects a pool of {scorer.reference} reference codes; got {size}.")
+        fitted = cls(scorer, int(n_branches), codes, reference_codes)
+        n = codes.shape[0] // n_views
+        term = fitted.reference_term(codes)
+        if n_views > 1:   # an image's other views are not its neighbours: all are left out together
+            groups = torch.arange(n).repeat(n_views)
+            loo = scorer.score_leave_one_out(codes, fitted.n_branches, groups=groups,
+                                             reference_term=term).reshape(n_views, n).sum(0)
+        elif fitted._count_is_score:      # the exact count kernel; the self-match is one per branch
+            loo = count_neighbors(codes, codes, fitted.n_branches, float(scorer.radius)) - fitted.n_branches
+        else:
+            loo = scorer.score_leave_one_out(codes, fitted.n_branches, reference_term=term)
+        fitted.training_scores = loo.cpu().numpy()
+        return fitted
+
+    @property
+    def _count_is_score(self) -> bool:
+        return self.scorer.is_paper and self.scorer.aggregate == "sum"
+
+    def reference_term(self, codes: torch.Tensor) -> torch.Tensor | None:
+        """The codes' per-branch log knn distance to the pool (None without a pool)."""
+        if not self.scorer.reference:
+            return None
+        return self.scorer.reference_term(codes, self.reference_codes, self.n_branches)
+
+    def normality(self, codes: torch.Tensor) -> np.ndarray:
+        """(Q,) float64 normality of one view's (Q, D) codes; higher = more normal."""
+        if self._count_is_score:
+            out = count_neighbors(codes, self.inlier_codes, self.n_branches, float(self.scorer.radius))
+        else:
+            out = self.scorer.score(codes, self.inlier_codes, self.n_branches,
+                                    reference_term=self.reference_term(codes),
+                                    inlier_reference_term=self._inlier_reference_term())
+        return out.cpu().numpy().astype(np.float64)
+
+    def neighbour_counts(self, codes: torch.Tensor, normality: np.ndarray | None = None) -> np.ndarray:
+        """(Q,) int64: inliers within the scorer's radius, summed over branches (the paper's count;
+        with ``radius="auto"`` each branch's radius is read off the inliers' death times).
+        ``normality``: this view's :meth:`normality`, reused when it is the count itself."""
+        if self._count_is_score:
+            return np.rint(self.normality(codes) if normality is None else normality).astype(np.int64)
+        if self.scorer.radius != "auto":
+            return count_neighbors(codes, self.inlier_codes, self.n_branches,
+                                   float(self.scorer.radius)).cpu().numpy()
+        radii = self._radii()
+        q = codes.reshape(codes.shape[0], self.n_branches, -1).transpose(0, 1).double()
+        x = self.inlier_codes.reshape(self.inlier_codes.shape[0], self.n_branches, -1).transpose(0, 1).double()
+        total = torch.zeros(q.shape[1], dtype=torch.int64, device=q.device)
+        for b in range(self.n_branches):
+            total += (torch.cdist(q[b], x[b].to(q.device), p=1) <= radii[b]).sum(-1)
+        return total.cpu().numpy()
+
+    def _radii(self) -> torch.Tensor:
+        if "radii" not in self._cache:
+            self._cache["radii"] = self.scorer.radii(self.inlier_codes, self.n_branches).to(self.inlier_codes.device)
+        return self._cache["radii"]
+
+    def _inlier_reference_term(self) -> torch.Tensor | None:
+        """The inliers' own log distances to the pool (all views), which set the clipped ratio's cap;
+        computed once."""
+        if not (self.scorer.reference and self.scorer.pool_rule == "clip"):
+            return None
+        if "inlier_term" not in self._cache:
+            self._cache["inlier_term"] = self.reference_term(self.inlier_codes)
+        return self._cache["inlier_term"]

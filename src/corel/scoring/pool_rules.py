@@ -1,0 +1,156 @@
+"""Scoring rules that combine the distance to the inliers with the distance to an unlabelled pool.
+
+Each rule maps the :class:`Ingredients` of one problem to a *novelty* per query (higher = more
+novel), summed over the test-time views. The ingredients are per view and per branch (the latent
+cut into the connectivity loss's branches): the mean l1 distance of a query to its k nearest
+inliers, the log of the same to the unlabelled pool, and both again for the inliers themselves
+(each scored against the other inliers, its own views left out, and against the pool without
+itself), which gives a rule the inliers' own spread to standardise with.
+
+Rules:
+
+* ``knn``: the distance to the inliers (corel's plain scorer, no pool).
+* ``ratio``: log distance to the inliers minus log distance to the pool, a density ratio
+  p(x | inliers) / p(x). Strong when the pool holds the novelty's kind, blind when it does not:
+  a query far from both looks normal.
+* ``guard``: the larger of the two standardised novelties, knn's and ratio's, each standardised
+  by the inliers' own scores (mean and std): a query is novel when either says so.
+* ``guard-log``: the same with the log-knn distance in place of the knn distance.
+* ``clip``: the ratio with the pool's log distance clipped at the inliers' median, so that a query
+  farther from the pool than the inliers are is judged by its distance to the inliers alone.
+* ``half``: log distance to the inliers minus half the log distance to the pool.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["Ingredients", "RULES", "branch_view_codes", "knn_topk", "loo_knn_mean", "rule_of", "self_excluded_topk"]
+
+_CHUNK_BYTES = 64 * 2**20
+
+
+@dataclass
+class Ingredients:
+    """Per view, (B, queries) / (B, inliers) float tensors of one problem and draw."""
+
+    query_dist: list          # mean l1 distance to the k nearest inliers
+    query_ref_log: list       # log of the mean l1 distance to the k nearest pool codes
+    inlier_dist: list         # the same for each inlier, its own image's views left out
+    inlier_ref_log: list      # each inlier's log distance to the pool, itself left out
+
+
+def _sum(parts, f=lambda x: x) -> torch.Tensor:
+    """Sum over views and branches of ``f(part)`` -> (n,)."""
+    return sum(f(p).sum(0) for p in parts)
+
+
+def _log(x):
+    return torch.log(x.clamp_min(1e-12))
+
+
+def _standardised(query: torch.Tensor, inliers: torch.Tensor) -> torch.Tensor:
+    return (query - inliers.mean()) / inliers.std().clamp_min(1e-12)
+
+
+def knn(ing: Ingredients) -> torch.Tensor:
+    return _sum(ing.query_dist)
+
+
+def log_knn(ing: Ingredients) -> torch.Tensor:
+    return _sum(ing.query_dist, _log)
+
+
+def ratio(ing: Ingredients) -> torch.Tensor:
+    return _sum(ing.query_dist, _log) - _sum(ing.query_ref_log)
+
+
+def _ratio_inliers(ing: Ingredients) -> torch.Tensor:
+    return _sum(ing.inlier_dist, _log) - _sum(ing.inlier_ref_log)
+
+
+def guard(ing: Ingredients) -> torch.Tensor:
+    z_knn = _standardised(knn(ing), _sum(ing.inlier_dist))
+    z_ratio = _standardised(ratio(ing), _ratio_inliers(ing))
+    return torch.maximum(z_knn, z_ratio)
+
+
+def guard_log(ing: Ingredients) -> torch.Tensor:
+    z_knn = _standardised(log_knn(ing), _sum(ing.inlier_dist, _log))
+    z_ratio = _standardised(ratio(ing), _ratio_inliers(ing))
+    return torch.maximum(z_knn, z_ratio)
+
+
+def clip(ing: Ingredients, quantile: float = 0.5) -> torch.Tensor:
+    # (B, 1): the inliers' own level, over all their views (as corel.scoring.scorer.Scorer.clip_cap)
+    cap = torch.quantile(torch.cat(ing.inlier_ref_log, dim=1), quantile, dim=1, keepdim=True)
+    return sum((_log(d) - torch.minimum(r, cap)).sum(0) for d, r in zip(ing.query_dist, ing.query_ref_log))
+
+
+def half(ing: Ingredients) -> torch.Tensor:
+    return _sum(ing.query_dist, _log) - 0.5 * _sum(ing.query_ref_log)
+
+
+RULES = {"knn": knn, "log-knn": log_knn, "ratio": ratio, "guard": guard, "guard-log": guard_log,
+         "clip": clip, "half": half}
+# Variants measured on validation beside the rules above (scripts/unseen_scorers.py --variants).
+VARIANTS = {"clip-q25": lambda ing: clip(ing, 0.25), "clip-q75": lambda ing: clip(ing, 0.75),
+            "clip-q90": lambda ing: clip(ing, 0.9), "clip-max": lambda ing: clip(ing, 1.0)}
+
+
+# ----------------------------------------------------------------------------------- distances
+def branch_view_codes(z: torch.Tensor, n_branches: int) -> torch.Tensor:
+    """(N, D) codes -> (B, N, D / B): the branches the connectivity loss cuts the latent into."""
+    m, dim = z.shape
+    if dim % n_branches:
+        raise ValueError(f"The latent size {dim} is not divisible by n_branches={n_branches}.")
+    return z.reshape(m, n_branches, dim // n_branches).transpose(0, 1).contiguous()
+
+
+def knn_topk(q: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, Q, k) float64: per branch, the k smallest l1 distances of each query to ``x``, ascending.
+
+    ``q`` (B, Q, w), ``x`` (B, n, w); fewer than k codes in ``x`` repeat the largest distance.
+    """
+    from ._knn_kernels import knn_l1_topk
+    kk = min(k, x.shape[1])
+    out = np.empty((q.shape[0], q.shape[1], kk))
+    qn = q.double().contiguous().numpy()            # float64 as corel.scoring.scorer's knn: the same ranks
+    xt = x.double().transpose(1, 2).contiguous().numpy()
+    knn_l1_topk(qn, xt, out)
+    t = torch.from_numpy(out)
+    return t if kk == k else torch.cat([t, t[..., -1:].expand(-1, -1, k - kk)], dim=-1)
+
+
+def loo_knn_mean(x: torch.Tensor, groups: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, n) mean of the k smallest l1 distances of each row of ``x`` (B, n, w) to the rows of other groups."""
+    d = torch.cdist(x.double(), x.double(), p=1)                             # (B, n, n): n is small (inliers)
+    d[:, groups[:, None] == groups[None, :]] = float("inf")
+    kk = min(k, int((groups != groups[0]).sum()))
+    return d.topk(max(kk, 1), dim=-1, largest=False).values.mean(-1)
+
+
+def self_excluded_topk(q: torch.Tensor, x: torch.Tensor, k: int, own: torch.Tensor, in_x: torch.Tensor) -> torch.Tensor:
+    """(B, Q, k) like :func:`knn_topk`, where query i never counts row ``own[i]`` of ``x`` when ``in_x[i]``
+    (an inlier that is itself in the pool is not its own neighbour)."""
+    per = max(1, _CHUNK_BYTES // (8 * q.shape[0] * max(1, x.shape[1])))
+    parts = []
+    for a in range(0, q.shape[1], per):
+        d = torch.cdist(q[:, a:a + per].double(), x.double(), p=1)             # (B, chunk, n)
+        rows = torch.arange(d.shape[1])
+        mask = in_x[a:a + per]
+        d[:, rows[mask], own[a:a + per][mask]] = float("inf")
+        parts.append(d.topk(min(k, x.shape[1] - 1), dim=-1, largest=False).values)
+    return torch.cat(parts, dim=1)
+
+
+def rule_of(scorer):
+    """The rule of a :class:`corel.scoring.scorer.Scorer` (a knn scorer summed over branches), for the protocols."""
+    if scorer is None or scorer.kind != "knn" or scorer.aggregate != "sum":
+        raise ValueError("The novelty protocols score with a knn scorer summed over branches (--scorer knn-mean "
+                         "or knn-kth, --aggregate sum); the paper's count has no pool to leave out.")
+    if not scorer.reference:
+        return RULES["knn"]
+    return RULES[scorer.pool_rule]
