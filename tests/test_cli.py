@@ -49,7 +49,10 @@ def test_every_subcommand_help_and_argument_errors_stay_light():
             "                raise AssertionError(argv)\n"
             # value checks of evaluate and reproduce come before their imports
             "with contextlib.redirect_stderr(io.StringIO()):\n"
-            "    assert main(['evaluate', 'm.pt', '--radius', '0']) == 2\n"
+            "    try:\n"
+            "        main(['evaluate', 'm.pt', '--radius', '0'])\n"
+            "    except SystemExit as e:\n"
+            "        assert e.code == 2\n"
             "    assert main(['reproduce', 'cifar10', '--draws', '0']) == 2\n"
             + _loaded(*HEAVY))
     res = _run(None, code)
@@ -146,14 +149,18 @@ def test_evaluate_passes_the_reference_and_the_codes_cache(monkeypatch, tmp_path
     seen = {}
     monkeypatch.setattr(pipeline, "evaluate_checkpoint", lambda checkpoint, spec, out_dir, cache_dir=None: seen.update(
         scorer=spec.scorer, cache_dir=cache_dir) or [])
-    assert cli.main(["evaluate", "m.pt", "--scorer", "knn-mean", "--reference", "8000", "--codes-cache",
+    assert cli.main(["evaluate", "m.pt", "--scorer", "knn-mean", "--pool-size", "8000", "--codes-cache",
                      str(tmp_path / "c"), "--out-dir", str(tmp_path)]) == 0
     assert seen == {"scorer": Scorer(kind="knn", reference=8000), "cache_dir": str(tmp_path / "c")}
-    assert cli.main(["evaluate", "m.pt", "--reference", "100", "--out-dir", str(tmp_path)]) == 2
+    assert cli.main(["evaluate", "m.pt", "--pool-size", "100", "--out-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs kind='knn'" in err[0]
-    assert cli._scorer_fields("knn-mean,k=5,reference=300") == {"kind": "knn", "k_stat": "mean", "k": 5,
-                                                                  "reference": 300}
+    # the spelling of corel 0.1 still works, with a note naming the new one
+    assert cli.main(["evaluate", "m.pt", "--scorer", "knn-mean", "--reference", "300", "--out-dir", str(tmp_path)]) == 0
+    assert seen["scorer"] == Scorer(kind="knn", reference=300) and "--pool-size 300" in capsys.readouterr().err
+    assert Scorer(**cli._scorer_fields("knn-mean,k=5,reference=300")) == Scorer(kind="knn", k=5, reference=300)
+    assert cli.main(["compare", "--beyond-scorer", "knn-mean,kk=5", "--table-only", "--out-dir", str(tmp_path)]) == 2
+    assert "keys ['radius'" in capsys.readouterr().err
 
 
 def test_demo_digits_passes_progress(monkeypatch, tmp_path):

@@ -12,7 +12,7 @@ SMALL = ["--dataset", "digits", "--image-size", "16", "--channels", "8,16,32", "
          "--branch-dim", "5", "--batch-size", "50", "--threads", "1", "--no-progress-bar", "--hist-batches", "2",
          "--epochs", "1", "--holdout", "300"]
 HALF_A, HALF_B = "0,1,2,3,4", "5,6,7,8,9"
-KNN = ["--scorer", "knn-mean", "--reference", "200", "--n", "20", "--draws", "2", "--no-progress", "--threads", "1"]
+KNN = ["--scorer", "knn-mean", "--pool-size", "200", "--n", "20", "--draws", "2", "--no-progress", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")

@@ -58,13 +58,17 @@ def test_evaluate_writes_tables_summary_and_plots(model_path, tmp_path, capsys, 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--radius", "0"], "--radius must be > 0"),
+    (["--radius", "0"], "argument --radius: expected a number > 0 or 'auto'"),
     (["--n", "5000"], "fewer than n=5000"),
     (["--draws", "0"], "--draws must be >= 1"),
 ])
 def test_evaluate_bad_options(model_path, tmp_path, capsys, args, message):
-    assert main(["evaluate", str(model_path), "--dataset", "digits", "--out-dir", str(tmp_path), *args]) == 2
-    assert message in capsys.readouterr().err
+    try:
+        code = main(["evaluate", str(model_path), "--dataset", "digits", "--out-dir", str(tmp_path), *args])
+    except SystemExit as stop:          # argparse's own checks (types and choices) exit with 2
+        code = stop.code
+    assert code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_evaluate_missing_or_corrupt_checkpoint(tmp_path, capsys):
@@ -211,7 +215,7 @@ def test_published_numbers_and_table():
 @pytest.mark.parametrize("flags, described", [
     (["--scorer", "knn-mean", "--k", "3", "--aggregate", "median"], "knn (mean of 3 nearest l1), branches aggregated by median"),
     (["--scorer", "soft", "--radius", "auto", "--radius-quantile", "0.25"], "soft (radius = q0.25 of the inliers' death times)"),
-    (["--scorer", "knn-mean", "--reference", "200", "--tta", "flips"],
+    (["--scorer", "knn-mean", "--pool-size", "200", "--tta", "flips"],
      "knn (mean of 5 nearest l1) over the knn distance to 200 unlabelled reference codes (log ratio)"),
 ])
 def test_evaluate_with_other_scorers_names_them_and_no_published_number(model_path, tmp_path, flags, described):

@@ -193,3 +193,32 @@ def test_reference_errors_say_what_to_pass():
         s.reference_term(q, torch.zeros(0, 6), 2)
     assert parse_scorer("knn-mean", reference=100) == Scorer(kind="knn", reference=100)
     assert "100 unlabelled reference codes" in Scorer(kind="knn", reference=100).describe()
+
+
+def test_the_scoring_settings_have_one_spelling_in_the_cli_the_detector_and_scorer_strings():
+    import argparse
+
+    from corel.apps import cli
+    from corel.scoring.detector import CorelDetector
+    from corel.scoring.settings import SETTINGS, parse_scorer_text, scorer_fields
+
+    params = CorelDetector().get_params()
+    parser = cli.build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for command in ("evaluate", "score"):
+        dests = {a.dest: a for a in subs[command]._actions}
+        for s in SETTINGS:
+            assert s.name in params and s.name in dests, (command, s.name)
+            assert dests[s.name].option_strings == [s.flag]
+    text = "knn-kth,radius=auto,radius_quantile=0.3,k=7,aggregate=median,pool_rule=clip"
+    words = parse_scorer_text(text)
+    assert words == {"scorer": "knn-kth", "radius": "auto", "radius_quantile": 0.3, "k": 7, "aggregate": "median",
+                     "pool_rule": "clip"}
+    assert Scorer(**scorer_fields(**words)) == Scorer(kind="knn", k_stat="kth", radius="auto", radius_quantile=0.3,
+                                                      k=7, aggregate="median", pool_rule="clip")
+    det = CorelDetector(**{k: v for k, v in words.items()})
+    assert det.get_params()["k"] == 7
+    with pytest.raises(ValueError, match="keys"):
+        parse_scorer_text("knn-mean,q=3")
+    with pytest.raises(ValueError, match="number > 0 or 'auto'"):
+        parse_scorer_text("count,radius=-1")

@@ -112,7 +112,11 @@ def _cmd_evaluate(args) -> int:
     from ..protocols.jobs import EvalSpec, evaluate_checkpoint
     _set_threads(args.threads)
     from ..scoring.scorer import parse_scorer
-    scorer = parse_scorer(args.scorer, args.radius, args.radius_quantile, args.k, args.aggregate, args.reference,
+    if args.reference_count is not None:
+        print(f"corel evaluate: note: --reference {args.reference_count} is spelled --pool-size "
+              f"{args.reference_count} now (--reference is a folder of images in `corel score`).", file=sys.stderr)
+        args.pool_size = args.reference_count
+    scorer = parse_scorer(args.scorer, args.radius, args.radius_quantile, args.k, args.aggregate, args.pool_size,
                           args.pool_rule)
     spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, ns=args.n, draws=args.draws,
                     radius=2.0 if args.radius == "auto" else args.radius, seed=args.seed,
@@ -134,10 +138,6 @@ def _cmd_evaluate(args) -> int:
 
 
 def _check_eval_args(args) -> None:
-    if args.radius == "auto" and not hasattr(args, "scorer"):
-        raise ValueError(f"--radius auto is an option of `corel evaluate`; pass a number here.")
-    if args.radius != "auto" and not args.radius > 0:
-        raise ValueError(f"--radius must be > 0; got {args.radius}.")
     if args.draws < 1:
         raise ValueError(f"--draws must be >= 1; got {args.draws}.")
     if not args.n or min(args.n) < 1:
@@ -203,11 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="its folder or file")
     _add_protocol_flags(p)
     _add_scorer_flags(p)
-    p.add_argument("--reference", type=int, default=0, metavar="M",
-                   help="with a knn scorer: divide each branch's distance to the inliers by the distance to M "
-                        "unlabelled training images (drawn once, labels unused), a density ratio; 0: off. It helps "
-                        "only against kinds of images the pool holds: see --novelty pool-without")
-    _add_pool_rule_flag(p, "ratio")
+    p.add_argument("--pool-size", type=int, default=0, metavar="M",
+                   help="with a knn scorer: divide each branch's distance to the inliers by the distance to a pool "
+                        "of M unlabelled training images (drawn once, labels unused), a density ratio; 0: off. It "
+                        "helps only against kinds of images the pool holds: see --novelty pool-without")
+    p.add_argument("--reference", dest="reference_count", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--novelty", choices=["standard", "pool-without", "never-trained"], default="standard",
                    help="standard: each class against all others (the paper); pool-without: against classes the "
                         "reference pool never holds (--rotations sets per class); never-trained: against the classes "
@@ -413,19 +413,12 @@ def _cmd_compare(args) -> int:
 
 
 def _scorer_fields(text: str) -> dict:
-    """``knn-mean,k=5,aggregate=sum,reference=8000`` -> Scorer fields (checked when the Scorer is built)."""
-    kind, *pairs = [t.strip() for t in text.split(",") if t.strip()] or ["count"]
-    fields = {"kind": kind}
-    if kind.startswith("knn"):
-        fields["kind"], fields["k_stat"] = "knn", kind.partition("-")[2] or "mean"
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq:
-            raise ValueError(f"--beyond-scorer parts after the kind must be key=value; got {pair!r}.")
-        fields[key] = value if key in ("radius", "aggregate") and not value.replace(".", "", 1).isdigit() \
-            else (int(value) if key in ("k", "reference") else float(value) if key in ("radius", "radius_quantile")
-                  else value)
-    return fields
+    """``knn-mean,k=5,aggregate=sum,reference=8000`` -> Scorer fields (corel.scoring.settings spells them)."""
+    from ..scoring.settings import parse_scorer_text, scorer_fields
+    try:
+        return scorer_fields(**parse_scorer_text(text))
+    except ValueError as err:
+        raise ValueError(f"--beyond-scorer: {err}") from None
 
 
 # What the compare parser shows, as plain constants (corel.protocols.compare imports torch and the baselines);
@@ -579,9 +572,7 @@ def _add_score_and_report_commands(sub) -> None:
                         "the inliers' leave-one-out scores (default 0.1, as CorelDetector, or the detector file's)")
     p.add_argument("--threshold", type=float, default=None,
                    help="flag images whose score exceeds this (overrides --contamination)")
-    p.add_argument("--radius", type=_radius, default=2.0, help="l1 ball radius per branch (eta), or 'auto'")
-    _add_scorer_flags(p, default="knn-mean")
-    _add_pool_rule_flag(p, "clip")
+    _add_scorer_flags(p, scorer="knn-mean", pool_rule="clip")
     _add_tta_flag(p, default=None)
     p.add_argument("--batch-size", type=int, default=256, help="images read and encoded at once")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
@@ -638,39 +629,29 @@ def _bare_tta_before_a_path(argv: list[str]) -> list[str]:
     return out
 
 
-def _add_pool_rule_flag(p, default: str) -> None:
-    p.add_argument("--pool-rule", choices=["ratio", "clip"], default=default,
-                   help="with --reference: ratio divides by the distance to the pool everywhere (sharpest when the "
-                        "pool holds the novelty's kind, blind when it does not); clip caps that distance at the "
-                        "inliers' median, so an image far from the pool is judged by its distance to the inliers "
-                        "alone (safe when the pool lacks the novelty)")
+def _add_scorer_flags(p, **defaults) -> None:
+    """The scoring settings as flags, generated from their one table (corel.scoring.settings.SETTINGS):
+    the same names and values as CorelDetector's parameters; ``defaults`` override the paper's."""
+    from ..scoring.settings import SETTINGS
+    for setting in SETTINGS:
+        p.add_argument(setting.flag, dest=setting.name, type=_checked(setting.parse), choices=setting.choices,
+                       default=defaults.get(setting.name, setting.default), help=setting.help)
 
 
-def _add_scorer_flags(p, default: str = "count") -> None:
-    p.add_argument("--scorer", default=default, choices=["count", "soft", "knn-mean", "knn-kth"],
-                   help="per-branch normality: the paper's count in the ball, a soft (Laplace) count, or minus "
-                        "the mean / k-th l1 distance to the k nearest inliers")
-    p.add_argument("--k", type=int, default=5, help="neighbours of the knn scorers")
-    p.add_argument("--aggregate", default="sum", choices=["sum", "mean", "max", "median"],
-                   help="how branch scores are combined (the paper: sum)")
-    p.add_argument("--radius-quantile", type=float, default=0.5,
-                   help="with --radius auto: the quantile of the inliers' own death times used as radius")
-
-
-def _radius(text: str):
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'auto'; got {text!r}") from None
+def _checked(parse):
+    """``parse`` for argparse: its ValueError becomes argparse's one-line error."""
+    def convert(text):
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
 def _add_protocol_flags(p) -> None:
     p.add_argument("--n", type=_int_tuple, default=(120,), help="inliers per class, comma-separated (80,120,500)")
     p.add_argument("--draws", type=int, default=5, help="fresh draws of the n inliers per class")
-    p.add_argument("--radius", type=_radius, default=2.0,
-                   help="l1 ball radius per branch (eta), or 'auto' (read off the inliers' death times; evaluate only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws")
 
 

@@ -38,16 +38,12 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .counting import count_neighbors
+from .settings import AGGREGATES, POOL_RULES, scorer_fields
 from ..topology.h0 import vr_persistence_0d
 
 __all__ = ["Scorer", "KINDS", "AGGREGATES", "POOL_RULES", "parse_scorer"]
 
 KINDS = ("count", "soft", "knn")
-# How a reference pool enters a knn score (see corel.scoring.pool_rules): "ratio" divides by the distance to
-# the pool everywhere; "clip" caps that distance at the inliers' own median distance to the pool, so a
-# query farther from the pool than the inliers are is judged by its distance to the inliers alone.
-POOL_RULES = ("ratio", "clip")
-AGGREGATES = ("sum", "mean", "max", "median")
 K_STATS = ("kth", "mean")
 # Bytes of the (branches, queries, inliers) distance block computed at once.
 _BLOCK_BYTES = 64 * 2**20
@@ -284,11 +280,6 @@ def _aggregate(per_branch: torch.Tensor, how: str) -> torch.Tensor:
 
 def parse_scorer(kind: str = "count", radius="2.0", radius_quantile: float = 0.5, k: int = 5,
                  aggregate: str = "sum", reference: int = 0, pool_rule: str = "ratio") -> Scorer:
-    """A Scorer from command-line words: ``kind`` is count, soft, knn-mean or knn-kth; radius a number or auto."""
-    k_stat = "mean"
-    if kind.startswith("knn"):
-        kind, _, k_stat = kind.partition("-")
-        k_stat = k_stat or "mean"
-    r = radius if radius == "auto" else float(radius)
-    return Scorer(kind=kind, radius=r, radius_quantile=float(radius_quantile), k=int(k), k_stat=k_stat,
-                  aggregate=aggregate, reference=int(reference), pool_rule=pool_rule)
+    """A Scorer from the settings in words (:mod:`corel.scoring.settings`): ``kind`` is count, soft,
+    knn-mean or knn-kth; radius a number or auto."""
+    return Scorer(**scorer_fields(kind, radius, radius_quantile, int(k), aggregate, pool_rule, int(reference)))
