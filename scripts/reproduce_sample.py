@@ -5,8 +5,11 @@ views), the never-trained and pool-without rules, and a `corel compare` cell.
     python scripts/reproduce_sample.py --data-root ../shared/data/cifar10-jpeg [--out runs/reproduce-sample]
 
 Each check runs the command its results README gives into a fresh folder and compares the
-recomputed AUROCs with the committed ones (mean and per class, to 1e-9). Prints one line per check
-and exits 1 if any differs.
+recomputed AUROCs with the committed ones (mean and per class, or per draw). They agree to 1e-3
+(AUROC x 100): encoding with another number of threads changes the codes in their last bits, which
+moves a few neighbour counts at the ball's edge (the paper's model, one thread against the committed
+run: at most 2.2e-4 per class, 4e-5 in the mean; the code before the package's redesign gives the
+same numbers as today's at one thread). Prints one line per check and exits 1 if any differs more.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-TOL = 1e-9
+TOL = 1e-3
 
 
 def checks(root: str, out: Path) -> list[dict]:
