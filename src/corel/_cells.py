@@ -4,16 +4,9 @@ if it was computed with the same settings."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write through a temporary file and a rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+from ._atomic import atomic_write_text
 
 
 def load_cell(path: Path, settings: dict, key: str = "settings") -> dict | None:

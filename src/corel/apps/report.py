@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_write_text
+
 __all__ = ["KINDS", "detect_kind", "render_report", "write_report"]
 
 KINDS = ("train", "evaluate", "compare", "score")
@@ -483,8 +485,5 @@ def write_report(path, out=None, kind: str | None = None) -> Path:
     """Write :func:`render_report`'s page to ``out`` (default: ``report.html`` in the run folder); returns its path."""
     html = render_report(path, kind)
     out = default_report_path(path) if out is None or str(out) == "" else Path(os.fspath(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write_text(out, html)
     return out

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._atomic import atomic_write_text
 from ..data.base import DataError
 from ..data.imagefiles import ConversionStats, open_images, read_batches, thumbnail_png
 from .report import SUMMARY_KIND, summary_path
@@ -395,9 +396,7 @@ def _describe(det: FolderDetector) -> str:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 # ----------------------------------------------------------------------------- the job

@@ -10,7 +10,6 @@ every table it reaches), to show that no radius rescues the plain autoencoder.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import torch

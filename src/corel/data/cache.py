@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._atomic import atomic_file
 from .base import ImageSet
 
 __all__ = ["cache_dir", "cached"]
@@ -79,14 +79,6 @@ def _read(target: Path, source: Path) -> ImageSet:
 
 
 def _write(target: Path, ds: ImageSet) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, images=ds.images.numpy(), labels=ds.labels.numpy(),
-                     classes=np.array(ds.classes, dtype=str), name=np.array(ds.name))
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as f:
+        np.savez(f, images=ds.images.numpy(), labels=ds.labels.numpy(),
+                 classes=np.array(ds.classes, dtype=str), name=np.array(ds.name))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from .._atomic import atomic_torch_save
 from ..training.checkpoints import checkpoint_digest
 
 __all__ = ["CodeKey", "Codes", "checkpoint_digest", "encode_split", "load_cached_codes"]
@@ -102,10 +103,7 @@ def _mismatch(saved, key: CodeKey, labels) -> str | None:
 
 
 def _store(path: Path, key: CodeKey, codes: torch.Tensor, labels: torch.Tensor) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"format": CACHE_FORMAT, "key": key.as_dict(), "codes": codes, "labels": labels}, tmp)
-    os.replace(tmp, path)
+    atomic_torch_save({"format": CACHE_FORMAT, "key": key.as_dict(), "codes": codes, "labels": labels}, path)
 
 
 def encode_split(checkpoint, dataset: str, split: str, data_root=None, cache_dir=None, *, model=None,

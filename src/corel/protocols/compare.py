@@ -47,7 +47,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._cells import atomic_write_text, load_cell, store_cell
+from .._atomic import atomic_file, atomic_write_text
+from .._cells import load_cell, store_cell
 from ..baselines import (DAGMMDetector, DeepSVDDDetector, DivergedError, DSEBMDetector, GeomDetector,
                         KDEDetector, OCSVMDetector)
 from ..baselines.plain_ae import radius_grid
@@ -567,10 +568,8 @@ def _jsonable(v):
 def _save_scores(cell: Path, scores, test_idx) -> None:
     if scores is None:
         return
-    cell.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cell.with_name(cell.stem + ".tmp.npz")
-    np.savez_compressed(tmp, scores=np.asarray(scores, dtype=np.float32), test_index=np.asarray(test_idx))
-    os.replace(tmp, cell.with_suffix(".npz"))
+    with atomic_file(cell.with_suffix(".npz")) as f:
+        np.savez_compressed(f, scores=np.asarray(scores, dtype=np.float32), test_index=np.asarray(test_idx))
 
 
 # ----------------------------------------------------------------------------- the table

@@ -50,6 +50,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._atomic import atomic_file, atomic_write_bytes
+
 __all__ = ["SplitIndex", "build_index", "CodeStore", "open_store", "encode_shard", "merge_shards",
            "score_classes", "auroc_from_counts", "evaluate_large", "LargeSpec"]
 
@@ -59,12 +61,7 @@ _SPLIT_FOLDERS = {"test": ("test", "val"), "val": ("val",), "train": ("train",)}
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -161,9 +158,8 @@ def build_index(root, split: str, out_dir) -> SplitIndex:
         raise DataError(f"No images in {base}: expected {base}/<class>/<image> files ending in png, jpg, jpeg, ...")
     for name, arr in (("offsets.npy", np.asarray(offsets, dtype=np.int64)),
                       ("labels.npy", np.asarray(labels, dtype=np.int32))):
-        tmp = folder / f".{name}.{pid}.tmp.npy"
-        np.save(tmp, arr)
-        os.replace(tmp, folder / name)
+        with atomic_file(folder / name) as f:
+            np.save(f, arr)
     os.replace(tmp_paths, folder / "paths.bin")
     _write_json(meta_path, {"format": FORMAT, "key": key, "classes": classes, "n": len(labels)})
     return SplitIndex(folder, base, split, tuple(classes), len(labels))

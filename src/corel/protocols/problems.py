@@ -22,7 +22,6 @@ query for any S are the k nearest among the per-class k nearest, computed once p
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .._atomic import atomic_torch_save, atomic_write_text
 from .augment import augment
 from .checkpoints import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model
 from . import distributed as dist_utils
@@ -194,14 +195,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Write to a temporary file, fsync, then rename: a killed run never leaves half a checkpoint."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_torch_save(checkpoint, path)
 
 
 class BranchStatsWriter(Callback):
@@ -226,9 +220,7 @@ class BranchStatsWriter(Callback):
         rows += [[epoch, k, f"{a:.6f}", f"{m:.6f}", f"{b:.6f}"] for k, (a, m, b) in enumerate(zip(*stats))]
         buf = io.StringIO()
         csv.writer(buf).writerows([self.HEADER] + rows)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(buf.getvalue())
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, buf.getvalue())
 
     def _rows(self) -> list[list[str]]:
         if not self.path.exists():
@@ -369,14 +361,14 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
             print(notice)
         if resume_from is None:
             out.mkdir(parents=True, exist_ok=True)
-            _atomic_save(collect_deaths(module.model, hist_x, hist_cfg), out / "deaths_start.pt")
+            atomic_torch_save(collect_deaths(module.model, hist_x, hist_cfg), out / "deaths_start.pt")
     trainer.fit(module, train_dataloaders=loader.build(trainer), ckpt_path=resume_from)
 
     final = out / "model.pt"
     if trainer.global_rank == 0:
         export_model(module, final)
         after = collect_deaths(module.model, hist_x, hist_cfg)
-        _atomic_save(after, out / "deaths_end.pt")
+        atomic_torch_save(after, out / "deaths_end.pt")
         before_path = out / "deaths_start.pt"
         before = torch.load(before_path, weights_only=True) if before_path.exists() else None
         from .. import plots  # matplotlib only when needed
@@ -456,16 +448,7 @@ def export_model(module: CorelModule, path: Path) -> None:
     payload = {"format_version": FORMAT_VERSION, "model_name": module.hparams.model_name,
                "model_args": module.hparams.model_args, "config": module.hparams.config,
                "state_dict": module.model.state_dict()}
-    _atomic_save(payload, path)
-
-
-def _atomic_save(obj, path: Path) -> None:
-    """torch.save to a temporary file of this process, then rename: readers see the old file or the
-    new one, never a mix, even if another process (a misconfigured rank) writes the same path."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_torch_save(payload, path)   # a temporary file of this process: safe if a misconfigured rank writes too
 
 
 def _resume_point(ckpt_dir: Path, name: str, args: dict, cfg: TrainConfig):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
+from .._atomic import atomic_torch_save
 
 __all__ = ["stack_checkpoints"]
 
@@ -51,11 +51,8 @@ def stack_checkpoints(paths, out) -> Path:
             "in_channels": model.in_channels}
     config = _shared_config([m["config"] for m in made_of])
     config["stack_of"] = made_of
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    torch.save({"format_version": FORMAT_VERSION, "model_name": "stack", "model_args": args, "config": config,
-                "state_dict": model.state_dict()}, tmp)
-    os.replace(tmp, out)
+    atomic_torch_save({"format_version": FORMAT_VERSION, "model_name": "stack", "model_args": args,
+                       "config": config, "state_dict": model.state_dict()}, out)
     return out
 
 
