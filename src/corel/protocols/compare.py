@@ -53,7 +53,7 @@ from ..baselines import (DAGMMDetector, DeepSVDDDetector, DivergedError, DSEBMDe
                         KDEDetector, OCSVMDetector)
 from ..baselines.plain_ae import radius_grid
 from ..scoring.metrics import auroc_percent
-from .oneclass import HINDSIGHT_LABEL
+from .oneclass import HINDSIGHT_LABEL, class_draws
 from .published import FAMILY, PLAIN_AE_RANGE, published
 
 __all__ = ["CompareSpec", "compare", "METHODS", "PROFILES", "PUBLISHED_BASELINES", "format_compare_table"]
@@ -436,12 +436,10 @@ class _Context:
             return [None] * len(views)
         key = f"{which}:reference"
         if key not in self._codes:
-            from .oneclass import reference_rng
+            from .oneclass import reference_terms
             train_codes, _, n_branches, _ = self.codes(which)
-            pick = reference_rng(self.spec.seed).choice(len(train_codes), size=min(scorer.reference, len(train_codes)),
-                                                        replace=False)
-            reference = torch.as_tensor(train_codes)[torch.as_tensor(np.sort(pick))]
-            self._codes[key] = [scorer.reference_term(torch.as_tensor(te), reference, n_branches) for _, te in views]
+            self._codes[key] = reference_terms(torch.as_tensor(train_codes), [torch.as_tensor(te) for _, te in views],
+                                               scorer, self.spec.seed, n_branches)
         return self._codes[key]
 
     def draw(self, ci: int, d: int) -> np.ndarray:
@@ -505,7 +503,6 @@ class _Context:
                 "n_train": int(len(train_idx)), "n_test": int(len(test_idx)), **extras}
 
     def _count_cell(self, method: str, ci: int) -> dict:
-        from ..scoring.detector import count_neighbors
         which = {"corel": "corel", "corel-beyond": "beyond"}.get(method, "plain")
         scorer = self.beyond_scorer() if method == "corel-beyond" else None
         train_codes, test_codes, n_branches, _ = self.codes(which)
@@ -520,18 +517,13 @@ class _Context:
             radii = self._grid
         else:
             radii = np.array([self.spec.radius])
-        auroc = np.empty((len(radii), self.spec.draws))
-        scores0 = None
-        for d in range(self.spec.draws):
-            pick = torch.as_tensor(self.draw(ci, d))
-            inliers = torch.cat([tr[pick] for tr, _ in views])                        # (n x views, D)
-            for ri, r in enumerate(radii):
-                s = sum(scorer.score(te, inliers, n_branches, reference_term=t).numpy() if scorer is not None
-                        else count_neighbors(te, inliers, n_branches, float(r)).numpy()
-                        for (_, te), t in zip(views, terms))
-                auroc[ri, d] = auroc_percent(positives, s)
-                if d == 0 and ri == 0:
-                    scores0 = s
+        self.draw(ci, 0)                   # a class with fewer than n training images: a one-line error
+        train_views = [torch.as_tensor(tr) for tr, _ in views]
+        queries = [torch.as_tensor(te) for _, te in views]
+        runs = [class_draws(self.members, train_views, queries, {ci: positives}, [ci], self.spec.n, self.spec.draws,
+                            self.spec.seed, n_branches, float(r), scorer, terms) for r in radii]
+        auroc = np.stack([a[0] for a, _ in runs])                                     # (radii, draws)
+        scores0 = runs[0][1][0]
         _save_scores(self.cell_path(method, ci), scores0, np.arange(len(self.y_test)))
         # hindsight: the cell keeps every radius; the table picks the radius best on the mean over
         # classes, and the cell's own "auroc" is this class's best radius (both chosen on test labels)

@@ -23,7 +23,7 @@ from .._validation import check_radius as _check_radius
 from ..scoring.counting import count_neighbors
 from ..scoring.metrics import auroc_percent
 
-__all__ = ["OneClassResult", "evaluate_one_class", "write_results", "HindsightRadius", "hindsight_radius",
+__all__ = ["OneClassResult", "evaluate_one_class", "class_draws", "reference_terms", "write_results", "HindsightRadius", "hindsight_radius",
            "HINDSIGHT_LABEL"]
 
 HINDSIGHT_LABEL = "radius chosen on the test set (oracle, optimistic)"
@@ -196,32 +196,53 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
 
     if scorer is not None and scorer.radius != "auto":
         radius = float(scorer.radius)
-    auroc = np.empty((len(classes), draws))
-    scores0 = None
     queries = [test] + test_extra
-    terms = [None] * len(queries)
-    if scorer is not None and scorer.reference:
-        pick = reference_rng(seed).choice(train.shape[0], size=min(scorer.reference, train.shape[0]), replace=False)
-        reference = train[torch.as_tensor(np.sort(pick), device=dev)]
-        terms = [scorer.reference_term(q, reference, n_branches) for q in queries]
-    for d in range(draws):
-        picks = np.stack([members[ci][draw_rng(seed, ci, d).choice(len(members[ci]), size=n, replace=False)]
-                          for ci in range(len(classes))])                     # (C, n)
-        idx = torch.as_tensor(picks, device=dev)
-        inliers = torch.cat([train[idx]] + [v[idx] for v in train_extra], dim=1)    # (C, n x views, D)
-        if scorer is None or scorer.is_paper:
-            scores = sum(count_neighbors(q, inliers, n_branches, radius, chunk_size) for q in queries)
-            scores = scores.cpu().numpy().astype(_score_dtype(n_branches * inliers.shape[1] * (1 + len(test_extra))))
-        else:
-            scores = sum(scorer.score(q, inliers, n_branches, reference_term=t)
-                         for q, t in zip(queries, terms)).cpu().numpy()
-        for ci in range(len(classes)):
-            auroc[ci, d] = auroc_percent(positives[ci], scores[ci])
-        if d == 0:
-            scores0 = scores
+    terms = reference_terms(train, queries, scorer, seed, n_branches)
+    auroc, scores0 = class_draws(members, [train] + train_extra, queries, positives, range(len(classes)), n, draws,
+                                 seed, n_branches, radius, scorer, terms, chunk_size)
     return OneClassResult(class_names=names, classes=classes, auroc=auroc, n=int(n), draws=int(draws),
                           radius=float(radius), n_branches=int(n_branches), seed=int(seed),
                           test_labels=y_test, scores_draw0=scores0)
+
+
+def reference_terms(train: torch.Tensor, queries: list, scorer, seed: int, n_branches: int) -> list:
+    """Per query view, the scorer's reference term (None each without a pool): the pool is
+    ``scorer.reference`` training codes drawn once by :func:`reference_rng`, labels unused."""
+    if scorer is None or not scorer.reference:
+        return [None] * len(queries)
+    pick = reference_rng(seed).choice(train.shape[0], size=min(scorer.reference, train.shape[0]), replace=False)
+    reference = train[torch.as_tensor(np.sort(pick), device=train.device)]
+    return [scorer.reference_term(q, reference, n_branches) for q in queries]
+
+
+def class_draws(members, train_views: list, queries: list, positives: np.ndarray, class_indices, n: int, draws: int,
+                seed: int, n_branches: int, radius: float = 2.0, scorer=None, terms=None, chunk_size=None):
+    """The protocol's loop, for the classes ``class_indices``: per draw, n inliers of each class
+    (:func:`draw_rng`, in every view), every query scored (the count at ``radius``, or ``scorer``; views
+    summed) and the AUROC of the class against the rest. Returns (AUROC x 100, shape (classes, draws);
+    the scores of draw 0, shape (classes, Q)). ``members[c]``: the training indices of class c;
+    ``positives[c]``: which queries are of class c; ``terms``: :func:`reference_terms` of the queries."""
+    chosen = list(class_indices)
+    terms = [None] * len(queries) if terms is None else terms
+    auroc = np.empty((len(chosen), draws))
+    scores0 = None
+    for d in range(draws):
+        picks = np.stack([members[c][draw_rng(seed, c, d).choice(len(members[c]), size=n, replace=False)]
+                          for c in chosen])                                   # (classes, n)
+        idx = torch.as_tensor(picks, device=train_views[0].device)
+        inliers = torch.cat([v[idx] for v in train_views], dim=1)            # (classes, n x views, D)
+        if scorer is None or scorer.is_paper:
+            r = radius if scorer is None else float(scorer.radius)
+            scores = sum(count_neighbors(q, inliers, n_branches, r, chunk_size) for q in queries)
+            scores = scores.cpu().numpy().astype(_score_dtype(n_branches * inliers.shape[1] * len(queries)))
+        else:
+            scores = sum(scorer.score(q, inliers, n_branches, reference_term=t)
+                         for q, t in zip(queries, terms)).cpu().numpy()
+        for i, c in enumerate(chosen):
+            auroc[i, d] = auroc_percent(positives[c], scores[i])
+        if d == 0:
+            scores0 = scores
+    return auroc, scores0
 
 
 def draw_rng(seed: int, class_index: int, draw: int) -> np.random.Generator:
