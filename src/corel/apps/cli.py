@@ -46,6 +46,24 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
             parser.add_argument(flag, dest=f.name, type=base, default=argparse.SUPPRESS, help=help_text)
 
 
+# ----------------------------------------------------------------------------- options every job shares
+def _add_threads(p) -> None:
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+
+
+def _add_device(p) -> None:
+    p.add_argument("--device", default=None, help="where encoding and scoring run: cpu, cuda, cuda:1 (default: cpu)")
+
+
+def _add_progress(p) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bars (shown on a terminal only)")
+
+
+def _add_out_dir(p, default: str, what: str) -> None:
+    p.add_argument("--out-dir", default=default, help=f"output folder: {what}")
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
@@ -221,11 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=["test", "validation"], default="test",
                    help="test: the paper's (the test split scored); validation: the model's --holdout images "
                         "scored, inliers from the rest of the training split")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="progress bars while encoding")
-    p.add_argument("--out-dir", default="runs/evaluate", help="where tables, summary.json and plots go")
+    _add_device(p)
+    _add_threads(p)
+    _add_progress(p)
+    _add_out_dir(p, "runs/evaluate", "where tables, summary.json and plots go")
     p.add_argument("--codes-cache", default=None, metavar="DIR",
                    help="folder of cached codes, keyed by each model's content digest, so one folder can serve "
                         "many evaluations (a stack reuses its parts' codes there) (default: OUT_DIR/codes)")
@@ -239,11 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help="skip training and evaluate this model")
     p.add_argument("--data-root", default=None, help="folder of the training (and evaluation) data")
     p.add_argument("--lam", type=float, default=20.0, help="connectivity weight lambda (0: plain autoencoder)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    _add_threads(p)
     _add_protocol_flags(p)
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="progress bars while training and encoding")
-    p.add_argument("--out-dir", default="runs/reproduce", help="output folder")
+    _add_progress(p)
+    _add_out_dir(p, "runs/reproduce", "output folder")
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("demo", help="the quick start: one-class novelty on CIFAR-10 images shipped with corel, "
@@ -255,10 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "scikit-learn's digits and compare their radii (minutes)")
     p.add_argument("--epochs", type=int, default=30, help="with --digits: training epochs per model")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (and of training, with --digits)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="progress bars while training and encoding")
-    p.add_argument("--out-dir", default="runs/demo", help="output folder")
+    _add_threads(p)
+    _add_progress(p)
+    _add_out_dir(p, "runs/demo", "output folder")
     p.set_defaults(func=_cmd_demo)
     _add_theory_commands(sub)
     _add_loop_command(sub)
@@ -301,8 +316,8 @@ def _add_theory_commands(sub) -> None:
                        formatter_class=fmt)
     p.add_argument("--epochs", type=int, default=50, help="training epochs (the paper: 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of the blobs, the weights and the batches")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    p.add_argument("--out-dir", default="runs/toy", help="where the PNGs and numbers.json go")
+    _add_threads(p)
+    _add_out_dir(p, "runs/toy", "where the PNGs and numbers.json go")
     p.set_defaults(func=_cmd_toy)
 
     p = sub.add_parser("guide", help="the batch-size / dimension guideline from the packing bound",
@@ -313,7 +328,7 @@ def _add_theory_commands(sub) -> None:
     p.add_argument("--n-codes", type=int, default=50_000, help="number of codes N the batches come from")
     p.add_argument("--d-min", type=int, default=1, help="smallest dimension")
     p.add_argument("--d-max", type=int, default=20, help="largest dimension")
-    p.add_argument("--out-dir", default="runs/guide", help="where guide.md and guide.png go")
+    _add_out_dir(p, "runs/guide", "where guide.md and guide.png go")
     p.set_defaults(func=_cmd_guide)
 
     p = sub.add_parser("ablate", help="the paper's ablations: lambda x branches, radius, sample size (resumable)",
@@ -338,9 +353,9 @@ def _add_theory_commands(sub) -> None:
     p.add_argument("--radius", type=float, default=2.0, help="radius (lambda grid, sample-size sweep)")
     p.add_argument("--draws", type=int, default=5, help="draws per class")
     p.add_argument("--seed", type=int, default=0, help="seed of training and draws")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    p.add_argument("--device", default=None, help="device for encoding and counting (default: cpu)")
-    p.add_argument("--out-dir", default="runs/ablate", help="output folder (cells, tables, plots)")
+    _add_threads(p)
+    _add_device(p)
+    _add_out_dir(p, "runs/ablate", "output folder (cells, tables, plots)")
     p.set_defaults(func=_cmd_ablate)
 
 
@@ -363,7 +378,7 @@ def _add_loop_command(sub) -> None:
     p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
     p.add_argument("--metric", default="l2", help="l1, l2, linf or a number p >= 1")
     p.add_argument("--seed", type=int, default=0, help="seed of the circle")
-    p.add_argument("--out-dir", default="runs/loop", help="where loop.png and numbers.json go")
+    _add_out_dir(p, "runs/loop", "where loop.png and numbers.json go")
     p.set_defaults(func=_cmd_loop)
 
 
@@ -459,9 +474,9 @@ def _add_compare_command(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
                    help="override a detector parameter, e.g. geom.depth=10 (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws, subsets and detectors")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    p.add_argument("--out-dir", default="runs/compare", help="output folder (cells, tables, plot)")
+    _add_device(p)
+    _add_threads(p)
+    _add_out_dir(p, "runs/compare", "output folder (cells, tables, plot)")
     p.add_argument("--table-only", action="store_true",
                    help="train nothing: write the table of the cells already finished (the others: 'not run')")
     _add_report_flag(p, "out_dir/report.html")
@@ -575,9 +590,9 @@ def _add_score_and_report_commands(sub) -> None:
     _add_scorer_flags(p, scorer="knn-mean", pool_rule="clip")
     _add_tta_flag(p, default=None)
     p.add_argument("--batch-size", type=int, default=256, help="images read and encoded at once")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
+    _add_device(p)
+    _add_threads(p)
+    _add_progress(p)
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("export", help="a trained encoder as ONNX or TorchScript (images -> codes)",
@@ -699,10 +714,10 @@ def _add_large_command(sub) -> None:
     p.add_argument("--workers", type=int, default=4, help="decoding threads")
     p.add_argument("--memory-mb", type=float, default=256, help="memory for one block of class scores")
     p.add_argument("--wait-s", type=float, default=86400, help="how long a shard waits for the others' codes")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
-    p.add_argument("--out-dir", default="runs/evaluate-large", help="index, codes, per-class results, tables")
+    _add_device(p)
+    _add_threads(p)
+    _add_progress(p)
+    _add_out_dir(p, "runs/evaluate-large", "index, codes, per-class results, tables")
     p.set_defaults(func=_cmd_evaluate_large)
 
 
