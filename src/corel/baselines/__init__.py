@@ -21,7 +21,7 @@ The shared estimator contract is :class:`corel.scoring.detector_base.DetectorBas
 scikit-learn's ``check_estimator`` each detector is expected to fail are declared on its class
 (:func:`corel.scoring.detector_base.expected_failed_checks`).
 """
-from .base import BaseDetector, DivergedError
+from .base import BaselineDetector, DivergedError
 from .dagmm import DAGMMDetector
 from .deep_svdd import DeepSVDDDetector
 from .dsebm import DSEBMDetector
@@ -30,5 +30,7 @@ from .kde import KDEDetector
 from .ocsvm import OCSVMDetector
 from .plain_ae import plain_autoencoder_detector, radius_grid
 
-__all__ = ["BaseDetector", "DivergedError", "OCSVMDetector", "KDEDetector", "DeepSVDDDetector", "DSEBMDetector",
+__all__ = ["BaselineDetector", "DivergedError", "OCSVMDetector", "KDEDetector", "DeepSVDDDetector", "DSEBMDetector",
            "DAGMMDetector", "GeomDetector", "plain_autoencoder_detector", "radius_grid"]
+
+BaseDetector = BaselineDetector   # its name in corel 0.1 (too close to corel.scoring.detector_base.DetectorBase)

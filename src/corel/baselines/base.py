@@ -25,7 +25,7 @@ from .._validation import as_device, check_contamination, check_images, check_in
 from ..scoring.detector_base import IMAGE_ONLY_CHECKS, IMAGE_ONLY_REASON, DetectorBase
 from .preprocess import apply_preprocessing, fit_preprocessing, resolve_preprocess
 
-__all__ = ["DivergedError", "BaseDetector", "ShallowDetector", "check_images", "check_vectors", "fit_loop",
+__all__ = ["DivergedError", "BaselineDetector", "ShallowDetector", "check_images", "check_vectors", "fit_loop",
            "predict_batched"]
 
 log = logging.getLogger("corel.baselines")
@@ -45,7 +45,7 @@ class DivergedError(RuntimeError):
         super().__init__(f"{method} diverged: {detail}")
 
 
-class BaseDetector(DetectorBase):
+class BaselineDetector(DetectorBase):
     """The shared half of every baseline: fit and score around the hooks, the offset.
 
     A subclass defines ``__init__`` (keyword arguments stored as they are, including
@@ -131,7 +131,7 @@ class BaseDetector(DetectorBase):
         return torch.device("cpu") if device is None else as_device(device, type(self).__name__)
 
 
-class ShallowDetector(BaseDetector):
+class ShallowDetector(BaselineDetector):
     """A detector on feature vectors (OC-SVM, KDE): (N, D) arrays, or images flattened to their
     pixels, through the ``preprocess`` option (see :mod:`corel.baselines.preprocess`).
 

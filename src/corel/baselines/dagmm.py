@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_float, check_int
-from .base import BaseDetector, DivergedError, fit_loop, predict_batched
+from .base import BaselineDetector, DivergedError, fit_loop, predict_batched
 from .networks import ConvDecoder, ConvEncoder
 from .preprocess import to_minus_one_one
 
@@ -99,7 +99,7 @@ def gmm_energy(z: torch.Tensor, phi: torch.Tensor, mu: torch.Tensor, cov: torch.
     return -torch.logsumexp(logp, dim=1)                                      # (B,)
 
 
-class DAGMMDetector(BaseDetector):
+class DAGMMDetector(BaselineDetector):
     """DAGMM on images (N, C, H, W), uint8 or floats in [0, 1]; sides divisible by 8.
 
     Parameters

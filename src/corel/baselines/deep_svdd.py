@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .._validation import check_choice, check_float, check_int, check_milestones
-from .base import BaseDetector, DivergedError, fit_loop, predict_batched
+from .base import BaselineDetector, DivergedError, fit_loop, predict_batched
 from .networks import LeNetAutoencoder
 from .preprocess import global_contrast_normalization
 
@@ -43,7 +43,7 @@ _PRETRAINED: dict = {}
 _PRETRAINED_MAX = 12
 
 
-class DeepSVDDDetector(BaseDetector):
+class DeepSVDDDetector(BaselineDetector):
     """Deep SVDD on images (N, C, H, W), uint8 or floats in [0, 1]; sides divisible by 8.
 
     Parameters

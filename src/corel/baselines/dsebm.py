@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .._validation import check_float, check_int
-from .base import BaseDetector, fit_loop, predict_batched
+from .base import BaselineDetector, fit_loop, predict_batched
 from .networks import ConvEncoder
 from .preprocess import to_minus_one_one
 
@@ -41,7 +41,7 @@ class EnergyModel(nn.Module):
         return prior - self.encoder(x).sum(1)                               # (B,)
 
 
-class DSEBMDetector(BaseDetector):
+class DSEBMDetector(BaselineDetector):
     """DSEBM on images (N, C, H, W), uint8 or floats in [0, 1]; sides divisible by 8.
 
     Parameters

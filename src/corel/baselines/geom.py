@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from .._validation import check_choice, check_float, check_int
-from .base import BaseDetector, fit_loop
+from .base import BaselineDetector, fit_loop
 from .networks import WideResNet
 from .preprocess import to_minus_one_one
 
@@ -183,7 +183,7 @@ def dirichlet_normality(alpha: np.ndarray, log_p: np.ndarray) -> np.ndarray:
     return log_p @ (alpha - 1.0)
 
 
-class GeomDetector(BaseDetector):
+class GeomDetector(BaselineDetector):
     """GEOM on square images (N, C, H, W), uint8 or floats in [0, 1]; side divisible by 4.
 
     Parameters
