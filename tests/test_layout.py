@@ -14,7 +14,7 @@ from corel._moved import MOVED
 ROOT = Path(corel.__file__).parent
 # a stage may import the shared top-level modules, data/, and the stages before it
 ORDER = ["topology", "training", "scoring", "baselines", "protocols", "apps"]
-SHARED = {"_validation", "_cells", "plots", "data", "named", "__version__"}
+SHARED = {"_validation", "_cells", "_atomic", "branches", "plots", "data", "named", "__version__"}
 
 
 def _imports(path: Path):
@@ -49,7 +49,7 @@ def test_no_stage_imports_a_later_one():
 
 
 def test_the_shared_modules_import_no_stage():
-    for name in ("_validation.py", "_cells.py", "plots.py"):
+    for name in ("_validation.py", "_cells.py", "_atomic.py", "branches.py", "plots.py"):
         stages = [t for t in _imports(ROOT / name) if t.split(".")[1:2] and t.split(".")[1] in ORDER]
         assert stages == [], name
 

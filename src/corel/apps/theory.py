@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .._validation import check_float_tensor, check_positive, metric_to_p
-from ..training.losses import split_branches
+from ..branches import split_branches
 from ..topology.h0 import vr_persistence_0d
 
 __all__ = ["BatchDeathStats", "batch_death_stats", "Densification", "densification_check",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..branches import split_branches
 from .._validation import check_n_branches
 from .counting import count_neighbors
 from .scorer import Scorer
@@ -92,8 +93,8 @@ class FittedScorer:
             return count_neighbors(codes, self.inlier_codes, self.n_branches,
                                    float(self.scorer.radius)).cpu().numpy()
         radii = self._radii()
-        q = codes.reshape(codes.shape[0], self.n_branches, -1).transpose(0, 1).double()
-        x = self.inlier_codes.reshape(self.inlier_codes.shape[0], self.n_branches, -1).transpose(0, 1).double()
+        q = split_branches(codes, self.n_branches).double()
+        x = split_branches(self.inlier_codes, self.n_branches).double()
         total = torch.zeros(q.shape[1], dtype=torch.int64, device=q.device)
         for b in range(self.n_branches):
             total += (torch.cdist(q[b], x[b].to(q.device), p=1) <= radii[b]).sum(-1)

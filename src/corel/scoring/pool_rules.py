@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..branches import split_branches
+
 __all__ = ["Ingredients", "RULES", "branch_view_codes", "knn_topk", "loo_knn_mean", "rule_of", "self_excluded_topk"]
 
 _CHUNK_BYTES = 64 * 2**20
@@ -103,10 +105,7 @@ VARIANTS = {"clip-q25": lambda ing: clip(ing, 0.25), "clip-q75": lambda ing: cli
 # ----------------------------------------------------------------------------------- distances
 def branch_view_codes(z: torch.Tensor, n_branches: int) -> torch.Tensor:
     """(N, D) codes -> (B, N, D / B): the branches the connectivity loss cuts the latent into."""
-    m, dim = z.shape
-    if dim % n_branches:
-        raise ValueError(f"The latent size {dim} is not divisible by n_branches={n_branches}.")
-    return z.reshape(m, n_branches, dim // n_branches).transpose(0, 1).contiguous()
+    return split_branches(z, n_branches).contiguous()
 
 
 def knn_topk(q: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tensor:

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..branches import split_branches
 from .counting import count_neighbors
 from .settings import AGGREGATES, POOL_RULES, scorer_fields
 from ..topology.h0 import vr_persistence_0d
@@ -145,8 +146,8 @@ class Scorer:
             raise ValueError(f"reference codes must be a non-empty (M, {queries.shape[1]}) array; got shape "
                              f"{tuple(reference.shape)}.")
         plain = Scorer(kind="knn", k=self.k, k_stat=self.k_stat)
-        distance = -plain._branch_normality(_branches(queries, n_branches).double(),
-                                            _branches(reference, n_branches).double().to(queries.device), None)
+        distance = -plain._branch_normality(split_branches(queries, n_branches).double(),
+                                            split_branches(reference, n_branches).double().to(queries.device), None)
         return torch.log(distance.clamp_min(_MIN_DISTANCE))
 
     def clip_cap(self, inlier_reference_term: torch.Tensor | None, n_branches: int) -> torch.Tensor | None:
@@ -177,7 +178,7 @@ class Scorer:
         """Per-branch radius (n_branches,) for one (n, D) inlier set."""
         if self.radius != "auto":
             return torch.full((n_branches,), float(self.radius), dtype=torch.float64)
-        x = _branches(inliers, n_branches).detach().double()                  # (B, n, w)
+        x = split_branches(inliers, n_branches).detach().double()                  # (B, n, w)
         deaths = vr_persistence_0d(x, metric="l1").deaths                       # (B, n - 1)
         r = torch.quantile(deaths, self.radius_quantile, dim=1)
         return r.clamp_min(torch.finfo(torch.float64).tiny)
@@ -202,8 +203,8 @@ class Scorer:
 
     def _score_one(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int,
                    leave_one_out: bool = False, groups=None, reference_term=None, cap=None) -> torch.Tensor:
-        q = _branches(queries, n_branches).double()                             # (B, Q, w)
-        x = _branches(inliers, n_branches).double().to(q.device)                # (B, n, w)
+        q = split_branches(queries, n_branches).double()                             # (B, Q, w)
+        x = split_branches(inliers, n_branches).double().to(q.device)                # (B, n, w)
         radii = None if self.kind == "knn" else self.radii(inliers, n_branches).to(q.device)
         per_branch = self._branch_normality(q, x, radii, leave_one_out, groups)  # (B, Q)
         if self.reference:   # minus log(distance to the inliers / distance to the reference)
@@ -259,13 +260,6 @@ def _knn_l1_cpu(q: torch.Tensor, x: torch.Tensor, k: int, kth: bool) -> torch.Te
             list(pool.map(lambda ab: knn_l1(qn[:, ab[0]:ab[1]], xt, k, kth, out[:, ab[0]:ab[1]]),
                           zip(cuts[:-1], cuts[1:])))
     return torch.from_numpy(out)
-
-
-def _branches(z: torch.Tensor, n_branches: int) -> torch.Tensor:
-    m, dim = z.shape
-    if dim % n_branches:
-        raise ValueError(f"The latent size {dim} is not divisible by n_branches={n_branches}.")
-    return z.reshape(m, n_branches, dim // n_branches).transpose(0, 1)
 
 
 def _aggregate(per_branch: torch.Tensor, how: str) -> torch.Tensor:

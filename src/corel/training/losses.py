@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..branches import split_branches
 from .._validation import check_float_tensor, check_positive, metric_to_p
 from ..topology.h0 import vr_persistence_0d
 
@@ -33,15 +34,6 @@ def death_stats(deaths: torch.Tensor) -> DeathStats:
     """Statistics over the last axis of a (..., N-1) death tensor."""
     d = deaths.detach()
     return DeathStats(d.min(-1).values, d.mean(-1), d.max(-1).values)
-
-
-def split_branches(z: torch.Tensor, n_branches: int) -> torch.Tensor:
-    """Cut a (B, D) latent batch into ``n_branches`` equal slices: (n_branches, B, D/n_branches)."""
-    b, d = z.shape
-    if d % n_branches:
-        raise ValueError(f"The latent size D={d} is not divisible by n_branches={n_branches}; "
-                         f"choose n_branches among the divisors of {d}.")
-    return z.reshape(b, n_branches, d // n_branches).transpose(0, 1)
 
 
 class ConnectivityLoss(nn.Module):
