@@ -61,8 +61,18 @@ def test_an_old_module_path_imports_the_new_module_with_a_deprecation_warning(ol
         warnings.simplefilter("always")
         module = importlib.import_module(f"corel.{old}")
     assert module is importlib.import_module(f"corel.{MOVED[old]}")
+    assert module.__spec__.name == f"corel.{MOVED[old]}"    # the new module keeps its own spec
     assert any(issubclass(w.category, DeprecationWarning) and f"corel.{MOVED[old]}" in str(w.message)
                for w in seen)
+
+
+def test_an_old_path_leaves_the_shipped_models_readable():
+    sys.modules.pop("corel.named_models", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        importlib.import_module("corel.named_models")
+    from corel.named import available
+    assert "cifar10-contrastive" in available()
 
 
 def test_the_top_level_names_still_resolve():

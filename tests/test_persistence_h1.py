@@ -122,7 +122,9 @@ def test_h1_equals_gudhi(cloud, metric, dtype):
     extent = max(float(np.ptp(x64, axis=0).max()), 1e-300)
     tol = (1e-12 if dtype == torch.float64 else 4e-6) * extent
     assert bottleneck(got, want) <= tol
-    if dtype == torch.float64 and kind == "grid":
+    # exact only where the grid's coordinates are integers: at scale 1e-6 they are inexact in binary,
+    # and two correctly rounded ways of taking an l2 norm may then differ in the last bit
+    if dtype == torch.float64 and kind == "grid" and scale >= 1:
         np.testing.assert_array_equal(sorted_rows(got), sorted_rows(want))
     elif dtype == torch.float64:
         assert len(got) == len(want)

@@ -31,6 +31,9 @@ BECAME_PACKAGES = {"training": "training.engine", "scoring": "scoring.scorer", "
 class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds ``corel.<old name>`` and hands back the module at its new path."""
 
+    def __init__(self):
+        self._specs = {}
+
     def find_spec(self, fullname, path=None, target=None):
         head, _, name = fullname.partition(".")
         if head != "corel" or name not in MOVED:
@@ -41,10 +44,14 @@ class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         new = f"corel.{MOVED[spec.name.partition('.')[2]]}"
         warnings.warn(f"{spec.name} moved to {new}; the old path goes in the next release.", DeprecationWarning,
                       stacklevel=2)
-        return importlib.import_module(new)
+        module = importlib.import_module(new)
+        self._specs[spec.name] = module.__spec__
+        return module
 
     def exec_module(self, module):
-        pass   # the module at the new path is imported already
+        # the module at the new path is imported already; importlib has just set its __spec__ to the
+        # old name's, which would make corel.named look like no package (resources, submodules): undo it
+        module.__spec__ = self._specs.pop(module.__spec__.name, module.__spec__)
 
 
 if not any(isinstance(f, _OldPaths) for f in sys.meta_path):
