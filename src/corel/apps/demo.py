@@ -110,11 +110,14 @@ def run_demo(out_dir, report_class: str = "ship", seed: int = 0, progress: bool 
     images, labels, classes, names = _read_sample()
     if report_class not in classes:
         raise ValueError(f"--report-class must be one of the sample's classes {classes}; got {report_class!r}.")
-    rows = []
+    rows, encoded = [], {}
     for method in METHODS:
         if progress:
             print(f"  {method.label.strip()} ...", flush=True)
-        codes, n_branches, n_views = _codes(method, images)
+        key = (method.model, method.tta)          # rows differing only in the scorer share their codes
+        if key not in encoded:
+            encoded[key] = _codes(method, images)
+        codes, n_branches, n_views = encoded[key]
         auroc = _class_auroc(method, codes, n_branches, n_views, labels, seed)
         rows.append({"method": method.label.strip(), "model": method.model, "scorer": method.scorer,
                      "tta": method.tta, "pool": method.pool, "auroc": dict(zip(classes, auroc.round(2).tolist())),
