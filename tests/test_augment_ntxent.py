@@ -73,3 +73,42 @@ def test_flip_mirrors_some_images_exactly_and_crop_moves_content():
 def test_unknown_augmentation_is_an_error():
     with pytest.raises(ValueError, match="Unknown augmentation"):
         augment(torch.rand(2, 3, 4, 4), ("rotate",), torch.Generator())
+
+
+def test_flip_folded_into_the_resized_crop_equals_flipping_the_crop():
+    # The fold must give the very pixels of crop-then-flip with the same draws (bit for bit),
+    # so runs keep their augmentations.
+    x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    folded = resized_crop(x, (0.2, 1.0), g1, flip=True)
+    reference = hflip(resized_crop(x, (0.2, 1.0), g2), g2)
+    assert torch.equal(folded, reference)
+    assert torch.equal(augment(x, ("rcrop", "flip"), torch.Generator().manual_seed(4)),
+                       hflip(resized_crop(x, (0.2, 1.0), g := torch.Generator().manual_seed(4)), g))
+
+
+def _jitter_on_every_image(x, generator, strength=0.4, hue=0.1, p=0.8):
+    """The colour jitter computed on the whole batch and then selected (the plain formula)."""
+    from corel.training.augment import _gray, _rotate_hue, _uniform
+    b = x.shape[0]
+    apply = (torch.rand(b, generator=generator) < p)[:, None, None, None]
+    f = [_uniform(b, 1 - strength, 1 + strength, generator, x.device)[:, None, None, None] for _ in range(3)]
+    angle = _uniform(b, -hue, hue, generator, x.device) * 2 * math.pi
+    y = x
+    for k in torch.randperm(3, generator=generator).tolist():
+        base = y if k == 0 else (_gray(y).mean((1, 2, 3), keepdim=True) if k == 1 else _gray(y))
+        y = (y * f[0]).clamp(0, 1) if k == 0 else ((y - base) * f[k] + base).clamp(0, 1)
+    return torch.where(apply, _rotate_hue(y, angle), x)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_jitter_and_grey_on_the_picked_images_only_equal_the_whole_batch_formula(seed):
+    from corel.training.augment import colour_jitter
+    x = torch.rand(40, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+    got = colour_jitter(x, torch.Generator().manual_seed(seed + 10))
+    assert torch.equal(got, _jitter_on_every_image(x, torch.Generator().manual_seed(seed + 10)))
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.rand(40, generator=torch.Generator().manual_seed(seed)) < 0.3
+    grey = random_gray(x, 0.3, g)
+    from corel.training.augment import _gray
+    assert torch.equal(grey, torch.where(pick[:, None, None, None], _gray(x).expand_as(x), x))

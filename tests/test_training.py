@@ -389,3 +389,32 @@ def test_a_log_gets_one_plain_line_per_epoch_and_no_hardware_summary(tmp_path, c
     assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert all("death min / mean / max" in line and line.endswith(" s") for line in lines)
     assert "available:" not in out + err and "\r" not in out + err
+
+
+def test_branch_layers_keep_float32_codes_under_bfloat16_autocast():
+    from corel.training.models import CorelAutoencoder
+    model = CorelAutoencoder(3, 16, channels=(8, 16, 32), n_branches=4, branch_dim=5)
+    x = torch.rand(6, 3, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z = model.encode(x)
+        h = model.encoder_conv(x).flatten(1)
+    assert z.dtype == torch.float32 and h.dtype == torch.bfloat16
+    # the branch layer itself computed in float32 from the bfloat16 features
+    assert torch.equal(z, model.encoder_fc(h.float()))
+
+
+def test_bf16_mixed_run_trains_and_exports_float32_weights(tmp_path):
+    extra = ["--augment", "rcrop,flip,jitter,gray", "--contrastive", "10", "--precision", "bf16-mixed"]
+    assert _train(tmp_path, "--epochs", "1", *extra) == 0
+    ck = load_checkpoint(tmp_path / "model.pt")
+    assert ck["config"]["precision"] == "bf16-mixed"
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in ck["state_dict"].values())
+    with open(tmp_path / "logs" / "version_0" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("conn")]
+    assert rows and all(math.isfinite(float(rows[-1][k])) for k in ("conn", "ctr", "rec", "death_mean"))
+
+
+def test_unknown_precision_is_a_one_line_error(tmp_path, capsys):
+    assert main(["train", "--precision", "16", "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'precision' must be one of ['32-true', 'bf16-mixed']" in err and len(err.splitlines()) == 1

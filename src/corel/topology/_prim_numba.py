@@ -18,7 +18,7 @@ it, and never stored:
   p sums ``(|t| / m)^p``, each pair scaled by its largest coordinate difference m, so the
   p-th powers stay in range whatever p and the scale (``_prim_kernels.points_kernel_lp``).
 * :func:`prim_gram` -- l2 with many coordinates: Prim on estimates read off one symmetric
-  matrix product (BLAS syrk: compute-bound, where the direct sums are bound by memory),
+  matrix product (torch's BLAS: compute-bound, where the direct sums are bound by memory),
   each estimate with a proven rounding bound; whatever the bounds leave undecided is decided
   on the direct sums of :func:`prim_points`, so it builds exactly the same tree.
 * :func:`prim_matrix` -- Prim on a given (B, N, N) matrix (precomputed distances).
@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import torch
 
 _KERNELS = None
 _FAILED = False
@@ -129,9 +130,12 @@ def prim_gram(x: np.ndarray, max_checks: int | None = None) -> np.ndarray | None
     info = np.finfo(x.dtype)
     if not sq.max(initial=0.0) <= float(info.max) / 16:
         return None                            # the estimates would overflow
-    # NumPy computes xc @ xc.T with BLAS syrk (half of a full product) and fills in the
-    # other triangle itself: the full symmetric matrix, faster than syrk plus our own copy.
-    g = xc @ xc.T
+    # torch's matrix product, not NumPy's: it runs on torch's threads (torch.set_num_threads),
+    # where NumPy's OpenBLAS starts its own; on a busy machine those waited for a scheduler
+    # slice in every call (8 ms for a 100 x 160 cloud instead of 0.05; benchmarks/prim_kernels.md).
+    # Each entry is within the bound below; the kernel needs no exact symmetry.
+    xt = torch.from_numpy(xc)
+    g = torch.mm(xt, xt.T).numpy()
     tol = 4.0 * (d + 8) * float(info.eps)
     # Below the smallest normal number rounding errors are absolute (<= 2^-150 per
     # operation in float32): the smallest normal bounds them all, as the floor of the bound.

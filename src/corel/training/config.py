@@ -30,6 +30,7 @@ RECIPES = {
 AUGMENTATIONS = ("crop", "rcrop", "flip", "jitter", "gray")  # see corel.training.augment
 CONN_SCOPES = ("rank", "global")  # see corel.training.engine: whose codes one persistence computation sees
 LR_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("32-true", "bf16-mixed")   # Lightning's names
 
 
 def _opt(default, help: str):
@@ -88,6 +89,10 @@ class TrainConfig:
     epochs: int = _opt(50, "training epochs (paper: 50)")
     max_steps: int = _opt(-1, "stop after this many optimiser steps (-1: no limit)")
     seed: int = _opt(0, "seeds the weights and the per-epoch shuffling")
+    precision: str = _opt("32-true", "'32-true' (the paper's float32) or 'bf16-mixed': the convolutions in "
+                                     "bfloat16, the codes, losses, persistence and weights in float32 (faster where "
+                                     "the hardware computes bfloat16: CPUs with AMX or AVX512-BF16, recent GPUs; "
+                                     "benchmarks/training.md)")
     # engine
     out_dir: str = _opt("runs/train", "folder for checkpoints, logs and plots")
     accelerator: str = _opt("auto", "Lightning accelerator: cpu, gpu, auto")
@@ -123,6 +128,8 @@ class TrainConfig:
             raise ValueError(f"Config key 'holdout' must be >= 0; got {self.holdout}.")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"Config key 'lr_schedule' must be one of {list(LR_SCHEDULES)}; got {self.lr_schedule!r}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"Config key 'precision' must be one of {list(PRECISIONS)}; got {self.precision!r}.")
         if self.conn_scope not in CONN_SCOPES:
             raise ValueError(f"Config key 'conn_scope' must be one of {list(CONN_SCOPES)}; got {self.conn_scope!r}.")
         if self.model not in ("conv", "mlp"):

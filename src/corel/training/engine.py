@@ -114,10 +114,17 @@ class CorelModule(pl.LightningModule):
         gen = self._step_generator(batch_idx) if (self.augmentations or cfg.denoise or cfg.contrastive) else None
         v1 = self._view(x, gen)
         x_hat, z = self.model(self._noisy(v1, gen))
+        z2 = self.model.encode(self._noisy(self._view(x, gen), gen)) if cfg.contrastive > 0 else None
+        # Under --precision bf16-mixed only the convolutions above ran in bfloat16 (the branch
+        # layers keep float32 codes); the losses and the persistence are float32.
+        with torch.autocast(x.device.type, enabled=False):
+            return self._losses(x, v1, x_hat.float(), z, z2, batch_idx)
+
+    def _losses(self, x, v1, x_hat, z, z2, batch_idx):
+        cfg = self.cfg
         rec = reconstruction_l1(x_hat, v1)
         loss = cfg.rec_weight * rec
         if cfg.contrastive > 0:
-            z2 = self.model.encode(self._noisy(self._view(x, gen), gen))
             ctr = nt_xent(self.head(z[:, self._head_from:]), self.head(z2[:, self._head_from:]), cfg.temperature)
             loss = loss + cfg.contrastive * ctr
             self.log("ctr", ctr, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0], sync_dist=True)
@@ -331,7 +338,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     # A bar redraws with carriage returns: only for a terminal. A log gets one plain line per epoch.
     bar = cfg.progress_bar and sys.stderr.isatty()
     trainer = pl.Trainer(
-        max_epochs=cfg.epochs, accelerator=cfg.accelerator,
+        max_epochs=cfg.epochs, accelerator=cfg.accelerator, precision=cfg.precision,
         devices=_parse_devices(cfg.devices), strategy=cfg.strategy, num_nodes=cfg.num_nodes,
         default_root_dir=str(out), deterministic="warn", use_distributed_sampler=False,
         # A new version folder per (re)start: Lightning would delete a resumed run's earlier metrics.

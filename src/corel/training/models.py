@@ -33,6 +33,14 @@ class BranchLinear(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_autocast_enabled(x.device.type):
+            # In the weights' dtype also under mixed-precision training: the codes feed the
+            # persistence, whose death times bfloat16 would round to 2-3 digits.
+            with torch.autocast(x.device.type, enabled=False):
+                return self._branches(x.to(self.weight.dtype))
+        return self._branches(x)
+
+    def _branches(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
         xb = x.reshape(b, self.n_branches, self.in_features)            # (B, branches, in)
         y = torch.einsum("bki,koi->bko", xb, self.weight)               # (B, branches, out)
