@@ -257,3 +257,71 @@ def test_a_pooled_row_says_its_pool_holds_the_outliers():
     assert "corel beyond: scored relative to an unlabelled pool" in text and "--novelty pool-without" in text
     table["rows"] = table["rows"][1:]
     assert "unlabelled pool" not in format_compare_table(table)
+
+
+@pytest.mark.filterwarnings("ignore:KDEDetector")
+def test_pool_without_scores_each_class_against_the_classes_its_pool_lacks(checkpoints, tmp_path):
+    """Every method on the pool-without protocol's queries: the class and the (C - 1) // 2 classes its pool
+    lacks, rotations averaged. Oracle: the standard run's scores of every test image, masked by hand."""
+    from sklearn.metrics import roc_auc_score
+    from corel.data import load_dataset
+    std, pw = tmp_path / "std", tmp_path / "pw"
+    assert main(_args(checkpoints, std, "--draws", "1", methods="corel,kde-codes")) == 0
+    assert main(_args(checkpoints, pw, "--draws", "1", "--novelty", "pool-without", "--rotations", "2",
+                      methods="corel,kde-codes")) == 0
+    y = load_dataset("digits", "test", image_size=8).labels.numpy()
+    table = json.loads((pw / "compare.json").read_text())
+    assert table["novelty"] == "pool-without" and table["rotations"] == 2
+    assert "protocol pool-without" in (pw / "compare.md").read_text()
+    rows = {r["method"]: r for r in table["rows"]}
+    for method in ("corel", "kde-codes"):
+        assert rows[method]["published"] is None          # published numbers are the standard protocol's
+        for c in (0, 1):
+            saved = np.load(std / "cells" / method / f"{c:03d}.npz")
+            scores = np.full(len(y), np.nan)
+            scores[saved["test_index"]] = saved["scores"]
+            others = [(c + j) % 10 for j in range(1, 10)]
+            expected = []
+            for r in range(2):
+                left_out = (others[r:] + others[:r])[-4:]        # the last four in cyclic order after c
+                m = np.isin(y, [c, *left_out])
+                expected.append(100 * roc_auc_score(y[m] == c, scores[m]))
+            assert rows[method]["per_class"][str(c)] == pytest.approx(np.mean(expected), abs=1e-9), (method, c)
+    # the standard table is the one it was (no protocol key in its cells' fingerprints)
+    cell = json.loads((std / "cells" / "corel" / "000.json").read_text())
+    assert "novelty" not in cell["fingerprint"]
+
+
+def test_pool_without_draws_corel_beyonds_pool_without_the_left_out_classes(checkpoints, tmp_path, monkeypatch):
+    import corel.protocols.problems as problems
+    seen = []
+    real = problems.run_problems
+
+    def spy(pool_codes, pool_labels, query_codes, query_labels, probs, *a, **kw):
+        seen.extend(probs)
+        return real(pool_codes, pool_labels, query_codes, query_labels, probs, *a, **kw)
+    monkeypatch.setattr(problems, "run_problems", spy)
+    pools = []
+    real_pools = problems.reference_pools
+
+    def spy_pools(pool_labels, probs, reference, seed=0):
+        out = real_pools(pool_labels, probs, reference, seed)
+        y = np.asarray(pool_labels)
+        pools.extend((p, y[out[p.pool]]) for p in probs)
+        return out
+    monkeypatch.setattr(problems, "reference_pools", spy_pools)
+    out = tmp_path / "pw"
+    assert main(_args(checkpoints, out, "--beyond-checkpoint", checkpoints[1], "--beyond-scorer",
+                      "knn-mean,k=3,aggregate=sum,reference=200,pool_rule=ratio", "--novelty", "pool-without",
+                      methods="corel-beyond")) == 0
+    assert len(seen) == 2 * 3 and all(set(p.outliers).isdisjoint(p.pool) for p in seen)
+    assert pools and all(not set(labels.tolist()) & set(p.outliers) for p, labels in pools)
+    row = json.loads((out / "compare.json").read_text())["rows"][0]
+    assert all(0 <= v <= 100 for v in row["per_class"].values())
+    assert "drawn without the outlier classes" in (out / "compare.md").read_text()
+
+
+def test_compare_refuses_the_never_trained_protocol(checkpoints, tmp_path, capsys):
+    assert main(_args(checkpoints, tmp_path, "--novelty", "never-trained")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "corel evaluate --novelty never-trained" in err and len(err.splitlines()) == 1

@@ -316,9 +316,10 @@ def test_product_prim_dispatch_rule():
     assert persistence._use_gram((1000, 160), 4, 2.0)
     assert not persistence._use_gram((1000, 160), 4, 1.0)            # l2 only
     assert not persistence._use_gram((1000, 10), 4, 2.0)             # few coordinates
-    assert persistence._use_gram((1000, 64), 4, 2.0)                 # 64 suffice up to ~1000 points
-    assert not persistence._use_gram((2000, 64), 4, 2.0)
-    assert not persistence._use_gram((100, 160), 4, 2.0)             # small cloud
+    assert persistence._use_gram((300, 64), 4, 2.0)                  # 64 suffice up to ~500 points
+    assert not persistence._use_gram((1000, 64), 4, 2.0)
+    assert persistence._use_gram((100, 160), 4, 2.0)                 # from 64 points on
+    assert not persistence._use_gram((32, 160), 4, 2.0)              # tiny cloud
     assert not persistence._use_gram((10000, 160), 4, 2.0)           # matrix over the cap
 
 

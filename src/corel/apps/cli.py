@@ -418,7 +418,7 @@ def _cmd_compare(args) -> int:
                        beyond_scorer=_scorer_fields(args.beyond_scorer), beyond_tta=args.beyond_tta,
                        image_size=args.image_size, seed=args.seed,
                        device=args.device, threads=args.threads, overrides=tuple(args.set),
-                       table_only=args.table_only)
+                       table_only=args.table_only, novelty=args.novelty, rotations=args.rotations)
     table = compare(spec, args.out_dir)
     print(format_compare_table(table))
     print(f"compare.md / .csv / .json / .png and the per-cell results under {args.out_dir} "
@@ -470,6 +470,11 @@ def _add_compare_command(sub) -> None:
     p.add_argument("--beyond-tta", nargs="?", const="flips", default="off", choices=list(TTA_MODES), metavar="MODE",
                    help="corel-beyond's test-time views, as `corel evaluate --tta`: off, flips (the flag alone), "
                         "flips-shifts")
+    p.add_argument("--novelty", default="standard", metavar="{standard,pool-without}",
+                   help="standard: each class against all others, corel-beyond's pool holds every class; "
+                        "pool-without: each class against the other classes its pool lacks (--rotations sets per "
+                        "class), every method scored on those queries")
+    p.add_argument("--rotations", type=int, default=3, help="pool-without: left-out class sets per class")
     p.add_argument("--image-size", type=int, default=32, help="images resized to this side")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
                    help="override a detector parameter, e.g. geom.depth=10 (repeatable)")

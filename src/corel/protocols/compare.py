@@ -56,7 +56,11 @@ from ..scoring.metrics import auroc_percent
 from .oneclass import HINDSIGHT_LABEL, class_draws
 from .published import FAMILY, PLAIN_AE_RANGE, published
 
-__all__ = ["CompareSpec", "compare", "METHODS", "PROFILES", "PUBLISHED_BASELINES", "format_compare_table"]
+__all__ = ["CompareSpec", "compare", "METHODS", "PROFILES", "PUBLISHED_BASELINES", "format_compare_table",
+           "NOVELTY_PROTOCOLS"]
+
+# The protocols of corel.protocols.problems that compare runs (never-trained needs an encoder per half).
+NOVELTY_PROTOCOLS = ("standard", "pool-without")
 
 log = logging.getLogger("corel.protocols.compare")
 
@@ -173,6 +177,8 @@ class CompareSpec:
     threads: int = 0                       # torch.set_num_threads (0: leave)
     overrides: tuple = ()                  # "method.param=value" strings
     table_only: bool = False               # compute nothing: the table of the finished cells
+    novelty: str = "standard"              # "standard" (every other class, the pool holds all) or "pool-without"
+    rotations: int = 3                     # pool-without: left-out class sets per class
 
 
 def default_methods(beyond_checkpoint=None) -> tuple:
@@ -196,6 +202,12 @@ def _check_spec(spec: CompareSpec) -> tuple[list[str], dict]:
         v = getattr(spec, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be an int >= 1; got {v!r}.")
+    if spec.novelty not in NOVELTY_PROTOCOLS:
+        raise ValueError(f"Unknown novelty protocol {spec.novelty!r} for `corel compare`; choose one of "
+                         f"{list(NOVELTY_PROTOCOLS)} (never-trained needs two encoders: `corel evaluate --novelty "
+                         f"never-trained`).")
+    if isinstance(spec.rotations, bool) or not isinstance(spec.rotations, int) or spec.rotations < 1:
+        raise ValueError(f"--rotations must be an int >= 1; got {spec.rotations!r}.")
     if not (isinstance(spec.radius, (int, float)) and math.isfinite(spec.radius) and spec.radius > 0):
         raise ValueError(f"--radius must be a finite number > 0; got {spec.radius!r}.")
     needs = {"checkpoint": [m for m in methods if m == "corel" or METHODS[m].kind == "codes"],
@@ -343,6 +355,8 @@ class _Context:
         s, m, plan = self.spec, METHODS[method], self.plan(method)
         fp = {"method": method, "dataset": s.dataset, "image_size": s.image_size, "class": self.names[ci],
               "seed": s.seed}
+        if s.novelty != "standard":          # standard cells keep their earlier fingerprints
+            fp.update(novelty=s.novelty, rotations=s.rotations)
         if m.kind == "count":
             ck = self.count_checkpoint(method)
             fp.update(checkpoint=os.fspath(ck), checkpoint_sha256=self.digest(ck), n=s.n, draws=s.draws,
@@ -470,6 +484,31 @@ class _Context:
                                    random_state=self.spec.seed)
         return np.sort(keep)
 
+    # ---- the protocol -----------------------------------------------------------------------
+
+    def problems(self, ci: int) -> list:
+        """The problems of class ci (corel.protocols.problems): one (all other classes) in the standard
+        protocol; in pool-without one per rotation, each with the outlier classes its pool lacks."""
+        from .problems import pool_without_problems, standard_problems
+        labels = [int(c) for c in self.classes]
+        every = (pool_without_problems(labels, self.spec.rotations) if self.spec.novelty == "pool-without"
+                 else standard_problems(labels))
+        return [p for p in every if p.inlier == int(self.classes[ci])]
+
+    @staticmethod
+    def query_mask(problem, labels: np.ndarray) -> np.ndarray:
+        """The queries of a problem: its inlier class and its outlier classes (labels build the split only)."""
+        return np.isin(labels, (problem.inlier, *problem.outliers))
+
+    def problem_auroc(self, ci: int, labels: np.ndarray, scores) -> float:
+        """Mean AUROC x 100 over class ci's problems, each on its own queries, of scores of all ``labels``' images."""
+        scores = np.asarray(scores)
+        out = []
+        for p in self.problems(ci):
+            m = self.query_mask(p, labels)
+            out.append(auroc_percent(labels[m] == p.inlier, scores[m]))
+        return float(np.mean(out))
+
     # ---- one cell ---------------------------------------------------------------------------
 
     def run_cell(self, method: str, ci: int) -> dict:
@@ -477,7 +516,6 @@ class _Context:
         if m.kind == "count":
             return self._count_cell(method, ci)
         test_idx = self.test_index(method)
-        positives = self.y_test[test_idx] == self.classes[ci]
         params = self.params(method)
         aurocs, extras, scores0 = [], {}, None
         for train_idx in self.training_sets(method, ci):
@@ -494,7 +532,7 @@ class _Context:
             except DivergedError as err:
                 return {"status": "diverged", "auroc": None, "auroc_draws": [], "message": str(err),
                         "n_train": int(len(train_idx)), "n_test": int(len(test_idx))}
-            aurocs.append(auroc_percent(positives, scores))
+            aurocs.append(self.problem_auroc(ci, self.y_test[test_idx], scores))
             if scores0 is None:
                 scores0 = scores
                 extras = _fitted_extras(det)
@@ -509,8 +547,9 @@ class _Context:
         views = [(train_codes, test_codes)]
         if method == "corel-beyond":
             views += [self.view_codes(which, v) for v in self.beyond_views()[1:]]
+        if scorer is not None and scorer.reference and self.spec.novelty != "standard":
+            return self._pool_cell(ci, scorer, views, n_branches)
         terms = self.reference_terms(which, scorer, views) if scorer is not None else [None] * len(views)
-        positives = self.y_test == self.classes[ci]
         if method == "plain-ae-hindsight":
             if self._grid is None:
                 self._grid = np.unique(np.append(radius_grid(train_codes, n_branches, seed=self.spec.seed), 2.0))
@@ -520,11 +559,19 @@ class _Context:
         self.draw(ci, 0)                   # a class with fewer than n training images: a one-line error
         train_views = [torch.as_tensor(tr) for tr, _ in views]
         queries = [torch.as_tensor(te) for _, te in views]
-        runs = [class_draws(self.members, train_views, queries, {ci: positives}, [ci], self.spec.n, self.spec.draws,
-                            self.spec.seed, n_branches, float(r), scorer, terms) for r in radii]
-        auroc = np.stack([a[0] for a, _ in runs])                                     # (radii, draws)
-        scores0 = runs[0][1][0]
-        _save_scores(self.cell_path(method, ci), scores0, np.arange(len(self.y_test)))
+        auroc, scores0 = 0.0, None
+        problems = self.problems(ci)
+        for p in problems:          # the standard protocol: one problem, every query
+            m = self.query_mask(p, self.y_test)
+            keep = torch.as_tensor(m)
+            runs = [class_draws(self.members, train_views, [q[keep] for q in queries],
+                                {ci: self.y_test[m] == p.inlier}, [ci], self.spec.n, self.spec.draws,
+                                self.spec.seed, n_branches, float(r), scorer,
+                                [None if t is None else t[:, keep] for t in terms]) for r in radii]
+            auroc = auroc + np.stack([a[0] for a, _ in runs]) / len(problems)           # (radii, draws)
+            if scores0 is None:
+                scores0, scored = runs[0][1][0], np.flatnonzero(m)
+        _save_scores(self.cell_path(method, ci), scores0, scored)
         # hindsight: the cell keeps every radius; the table picks the radius best on the mean over
         # classes, and the cell's own "auroc" is this class's best radius (both chosen on test labels)
         best = int(np.argmax(auroc.mean(1)))
@@ -534,6 +581,21 @@ class _Context:
             res["radius"] = float(radii[best])
             res["auroc_by_radius"] = {repr(float(r)): float(a) for r, a in zip(radii, auroc.mean(1))}
         return res
+
+
+    def _pool_cell(self, ci: int, scorer, views, n_branches: int) -> dict:
+        """corel-beyond with a pool in the pool-without protocol: each rotation's pool drawn without its
+        outlier classes, through the novelty protocols' loop (corel.protocols.problems)."""
+        from ..scoring.pool_rules import rule_of
+        from .problems import run_problems
+        res = run_problems(views[0][0], self.y_train, views[0][1], self.y_test, self.problems(ci),
+                           {"rule": rule_of(scorer)}, n=self.spec.n, draws=self.spec.draws, seed=self.spec.seed,
+                           n_branches=n_branches, k=scorer.k, kth=scorer.k_stat == "kth",
+                           reference=scorer.reference, pool_views=[tr for tr, _ in views[1:]],
+                           query_views=[te for _, te in views[1:]])
+        auroc = res.auroc["rule"].mean(0)                                                # (draws,)
+        return {"status": "ok", "auroc": float(auroc.mean()), "auroc_draws": auroc.tolist(),
+                "auroc_std": float(auroc.std()), "n_train": self.spec.n, "n_test": int(len(self.y_test))}
 
 
 def _fitted_extras(det) -> dict:
@@ -640,9 +702,11 @@ def _assemble(ctx: _Context, methods, chosen) -> dict:
             notes.append(f"diverged on {diverged}; mean over the other {len(ok)} classes")
         rows.append({"method": method, "title": title, "per_class": values, "status": status,
                      "mean": float(np.mean(ok)) if ok else None, "n_classes_in_mean": len(ok),
-                     "published": _published(ctx, method), "training": _describe(ctx, method),
+                     "published": _published(ctx, method) if s.novelty == "standard" else None,
+                     "training": _describe(ctx, method),
                      "seconds": round(sum(c.get("seconds", 0.0) for c in cells.values()), 1), "notes": notes})
-    return {"dataset": s.dataset, "profile": s.profile, "train_size": s.train_size, "n": s.n, "draws": s.draws,
+    return {"dataset": s.dataset, "novelty": s.novelty, "rotations": s.rotations if s.novelty != "standard" else None,
+            "profile": s.profile, "train_size": s.train_size, "n": s.n, "draws": s.draws,
             "seed": s.seed, "image_size": s.image_size, "classes": class_names,
             "n_test": int(len(ctx.y_test)), "rows": rows}
 
@@ -661,7 +725,13 @@ def format_compare_table(table: dict) -> str:
     names = table["classes"]
     where = ("the whole training split of each class (as the baselines' papers)" if table["train_size"] == "full"
              else f"the same n={table['n']} inliers as COREL's draws")
-    lines = [f"One-class AUROC x 100 on {table['dataset']} (one vs rest over {table['n_test']} test images), "
+    if table.get("novelty", "standard") == "pool-without":
+        what = (f"protocol pool-without: each class against the (C - 1) // 2 other classes that its pool lacks, "
+                f"{table['rotations']} rotations, mean AUROC over them; queries: the test images of the class and "
+                f"of those classes")
+    else:
+        what = f"the standard protocol: one vs rest over {table['n_test']} test images"
+    lines = [f"One-class AUROC x 100 on {table['dataset']} ({what}), "
              f"profile '{table['profile']}'. COREL: n={table['n']}, {table['draws']} draws; baselines trained on "
              f"{where}.", "",
              "| method | " + " | ".join(names) + " | mean | published | training | seconds |",
@@ -674,7 +744,10 @@ def format_compare_table(table: dict) -> str:
                      f"{r['training']} | {r['seconds']:.0f} |")
     notes = [f"- {r['title']}: {n}" for r in table["rows"] for n in r["notes"]]
     pooled = [r["title"] for r in table["rows"] if "reference codes" in str(r.get("training", ""))]
-    if pooled:   # the setting of a pooled number: its pool holds every kind of outlier scored here
+    if pooled and table.get("novelty") == "pool-without":
+        notes.append(f"- {', '.join(pooled)}: scored relative to an unlabelled pool of training images drawn without "
+                     f"the outlier classes of each rotation: novelty of a kind the pool lacks.")
+    elif pooled:   # the setting of a pooled number: its pool holds every kind of outlier scored here
         notes.append(f"- {', '.join(pooled)}: scored relative to an unlabelled pool of training images of every "
                      f"class, so the pool holds every kind of outlier of this protocol. A pool helps only against kinds "
                      f"of images it holds; `corel evaluate --novelty pool-without` measures a pool that lacks them.")

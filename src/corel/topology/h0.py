@@ -396,12 +396,13 @@ def point_mst_edges(x: torch.Tensor, p: float) -> tuple[torch.Tensor, bool]:
 
 
 # The matrix-product Prim (l2 only) pays from about 64 coordinates on for clouds of up to
-# ~1000 points and from 96 on for larger ones (measured: benchmarks/prim_kernels.md), for
-# clouds large enough to amortise the BLAS call, and while its N x N matrix stays below
-# _GRAM_MAX_BYTES (beyond it the O(N*D)-memory kernel is used).
-_GRAM_MIN_D = 96
-_GRAM_MIN_D_SMALL, _GRAM_SMALL_N = 64, 1024
-_GRAM_MIN_N = 256
+# ~500 points and from 128 on for larger ones (measured: benchmarks/prim_kernels.md; at
+# N = 100, D = 160 it takes half the time of the direct sums), for clouds large enough to
+# amortise the product's call, and while its N x N matrix stays below _GRAM_MAX_BYTES
+# (beyond it the O(N*D)-memory kernel is used).
+_GRAM_MIN_D = 128
+_GRAM_MIN_D_SMALL, _GRAM_SMALL_N = 64, 512
+_GRAM_MIN_N = 64
 _GRAM_MAX_BYTES = 256 << 20
 
 
