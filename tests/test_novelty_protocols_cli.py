@@ -91,9 +91,9 @@ def test_pool_without_and_standard_name_their_protocols(halves, tmp_path, capsys
                  "--out-dir", str(std)]) == 0
     s = _summary(std)
     assert s["protocol"] == "validation" and (std / "n20" / "roc_curves.png").is_file()
-    # the count has no pool to leave out
+    # a pool needs a knn scorer summed over branches
     assert main(["evaluate", str(full / "model.pt"), "--dataset", "digits", "--novelty", "pool-without",
-                 "--out-dir", str(tmp_path / "c")]) == 2
+                 "--scorer", "knn-mean", "--aggregate", "mean", "--pool-size", "200", "--out-dir", str(tmp_path / "c")]) == 2
     assert "knn scorer" in capsys.readouterr().err
     # a model trained on every class has no never-trained protocol
     assert main(["evaluate", str(full / "model.pt"), str(a), "--dataset", "digits", "--novelty", "never-trained",
@@ -113,3 +113,32 @@ def test_a_reused_folder_keeps_no_scores_of_other_settings(halves, tmp_path):
     assert main([*base, "--novelty", "pool-without", "--rotations", "1"]) == 0
     assert json.loads((out / "n20" / "summary.json").read_text())["protocol"] == "validation-pool-without"
     assert not (out / "n20" / "scores_draw0.npz").exists() and not (out / "n20" / "roc_curves.png").exists()
+
+
+def test_the_paper_count_in_the_novelty_protocols_scores_each_problem_on_its_own_queries(halves, tmp_path):
+    """The count has no pool: each class against the classes left out (pool-without) or never trained on,
+    on those queries only. Oracle: the standard run's draw-0 scores of every query, masked by hand."""
+    from sklearn.metrics import roc_auc_score
+    from corel.data import load_dataset
+    a, b = halves
+    common = ["--dataset", "digits", "--protocol", "validation", "--n", "20", "--draws", "1", "--no-progress",
+              "--threads", "1"]
+    std, pw, never = tmp_path / "std", tmp_path / "pw", tmp_path / "never"
+    assert main(["evaluate", str(a), *common, "--out-dir", str(std)]) == 0
+    assert main(["evaluate", str(a), *common, "--novelty", "pool-without", "--rotations", "2", "--out-dir", str(pw)]) == 0
+    assert main(["evaluate", str(a), str(b), *common, "--novelty", "never-trained", "--out-dir", str(never)]) == 0
+    saved = np.load(std / "n20" / "scores_draw0.npz")
+    scores, y = saved["scores"], saved["test_labels"]          # (classes, Q) normality, (Q,)
+    s = _summary(pw)
+    assert s["protocol"] == "validation-pool-without" and s["scorer"] == "count (the paper)" and s["pool"] is None
+    for c in range(10):
+        others = [(c + j) % 10 for j in range(1, 10)]
+        expected = np.mean([100 * roc_auc_score(y[m] == c, scores[c][m]) for r in range(2)
+                            for m in [np.isin(y, [c, *(others[r:] + others[:r])[-4:]])]])
+        assert s["per_class"][str(c)]["mean"] == pytest.approx(expected, abs=1e-9), c
+    part = _summary(never / "model-A")                         # model A trained on 0..4: scored against 5..9 only
+    assert sorted(part["per_class"]) == HALF_A.split(",")
+    for c in range(5):
+        m = np.isin(y, [c, 5, 6, 7, 8, 9])
+        assert part["per_class"][str(c)]["mean"] == pytest.approx(100 * roc_auc_score(y[m] == c, scores[c][m]),
+                                                                  abs=1e-9), c

@@ -69,10 +69,12 @@ def evaluate_checkpoint(checkpoint, spec: EvalSpec, out_dir, trained_on: str | N
     problems = _problems(spec, ck, classes, train_y)
     for n in spec.ns:
         t0 = time.perf_counter()
-        if problems is None:
+        if problems is None or not _knn_sum(spec):
+            # the paper's loop; in a novelty protocol each class on its problems' queries (no pool to draw)
             res = evaluate_one_class(train_codes, train_y, test_codes, test_y, n=n, draws=spec.draws,
                                      radius=spec.radius, n_branches=n_branches, seed=spec.seed,
-                                     class_names=classes, device=spec.device, scorer=spec.scorer, **views)
+                                     class_names=classes, device=spec.device, scorer=spec.scorer,
+                                     problems=None if spec.novelty == "standard" else problems, **views)
         else:
             res = _run_problems(train_codes, train_y, test_codes, test_y, problems, spec, n, n_branches, classes,
                                 **views)
@@ -179,12 +181,11 @@ def _problems(spec: EvalSpec, ck: dict, classes, train_y):
     if spec.novelty not in PROTOCOLS:
         raise ValueError(f"Unknown novelty protocol {spec.novelty!r}; choose one of {list(PROTOCOLS)}.")
     labels = sorted(set(torch.as_tensor(train_y).tolist()))
-    knn_sum = spec.scorer is not None and spec.scorer.kind == "knn" and spec.scorer.aggregate == "sum" \
-        and str(spec.device or "cpu") == "cpu"   # the protocols' kernels run on the CPU
     if spec.novelty == "standard":
-        return standard_problems(labels) if knn_sum else None
-    from ..scoring.pool_rules import rule_of
-    rule_of(spec.scorer)   # a one-line error for scorers the protocols cannot use
+        return standard_problems(labels) if _knn_sum(spec) else None
+    if spec.scorer is not None and spec.scorer.reference:
+        from ..scoring.pool_rules import rule_of
+        rule_of(spec.scorer)   # a pool needs the protocols' knn loop: a one-line error for other scorers
     if spec.novelty == "pool-without":
         return pool_without_problems(labels, spec.rotations)
     trained = _trained_classes(ck, classes)
@@ -192,6 +193,12 @@ def _problems(spec: EvalSpec, ck: dict, classes, train_y):
         raise ValueError("The never-trained protocol needs a model trained on some classes only "
                          "(corel train --train-classes ...); this one trained on every class.")
     return never_trained_problems([list(classes).index(c) for c in trained], labels)
+
+
+def _knn_sum(spec: EvalSpec) -> bool:
+    """Whether the novelty protocols' knn loop (corel.protocols.problems, CPU kernels) scores this spec."""
+    return spec.scorer is not None and spec.scorer.kind == "knn" and spec.scorer.aggregate == "sum" \
+        and str(spec.device or "cpu") == "cpu"
 
 
 def _run_problems(train_codes, train_y, test_codes, test_y, problems, spec: EvalSpec, n: int, n_branches: int,

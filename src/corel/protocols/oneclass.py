@@ -91,7 +91,7 @@ class OneClassResult:
 def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: int = 120, draws: int = 5,
                        radius: float = 2.0, n_branches: int = 16, seed: int = 0, class_names=None,
                        *, device=None, chunk_size: int | None = None, scorer=None, train_views=(),
-                       test_views=()) -> OneClassResult:
+                       test_views=(), problems=None) -> OneClassResult:
     """Run COREL's one-class protocol on precomputed codes.
 
     For each draw and each class c: n training codes of class c are drawn uniformly without
@@ -132,6 +132,10 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
         ``train_codes`` / ``test_codes``: every drawn inlier joins in all its views (n x views
         inliers), and a test image's score is the sum of its views' scores (test-time
         augmentation, label-free).
+    problems : list of corel.protocols.problems.Problem, optional
+        Score each problem's inlier class against its outlier classes only (the novelty protocols
+        for scorers without a pool: the count, knn); a class's AUROC per draw is the mean over its
+        problems. Default: every class against all others.
 
     Returns
     -------
@@ -197,6 +201,12 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
     if scorer is not None and scorer.radius != "auto":
         radius = float(scorer.radius)
     queries = [test] + test_extra
+    if problems is not None:
+        rows, auroc = _problem_draws(problems, classes, y_test, members, [train] + train_extra, queries, n, draws,
+                                     seed, n_branches, radius, scorer, chunk_size)
+        return OneClassResult(class_names=tuple(names[i] for i in rows), classes=classes[rows], auroc=auroc,
+                              n=int(n), draws=int(draws), radius=float(radius), n_branches=int(n_branches),
+                              seed=int(seed), test_labels=y_test, scores_draw0=None)
     terms = reference_terms(train, queries, scorer, seed, n_branches)
     auroc, scores0 = class_draws(members, [train] + train_extra, queries, positives, range(len(classes)), n, draws,
                                  seed, n_branches, radius, scorer, terms, chunk_size)
@@ -243,6 +253,29 @@ def class_draws(members, train_views: list, queries: list, positives: np.ndarray
         if d == 0:
             scores0 = scores
     return auroc, scores0
+
+
+def _problem_draws(problems, classes, y_test, members, train_views, queries, n, draws, seed, n_branches, radius,
+                   scorer, chunk_size):
+    """:func:`class_draws` per problem on its own queries (its inlier and outlier classes); per inlier class,
+    the mean over its problems. Returns (class indices, AUROC x 100 of shape (classes, draws))."""
+    if scorer is not None and scorer.reference:
+        raise ValueError("A scorer with a pool scores the novelty protocols through corel.protocols.problems."
+                         "run_problems, which draws each problem's pool without its outlier classes.")
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    per_class: dict[int, list] = {}
+    for p in problems:
+        unknown = [c for c in (p.inlier, *p.outliers) if c not in index]
+        if unknown:
+            raise ValueError(f"A problem names class label(s) {unknown} that the codes' labels do not hold.")
+        mask = np.isin(y_test, (p.inlier, *p.outliers))
+        keep = torch.as_tensor(mask, device=queries[0].device)
+        ci = index[p.inlier]
+        auroc, _ = class_draws(members, train_views, [q[keep] for q in queries], {ci: y_test[mask] == p.inlier},
+                               [ci], n, draws, seed, n_branches, radius, scorer, None, chunk_size)
+        per_class.setdefault(ci, []).append(auroc[0])
+    rows = sorted(per_class)
+    return rows, np.stack([np.mean(per_class[c], axis=0) for c in rows])
 
 
 def draw_rng(seed: int, class_index: int, draw: int) -> np.random.Generator:
