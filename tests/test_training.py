@@ -403,9 +403,11 @@ def test_branch_layers_keep_float32_codes_under_bfloat16_autocast():
     assert torch.equal(z, model.encoder_fc(h.float()))
 
 
-def test_bf16_mixed_run_trains_and_exports_float32_weights(tmp_path):
+def test_bf16_mixed_run_trains_and_exports_float32_weights(tmp_path, capfd):
     extra = ["--augment", "rcrop,flip,jitter,gray", "--contrastive", "10", "--precision", "bf16-mixed"]
     assert _train(tmp_path, "--epochs", "1", *extra) == 0
+    printed = capfd.readouterr()
+    assert "Automatic Mixed Precision" not in printed.out + printed.err    # the user chose it; no echo
     ck = load_checkpoint(tmp_path / "model.pt")
     assert ck["config"]["precision"] == "bf16-mixed"
     assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in ck["state_dict"].values())

@@ -31,7 +31,7 @@ _RANK_ZERO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric
 _TIP = re.compile(r"💡 Tip: For seamless cloud (logging and experiment tracking|uploads and versioning)")
 # The hardware summary of every run ("GPU available: False, used: False", "TPU available: ...", HPU, IPU):
 # the user chose --accelerator; corel's own lines say what runs.
-_HARDWARE = re.compile(r"(GPU|TPU|HPU|IPU) available: ")
+_HARDWARE = re.compile(r"(GPU|TPU|HPU|IPU) available: |Using \S+ Automatic Mixed Precision")   # and --precision's echo
 
 
 class _NoLightningTips(logging.Filter):
