@@ -12,7 +12,8 @@ CPU against CPU). Exit status 1 if any result differs from the CPU's beyond floa
 2. H1 (``vr_persistence_1d``): diagrams of 8 noisy circles (200 points) and their gradients.
 3. The paper's step: the connectivity loss forward + backward on 16 x 100 x 10 codes, median of 50.
 4. One training epoch of the paper's autoencoder with corel's contrastive recipe on 20,000 random
-   32 x 32 images (``corel train``, Lightning, the device's accelerator): seconds and images / s.
+   32 x 32 images, in float32 and with --precision bf16-mixed (``corel train``, Lightning, the device's
+   accelerator): seconds and images / s.
 """
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def _paper_step(device, reps: int) -> dict:
             "reps": reps}
 
 
-def _epoch(device, n_images: int) -> dict:
+def _epoch(device, n_images: int, precision: str = "32-true") -> dict:
     from corel.apps.cli import main
     with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(0)
@@ -107,11 +108,11 @@ def _epoch(device, n_images: int) -> dict:
                  y=np.zeros(n_images, dtype=np.int64))
         args = ["train", "--dataset", "npz", "--data-root", str(Path(tmp) / "random.npz"), "--recipe", "contrastive",
                 "--epochs", "1", "--no-progress-bar", "--out-dir", str(Path(tmp) / "run"),
-                "--accelerator", "gpu" if device.type == "cuda" else "cpu", "--devices", "1"]
+                "--accelerator", "gpu" if device.type == "cuda" else "cpu", "--devices", "1", "--precision", precision]
         t0 = time.perf_counter()
         rc = main(args)
         seconds = time.perf_counter() - t0
-    return {"check": "one training epoch (contrastive recipe, 32 x 32, batch 100)", "images": n_images,
+    return {"check": f"one training epoch (contrastive recipe, 32 x 32, batch 100, {precision})", "images": n_images,
             "seconds": seconds, "images_per_s": n_images / seconds, "ok": rc == 0}
 
 
@@ -129,7 +130,8 @@ def main(argv=None) -> int:
     print(f"device: {name}; {versions(['torch', 'lightning', 'numba'])}")
     rows = _h0(device, args.quick) + _h1(device, args.quick)
     rows.append(_paper_step(device, 10 if args.quick else 50))
-    rows.append(_epoch(device, 2000 if args.quick else 20000))
+    for precision in ("32-true", "bf16-mixed"):
+        rows.append(_epoch(device, 2000 if args.quick else 20000, precision))
     for r in rows:
         print(json.dumps(r))
     bad = [r for r in rows if r.get("ok") is False]
