@@ -154,22 +154,22 @@ def test_scoring_in_bounded_blocks_resumes_per_class(setup, tmp_path, monkeypatc
     root, ckpt = setup
     out = tmp_path / "out"
     ls.evaluate_large(ckpt, _spec(root, step="encode"), out)
-    import corel.scoring.counting as counting
-    real, calls = counting.count_neighbors, []
+    import corel.protocols.oneclass as loop       # the protocol loop's count kernel
+    real, calls = loop.count_neighbors, []
 
     def count(q, inliers, *a, **k):
         calls.append(tuple(inliers.shape))
-        if len(calls) == 2 and not os.environ.get("RESUMED"):
+        if len(calls) == 4 and not os.environ.get("RESUMED"):      # the first draw of the second class
             raise KeyboardInterrupt("killed")
         return real(q, inliers, *a, **k)
-    monkeypatch.setattr(counting, "count_neighbors", count)
-    tiny = 3 * 4 * VAL * 8 * 2 / 2**20          # room for the counts of exactly one class (3 draws x 24 test codes)
+    monkeypatch.setattr(loop, "count_neighbors", count)
+    tiny = 4 * VAL * 8 * 2 / 2**20              # room for the counts of exactly one class and draw (24 test codes)
     with pytest.raises(KeyboardInterrupt):
         ls.evaluate_large(ckpt, _spec(root, step="score", memory_mb=tiny), out)
     assert len(ls._read_results(out / "n5")) == 1                         # the first class's block was kept
     monkeypatch.setenv("RESUMED", "1")
     summary = ls.evaluate_large(ckpt, _spec(root, step="score", memory_mb=tiny), out)
-    assert calls == [(3, 5, 20)] * 5                                       # one class (x 3 draws) per call
+    assert calls == [(1, 5, 20)] * (4 + 3 * 3)                             # one class per call, a call per draw
     assert summary["n_classes"] == 4
     # another protocol into the same folder is refused
     with pytest.raises(ValueError, match="another protocol"):
@@ -178,12 +178,17 @@ def test_scoring_in_bounded_blocks_resumes_per_class(setup, tmp_path, monkeypatc
 
 def test_auroc_from_counts_is_sklearns():
     from sklearn.metrics import roc_auc_score
+    from corel.scoring.metrics import auroc_from_counts, auroc_percent
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 12, size=(6, 500))                       # many ties
     labels = rng.random(500) < 0.1
     scores[:, labels] += rng.integers(0, 3, size=(6, int(labels.sum())))
-    got = ls.auroc_from_counts(scores, labels)
+    got = auroc_from_counts(scores, labels)
     assert np.allclose(got, [roc_auc_score(labels, s) for s in scores], rtol=0, atol=1e-12)
+    # the protocols' auroc_percent takes this path for integer scores, scikit-learn's for the others
+    for s16 in scores.astype(np.int16):
+        assert auroc_percent(labels, s16) == pytest.approx(100 * roc_auc_score(labels, s16), abs=1e-10)
+    assert auroc_percent(labels, scores[0] + 0.5) == pytest.approx(100 * roc_auc_score(labels, scores[0]), abs=1e-10)
 
 
 def test_cli_evaluate_large(setup, tmp_path, capsys):

@@ -15,18 +15,16 @@ AUROC) at that scale:
    ranges) encoded by K processes or machines (``shard=(i, K)``; under torchrun or SLURM the
    rank and world size by default); each shard records its finished chunks, so a killed shard
    resumes where it stopped. :func:`merge_shards` concatenates the K files once all are done.
-3. **Score** (:func:`score_classes`): the classes are scored in blocks, every draw of a block's
-   classes in one call of the count kernel (:func:`corel.scoring.counting.count_neighbors`), whose
-   output (block rows x test codes) is the only large array: its size is set by
-   ``memory_mb``. Inliers are read from the memory-mapped training codes (n rows per class
-   and draw). Each finished block appends its classes' AUROCs to a JSON-lines file, so a killed
-   run resumes at the next unfinished class; classes too can be split over processes
-   (``class_shard``) and the results merged (every shard's file is read).
+3. **Score** (:func:`score_classes`): the classes are scored in blocks through the protocol loop of
+   every command (:func:`corel.protocols.oneclass.class_draws`): per draw, the block's classes in one
+   call of the count kernel, whose output (block x test codes) is the only large array: its size
+   is set by ``memory_mb``. Inliers are read from the memory-mapped training codes (n rows per
+   class and draw, :class:`MemmapRows`). Each finished block appends its classes' AUROCs to a
+   JSON-lines file, so a killed run resumes at the next unfinished class; classes too can be split
+   over processes (``class_shard``) and the results merged (every shard's file is read).
 
-The draws are :func:`corel.protocols.oneclass.draw_rng`'s and the AUROC is the Mann-Whitney statistic with
-ties counted half (what ``sklearn.metrics.roc_auc_score`` computes, here from integer score
-histograms), so the numbers equal :func:`corel.protocols.oneclass.evaluate_one_class`'s on the same codes
-(tested). Only the paper's count scorer is offered here (no TTA, no other scorers).
+The draws and the AUROC are the loop's, so the numbers equal :func:`corel.protocols.oneclass.evaluate_one_class`'s
+on the same codes (tested). Only the paper's count scorer is offered here (no TTA, no other scorers).
 
 Layout of ``out_dir``::
 
@@ -53,7 +51,7 @@ import torch
 from .._atomic import atomic_file, atomic_write_bytes
 
 __all__ = ["SplitIndex", "build_index", "CodeStore", "open_store", "encode_shard", "merge_shards",
-           "score_classes", "auroc_from_counts", "evaluate_large", "LargeSpec"]
+           "score_classes", "MemmapRows", "evaluate_large", "LargeSpec"]
 
 FORMAT = 1
 _POLL_S = 2.0          # how often a shard looks whether the others have finished
@@ -325,23 +323,19 @@ def merge_shards(store: CodeStore, k: int, block_rows: int = 65536) -> Path:
 
 
 # ============================================================================ 3. scoring
-def auroc_from_counts(scores: np.ndarray, positives: np.ndarray) -> np.ndarray:
-    """AUROC (in [0, 1]) of each row of non-negative integer ``scores`` (R, Q) for the labels
-    ``positives`` (Q,): P(score of a positive > score of a negative) + P(equal) / 2, exactly
-    (integer histograms; what sklearn's roc_auc_score computes, to rounding)."""
-    scores = np.asarray(scores)
-    pos = np.asarray(positives, dtype=bool)
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("The AUROC needs positives and negatives among the scored codes.")
-    out = np.empty(len(scores))
-    for r, row in enumerate(scores):
-        top = int(row.max()) + 1
-        hp = np.bincount(row[pos], minlength=top).astype(np.float64)
-        hn = np.bincount(row[~pos], minlength=top).astype(np.float64)
-        below = np.concatenate([[0.0], np.cumsum(hn)[:-1]])
-        out[r] = float((hp * (below + 0.5 * hn)).sum()) / (n_pos * n_neg)
-    return out
+class MemmapRows:
+    """Rows of a (memory-mapped) (N, D) array as the protocol loop indexes codes: ``rows[idx]`` with a
+    tensor of row numbers gives a float32 tensor of shape idx.shape + (D,), read in file order."""
+
+    def __init__(self, array, device):
+        self.array, self.device = array, torch.device(device)
+
+    def __getitem__(self, idx: torch.Tensor) -> torch.Tensor:
+        rows = idx.cpu().numpy().reshape(-1)
+        order = np.argsort(rows, kind="stable")                 # read the memory map in file order
+        out = np.empty((len(rows), self.array.shape[1]), dtype=np.float32)
+        out[order] = np.asarray(self.array[rows[order]], dtype=np.float32)
+        return torch.from_numpy(out).view(*idx.shape, -1).to(self.device)
 
 
 def _class_ranges(labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -377,8 +371,7 @@ def score_classes(train_codes, train_labels, test_codes, test_labels, classes, o
     (classes x draws, Q) counts, the block sized so that the counts fit ``memory_mb``.
     """
     from tqdm.auto import tqdm
-    from ..scoring.counting import count_neighbors
-    from .oneclass import draw_rng
+    from .oneclass import class_draws
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"n": int(n), "draws": int(draws), "radius": float(radius), "n_branches": int(n_branches),
@@ -407,22 +400,19 @@ def score_classes(train_codes, train_labels, test_codes, test_labels, classes, o
     dev = torch.device(device) if device is not None else torch.device("cpu")
     test = torch.from_numpy(np.array(test_codes, dtype=np.float32)).to(dev)     # Q x D in memory
     q = test.shape[0]
-    per_block = max(1, int(memory_mb * 2**20) // (draws * q * 8 * 2))    # int64 counts, and a copy
+    per_block = max(1, int(memory_mb * 2**20) // (q * 8 * 2))    # one draw's int64 counts, and a copy
     results_path = out / (f"results-{i}-of-{k}.jsonl" if k > 1 else "results.jsonl")
     bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="scoring classes", unit="class",
                disable=not progress, leave=False)
+    source = MemmapRows(train_codes, dev)
     for b in range(0, len(todo), per_block):
         block = todo[b:b + per_block]
-        rows = np.concatenate([starts[c] + draw_rng(seed, c, d).choice(ends[c] - starts[c], size=n, replace=False)
-                               for c in block for d in range(draws)])
-        order = np.argsort(rows, kind="stable")                 # read the memory map in file order
-        inl = np.empty((len(rows), train_codes.shape[1]), dtype=np.float32)
-        inl[order] = np.asarray(train_codes[rows[order]], dtype=np.float32)
-        inliers = torch.from_numpy(inl).view(len(block) * draws, n, -1).to(dev)
-        counts = count_neighbors(test, inliers, n_branches, radius).cpu().numpy()   # (block x draws, Q)
+        # the one protocol loop (corel.protocols.oneclass.class_draws), on rows read from the memory map
+        members = {c: np.arange(starts[c], ends[c]) for c in block}
+        auroc, _ = class_draws(members, [source], [test], {c: test_labels == c for c in block}, block, n, draws,
+                               seed, n_branches, radius)
         lines = []
-        for j, c in enumerate(block):
-            auc = 100.0 * auroc_from_counts(counts[j * draws:(j + 1) * draws], test_labels == c)
+        for c, auc in zip(block, auroc):
             row = {"class_index": int(c), "class": str(classes[c]), "auroc": auc.tolist(),
                    "mean": float(auc.mean()), "std": float(auc.std())}
             done[c] = row
