@@ -1,7 +1,7 @@
 """The two CPU Prim kernels for l2 side by side, to place corel's dispatch rule
-(persistence._use_gram: the matrix-product Prim from D >= 96, or D >= 64 up to 1,024
-points, for N >= 256 and up to a 256 MB matrix): the direct-sum kernel (prim_points, O(N*D)
-memory) against the matrix-product kernel (prim_gram: NumPy's syrk, then Prim on bounded
+(topology.h0._use_gram: the matrix-product Prim from D >= 128, or D >= 64 up to 512
+points, for N >= 64 and up to a 256 MB matrix): the direct-sum kernel (prim_points, O(N*D)
+memory) against the matrix-product kernel (prim_gram: torch's matrix product, then Prim on bounded
 estimates), float32 Gaussian clouds, one thread, process CPU time, medians of calls
 alternated between the two kernels after a warm-up call. Both build the same tree; the script checks that too.
 
@@ -16,7 +16,8 @@ import platform
 import statistics
 
 import numpy as np
-from _timing import alternate   # benchmarks/_timing.py, beside this script
+import torch
+from _timing import alternate, cpu_name   # benchmarks/_timing.py, beside this script
 
 from corel.topology import _prim_numba
 from corel.topology.h0 import _use_gram
@@ -33,7 +34,7 @@ def paired_ms(f, g, min_calls: int = 9, budget: float = 2.0) -> tuple[float, flo
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="300,1000,2000,4000")
+    ap.add_argument("--sizes", default="50,100,200,300,1000,2000,4000")
     ap.add_argument("--dims", default="16,32,64,96,160,256")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
@@ -55,7 +56,8 @@ def main(argv=None) -> int:
             f"{' '.join(argv if argv is not None else os.sys.argv[1:])}`",
             "",
             f"Date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. Machine: {os.cpu_count()} CPUs; "
-            f"Python {platform.python_version()}, NumPy {np.__version__}. Process CPU time, median; "
+            f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}, "
+            f"{cpu_name()}; load average at the end {'/'.join(f'{v:.2f}' for v in os.getloadavg())}. Process CPU time, median; "
             "the calls of the two kernels alternated, the ratio the median of per-pair ratios; "
             "the same trees from both kernels (checked).", ""]
     text = "\n".join(head + lines) + "\n"
