@@ -420,3 +420,6 @@ def test_unknown_precision_is_a_one_line_error(tmp_path, capsys):
     assert main(["train", "--precision", "16", "--out-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "'precision' must be one of ['32-true', 'bf16-mixed']" in err and len(err.splitlines()) == 1
+    assert main(["train", "--model", "mlp", "--precision", "bf16-mixed", "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is for the conv model" in err and len(err.splitlines()) == 1

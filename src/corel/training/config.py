@@ -130,6 +130,9 @@ class TrainConfig:
             raise ValueError(f"Config key 'lr_schedule' must be one of {list(LR_SCHEDULES)}; got {self.lr_schedule!r}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"Config key 'precision' must be one of {list(PRECISIONS)}; got {self.precision!r}.")
+        if self.precision != "32-true" and self.model != "conv":
+            raise ValueError(f"precision {self.precision!r} is for the conv model (its branch layers keep the codes in "
+                             f"float32); the {self.model!r} model trains in '32-true'.")
         if self.conn_scope not in CONN_SCOPES:
             raise ValueError(f"Config key 'conn_scope' must be one of {list(CONN_SCOPES)}; got {self.conn_scope!r}.")
         if self.model not in ("conv", "mlp"):
