@@ -325,3 +325,17 @@ def test_compare_refuses_the_never_trained_protocol(checkpoints, tmp_path, capsy
     assert main(_args(checkpoints, tmp_path, "--novelty", "never-trained")) == 2
     err = capsys.readouterr().err.strip()
     assert "corel evaluate --novelty never-trained" in err and len(err.splitlines()) == 1
+
+
+def test_a_clipped_pool_row_equals_corel_evaluate_with_the_same_settings(checkpoints, tmp_path):
+    """compare scores a pool as `corel evaluate` does (every pool rule, the clipped default of corel score too)."""
+    out, ev = tmp_path / "cmp", tmp_path / "ev"
+    assert main(_args(checkpoints, out, "--beyond-checkpoint", checkpoints[1], "--beyond-scorer",
+                      "knn-mean,k=3,aggregate=sum,reference=200,pool_rule=clip", methods="corel-beyond")) == 0
+    row = json.loads((out / "compare.json").read_text())["rows"][0]
+    assert main(["evaluate", checkpoints[1], "--dataset", "digits", "--n", "20", "--draws", "2",
+                 "--scorer", "knn-mean", "--k", "3", "--pool-size", "200", "--pool-rule", "clip", "--no-progress",
+                 "--out-dir", str(ev)]) == 0
+    per_class = json.loads((ev / "n20" / "summary.json").read_text())["per_class"]
+    for c in ("0", "1"):
+        assert row["per_class"][c] == pytest.approx(per_class[c]["mean"], abs=1e-9)

@@ -547,8 +547,8 @@ class _Context:
         views = [(train_codes, test_codes)]
         if method == "corel-beyond":
             views += [self.view_codes(which, v) for v in self.beyond_views()[1:]]
-        if scorer is not None and scorer.reference and self.spec.novelty != "standard":
-            return self._pool_cell(ci, scorer, views, n_branches)
+        if scorer is not None and scorer.reference and (scorer.aggregate == "sum" or self.spec.novelty != "standard"):
+            return self._pool_cell(ci, scorer, views, n_branches)     # as corel evaluate scores a pool
         terms = self.reference_terms(which, scorer, views) if scorer is not None else [None] * len(views)
         if method == "plain-ae-hindsight":
             if self._grid is None:
@@ -584,8 +584,9 @@ class _Context:
 
 
     def _pool_cell(self, ci: int, scorer, views, n_branches: int) -> dict:
-        """corel-beyond with a pool in the pool-without protocol: each rotation's pool drawn without its
-        outlier classes, through the novelty protocols' loop (corel.protocols.problems)."""
+        """corel-beyond with a pool, through the loop `corel evaluate` scores pools with (corel.protocols.
+        problems, every pool rule): the standard protocol's pool drawn from every class, pool-without's
+        per rotation without its outlier classes."""
         from ..scoring.pool_rules import rule_of
         from .problems import run_problems
         res = run_problems(views[0][0], self.y_train, views[0][1], self.y_test, self.problems(ci),
