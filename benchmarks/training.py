@@ -8,7 +8,7 @@ alike, and the ratio of each pair of neighbouring runs is reported beside the be
 
     python benchmarks/training.py --compare lambda --steps 150        # paper's step, lambda 0 vs 20
     python benchmarks/training.py --compare precision --steps 150     # contrastive recipe, 32 vs bf16
-    python benchmarks/training.py --compare threads --steps 150       # contrastive recipe, 1 vs 2 threads
+    python benchmarks/training.py --compare threads --steps 150       # 1 vs 2 threads vs 2 DDP processes
     git archive REV src | tar -x -C /tmp/base                         # an earlier tree, then:
     python benchmarks/training.py --compare speed --baseline-src /tmp/base/src --steps 150
 
@@ -31,8 +31,9 @@ COMPARISONS = {
     "lambda": [("paper, lambda 0", {"lam": 0.0}, None, "now"), ("paper, lambda 20", {"lam": 20.0}, None, "now")],
     "precision": [("contrastive, 32-true", {"recipe": "contrastive"}, None, "now"),
                   ("contrastive, bf16-mixed", {"recipe": "contrastive", "precision": "bf16-mixed"}, None, "now")],
-    "threads": [("contrastive, 1 thread", {"recipe": "contrastive"}, 1, "now"),
-                ("contrastive, 2 threads", {"recipe": "contrastive"}, 2, "now")],
+    "threads": [("contrastive, 1 process x 1 thread", {"recipe": "contrastive"}, 1, "now"),
+                ("contrastive, 1 process x 2 threads", {"recipe": "contrastive"}, 2, "now"),
+                ("contrastive, 2 DDP processes x 1 thread", {"recipe": "contrastive", "devices": "2"}, 1, "now")],
     "speed": [("contrastive, baseline tree, 32-true", {"recipe": "contrastive"}, None, "baseline"),
               ("contrastive, this tree, 32-true", {"recipe": "contrastive"}, None, "now"),
               ("contrastive, this tree, bf16-mixed", {"recipe": "contrastive", "precision": "bf16-mixed"}, None,
@@ -40,8 +41,9 @@ COMPARISONS = {
 }
 
 
-def worker(job: dict) -> float:
-    """One timed run in this process: images / s of ``job['steps']`` steps after ``job['warmup']``."""
+def worker(job: dict) -> float | None:
+    """One timed run: images / s (over all ranks) of ``job['steps']`` steps after ``job['warmup']``; None on
+    ranks other than 0 (DDP: Lightning starts them by running this script again)."""
     import torch
     torch.set_num_threads(job["threads"])
     import lightning.pytorch as pl
@@ -65,11 +67,16 @@ def worker(job: dict) -> float:
         def on_train_end(self, trainer, module):
             times["t1"] = time.perf_counter()
     extra = {"precision": cfg.precision} if "precision" in job["keys"] else {}   # a baseline tree may predate it
-    trainer = pl.Trainer(max_steps=steps + warmup, accelerator="cpu", devices=1, logger=False,
+    devices = int(job["keys"].get("devices", 1))
+    if devices > 1:
+        extra["strategy"] = "ddp"
+    trainer = pl.Trainer(max_steps=steps + warmup, accelerator="cpu", devices=devices, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          use_distributed_sampler=False, callbacks=[Timer()], **extra)
     trainer.fit(module, train_dataloaders=_EpochLoader(data, cfg).build(trainer))
-    return steps * cfg.batch_size / (times["t1"] - times["t0"])
+    if trainer.global_rank != 0:
+        return None
+    return devices * steps * cfg.batch_size / (times["t1"] - times["t0"])
 
 
 def _run(job: dict, src: str | None) -> float:
@@ -93,7 +100,9 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(worker(json.loads(args.worker)))
+        value = worker(json.loads(args.worker))
+        if value is not None:
+            print(value)
         return 0
     settings = COMPARISONS[args.compare]
     if any(where == "baseline" for *_, where in settings) and not args.baseline_src:
