@@ -751,7 +751,7 @@ def format_compare_table(table: dict) -> str:
     elif pooled:   # the setting of a pooled number: its pool holds every kind of outlier scored here
         notes.append(f"- {', '.join(pooled)}: scored relative to an unlabelled pool of training images of every "
                      f"class, so the pool holds every kind of outlier of this protocol. A pool helps only against kinds "
-                     f"of images it holds; `corel evaluate --novelty pool-without` measures a pool that lacks them.")
+                     f"of images it holds; `--novelty pool-without` (here and in `corel evaluate`) measures a pool that lacks them.")
     if notes:
         lines += ["", *notes]
     lines += ["", "Published: the mean AUROC over all classes of this data set as each method's paper reports it "
