@@ -582,7 +582,6 @@ class _Context:
             res["auroc_by_radius"] = {repr(float(r)): float(a) for r, a in zip(radii, auroc.mean(1))}
         return res
 
-
     def _pool_cell(self, ci: int, scorer, views, n_branches: int) -> dict:
         """corel-beyond with a pool, through the loop `corel evaluate` scores pools with (corel.protocols.
         problems, every pool rule): the standard protocol's pool drawn from every class, pool-without's
