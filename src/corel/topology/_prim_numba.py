@@ -131,8 +131,8 @@ def prim_gram(x: np.ndarray, max_checks: int | None = None) -> np.ndarray | None
     if not sq.max(initial=0.0) <= float(info.max) / 16:
         return None                            # the estimates would overflow
     # torch's matrix product, not NumPy's: it runs on torch's threads (torch.set_num_threads),
-    # where NumPy's OpenBLAS starts its own; on a busy machine those waited for a scheduler
-    # slice in every call (8 ms for a 100 x 160 cloud instead of 0.05; benchmarks/prim_kernels.md).
+    # where NumPy's OpenBLAS starts its own; beside busy processes those waited for a scheduler
+    # slice in every call (seen: 8 ms for a 100 x 160 cloud, against 0.05 ms on one thread).
     # Each entry is within the bound below; the kernel needs no exact symmetry.
     xt = torch.from_numpy(xc)
     g = torch.mm(xt, xt.T).numpy()
