@@ -53,7 +53,7 @@ from ..baselines import (DAGMMDetector, DeepSVDDDetector, DivergedError, DSEBMDe
                         KDEDetector, OCSVMDetector)
 from ..baselines.plain_ae import radius_grid
 from ..scoring.metrics import auroc_percent
-from .oneclass import HINDSIGHT_LABEL, class_draws
+from .oneclass import HINDSIGHT_LABEL, problem_draws
 from .published import FAMILY, PLAIN_AE_RANGE, published
 
 __all__ = ["CompareSpec", "compare", "METHODS", "PROFILES", "PUBLISHED_BASELINES", "format_compare_table",
@@ -495,17 +495,12 @@ class _Context:
                  else standard_problems(labels))
         return [p for p in every if p.inlier == int(self.classes[ci])]
 
-    @staticmethod
-    def query_mask(problem, labels: np.ndarray) -> np.ndarray:
-        """The queries of a problem: its inlier class and its outlier classes (labels build the split only)."""
-        return np.isin(labels, (problem.inlier, *problem.outliers))
-
     def problem_auroc(self, ci: int, labels: np.ndarray, scores) -> float:
         """Mean AUROC x 100 over class ci's problems, each on its own queries, of scores of all ``labels``' images."""
         scores = np.asarray(scores)
         out = []
         for p in self.problems(ci):
-            m = self.query_mask(p, labels)
+            m = p.query_mask(labels)
             out.append(auroc_percent(labels[m] == p.inlier, scores[m]))
         return float(np.mean(out))
 
@@ -559,18 +554,11 @@ class _Context:
         self.draw(ci, 0)                   # a class with fewer than n training images: a one-line error
         train_views = [torch.as_tensor(tr) for tr, _ in views]
         queries = [torch.as_tensor(te) for _, te in views]
-        auroc, scores0 = 0.0, None
-        problems = self.problems(ci)
-        for p in problems:          # the standard protocol: one problem, every query
-            m = self.query_mask(p, self.y_test)
-            keep = torch.as_tensor(m)
-            runs = [class_draws(self.members, train_views, [q[keep] for q in queries],
-                                {ci: self.y_test[m] == p.inlier}, [ci], self.spec.n, self.spec.draws,
-                                self.spec.seed, n_branches, float(r), scorer,
-                                [None if t is None else t[:, keep] for t in terms]) for r in radii]
-            auroc = auroc + np.stack([a[0] for a, _ in runs]) / len(problems)           # (radii, draws)
-            if scores0 is None:
-                scores0, scored = runs[0][1][0], np.flatnonzero(m)
+        runs = [problem_draws(self.problems(ci), self.classes, self.y_test, self.members, train_views, queries,
+                              self.spec.n, self.spec.draws, self.spec.seed, n_branches, float(r), scorer, terms)
+                for r in radii]          # the standard protocol: one problem, every query
+        auroc = np.concatenate([a for _, a, _, _ in runs])                              # (radii, draws)
+        scores0, scored = runs[0][2], runs[0][3]
         _save_scores(self.cell_path(method, ci), scores0, scored)
         # hindsight: the cell keeps every radius; the table picks the radius best on the mean over
         # classes, and the cell's own "auroc" is this class's best radius (both chosen on test labels)

@@ -202,8 +202,8 @@ def evaluate_one_class(train_codes, train_labels, test_codes, test_labels, n: in
         radius = float(scorer.radius)
     queries = [test] + test_extra
     if problems is not None:
-        rows, auroc = _problem_draws(problems, classes, y_test, members, [train] + train_extra, queries, n, draws,
-                                     seed, n_branches, radius, scorer, chunk_size)
+        rows, auroc, _, _ = problem_draws(problems, classes, y_test, members, [train] + train_extra, queries, n,
+                                          draws, seed, n_branches, radius, scorer, chunk_size=chunk_size)
         return OneClassResult(class_names=tuple(names[i] for i in rows), classes=classes[rows], auroc=auroc,
                               n=int(n), draws=int(draws), radius=float(radius), n_branches=int(n_branches),
                               seed=int(seed), test_labels=y_test, scores_draw0=None)
@@ -255,27 +255,34 @@ def class_draws(members, train_views: list, queries: list, positives: np.ndarray
     return auroc, scores0
 
 
-def _problem_draws(problems, classes, y_test, members, train_views, queries, n, draws, seed, n_branches, radius,
-                   scorer, chunk_size):
+def problem_draws(problems, classes, y_test, members, train_views, queries, n, draws, seed, n_branches,
+                  radius=2.0, scorer=None, terms=None, chunk_size=None):
     """:func:`class_draws` per problem on its own queries (its inlier and outlier classes); per inlier class,
-    the mean over its problems. Returns (class indices, AUROC x 100 of shape (classes, draws))."""
-    if scorer is not None and scorer.reference:
+    the mean over its problems. ``terms``: :func:`reference_terms` of all queries, where a pool holds every
+    class (the standard protocol). Returns (class indices, AUROC x 100 of shape (classes, draws), the
+    first problem's draw-0 scores, the query indices they belong to)."""
+    if scorer is not None and scorer.reference and terms is None:
         raise ValueError("A scorer with a pool scores the novelty protocols through corel.protocols.problems."
                          "run_problems, which draws each problem's pool without its outlier classes.")
-    index = {c: i for i, c in enumerate(classes.tolist())}
+    index = {c: i for i, c in enumerate(np.asarray(classes).tolist())}
     per_class: dict[int, list] = {}
+    first = None
     for p in problems:
         unknown = [c for c in (p.inlier, *p.outliers) if c not in index]
         if unknown:
             raise ValueError(f"A problem names class label(s) {unknown} that the codes' labels do not hold.")
-        mask = np.isin(y_test, (p.inlier, *p.outliers))
+        mask = p.query_mask(y_test)
         keep = torch.as_tensor(mask, device=queries[0].device)
         ci = index[p.inlier]
-        auroc, _ = class_draws(members, train_views, [q[keep] for q in queries], {ci: y_test[mask] == p.inlier},
-                               [ci], n, draws, seed, n_branches, radius, scorer, None, chunk_size)
+        auroc, scores0 = class_draws(members, train_views, [q[keep] for q in queries], {ci: y_test[mask] == p.inlier},
+                                     [ci], n, draws, seed, n_branches, radius, scorer,
+                                     None if terms is None else [None if t is None else t[:, keep] for t in terms],
+                                     chunk_size)
         per_class.setdefault(ci, []).append(auroc[0])
+        if first is None:
+            first = (scores0[0], np.flatnonzero(mask))
     rows = sorted(per_class)
-    return rows, np.stack([np.mean(per_class[c], axis=0) for c in rows])
+    return rows, np.stack([np.mean(per_class[c], axis=0) for c in rows]), *first
 
 
 def draw_rng(seed: int, class_index: int, draw: int) -> np.random.Generator:

@@ -50,6 +50,10 @@ class Problem:
         if not self.outliers:
             raise ValueError(f"The problem of class {self.inlier} has no outlier class.")
 
+    def query_mask(self, labels) -> np.ndarray:
+        """Which of the query ``labels`` belong to this problem: its inlier and its outlier classes."""
+        return np.isin(np.asarray(labels), (self.inlier, *self.outliers))
+
 
 def standard_problems(classes) -> list[Problem]:
     """Every class against all others; the pool holds every class (the paper's protocol)."""
@@ -213,7 +217,7 @@ def run_problems(pool_codes, pool_labels, query_codes, query_labels, problems, r
             d_loo = loo_knn_mean(inl_b, torch.arange(n).repeat(len(pool_all)), k)
             for i in rows:
                 p = problems[i]
-                keep = torch.as_tensor(np.isin(query_y, (p.inlier,) + tuple(p.outliers)))
+                keep = torch.as_tensor(p.query_mask(query_y))
                 inlier_ref = [None] * len(pool_all)
                 if use_pool:
                     ref = ref_sorted[p.pool]
