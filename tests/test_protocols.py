@@ -214,3 +214,38 @@ def test_detector_clip_is_safe_where_the_ratio_is_blind():
     knn = CorelDetector(n_branches=1, scorer="knn-mean").fit(inl)
     auc["knn"] = roc_auc_score(y, -knn.score_samples(np.concatenate([test_in, far])))
     assert auc["knn"] > 0.99 and auc["clip"] > 0.99 and auc["ratio"] < auc["clip"] - 0.1
+
+
+def test_every_protocol_path_runs_through_the_one_draw_loop(monkeypatch):
+    """evaluate's count, its pooled scorer, the novelty problems and the pool rules: one loop."""
+    from corel.protocols import oneclass
+    tr, ytr, te, yte = blobs(4, 60, 30)
+    seen = []
+    real = oneclass.draw_loop
+
+    def spy(*args, **kwargs):
+        seen.append(type(args[5]).__name__)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(oneclass, "draw_loop", spy)
+    evaluate_one_class(tr, ytr, te, yte, n=20, draws=2, n_branches=2)
+    evaluate_one_class(tr, ytr, te, yte, n=20, draws=2, n_branches=2,
+                       scorer=Scorer(kind="knn", k=3, reference=80))
+    evaluate_one_class(tr, ytr, te, yte, n=20, draws=2, n_branches=2, problems=pool_without_problems(range(4), 2))
+    run_problems(tr, ytr, te, yte, pool_without_problems(range(4), 2), {"knn": RULES["knn"]}, n=20, draws=2,
+                 n_branches=2, k=3, reference=80)
+    assert seen == ["CodeScoring"] * 3 + ["_RuleScoring"]
+
+
+def test_the_loop_draws_each_class_once_per_draw_for_all_its_problems():
+    """Rotations of a class share its draw: the count's pool-without AUROC equals scoring each problem alone."""
+    from corel.protocols.oneclass import problem_draws
+    tr, ytr, te, yte = blobs(4, 60, 30, seed=3)
+    problems = pool_without_problems(range(4), 2)
+    members = [np.flatnonzero(ytr == c) for c in range(4)]
+    train, test = [torch.as_tensor(tr)], [torch.as_tensor(te)]
+    rows, auroc, _, _ = problem_draws(problems, np.arange(4), yte, members, train, test, 20, 2, 0, 2, radius=1.5)
+    for r in rows:
+        alone = [problem_draws([p], np.arange(4), yte, members, train, test, 20, 2, 0, 2, radius=1.5)[1][0]
+                 for p in problems if p.inlier == r]
+        np.testing.assert_allclose(auroc[r], np.mean(alone, axis=0), atol=1e-12)

@@ -16,7 +16,7 @@ AUROC) at that scale:
    rank and world size by default); each shard records its finished chunks, so a killed shard
    resumes where it stopped. :func:`merge_shards` concatenates the K files once all are done.
 3. **Score** (:func:`score_classes`): the classes are scored in blocks through the protocol loop of
-   every command (:func:`corel.protocols.oneclass.class_draws`): per draw, the block's classes in one
+   every command (:func:`corel.protocols.oneclass.draw_loop`, through ``class_draws``): per draw, the block's classes in one
    call of the count kernel, whose output (block x test codes) is the only large array: its size
    is set by ``memory_mb``. Inliers are read from the memory-mapped training codes (n rows per
    class and draw, :class:`MemmapRows`). Each finished block appends its classes' AUROCs to a
@@ -407,7 +407,7 @@ def score_classes(train_codes, train_labels, test_codes, test_labels, classes, o
     source = MemmapRows(train_codes, dev)
     for b in range(0, len(todo), per_block):
         block = todo[b:b + per_block]
-        # the one protocol loop (corel.protocols.oneclass.class_draws), on rows read from the memory map
+        # the one protocol loop (corel.protocols.oneclass.draw_loop, through class_draws), on memory-mapped rows
         members = {c: np.arange(starts[c], ends[c]) for c in block}
         auroc, _ = class_draws(members, [source], [test], {c: test_labels == c for c in block}, block, n, draws,
                                seed, n_branches, radius)

@@ -23,7 +23,7 @@ from .._validation import check_radius as _check_radius
 from ..scoring.counting import count_neighbors
 from ..scoring.metrics import auroc_percent
 
-__all__ = ["OneClassResult", "evaluate_one_class", "class_draws", "reference_terms", "write_results", "HindsightRadius", "hindsight_radius",
+__all__ = ["OneClassResult", "evaluate_one_class", "draw_loop", "CodeScoring", "class_draws", "problem_draws", "reference_terms", "write_results", "HindsightRadius", "hindsight_radius",
            "HINDSIGHT_LABEL"]
 
 HINDSIGHT_LABEL = "radius chosen on the test set (oracle, optimistic)"
@@ -225,64 +225,109 @@ def reference_terms(train: torch.Tensor, queries: list, scorer, seed: int, n_bra
     return [scorer.reference_term(q, reference, n_branches) for q in queries]
 
 
-def class_draws(members, train_views: list, queries: list, positives: np.ndarray, class_indices, n: int, draws: int,
-                seed: int, n_branches: int, radius: float = 2.0, scorer=None, terms=None, chunk_size=None):
-    """The protocol's loop, for the classes ``class_indices``: per draw, n inliers of each class
-    (:func:`draw_rng`, in every view), every query scored (the count at ``radius``, or ``scorer``; views
-    summed) and the AUROC of the class against the rest. Returns (AUROC x 100, shape (classes, draws);
-    the scores of draw 0, shape (classes, Q)). ``members[c]``: the training indices of class c;
-    ``positives[c]``: which queries are of class c; ``terms``: :func:`reference_terms` of the queries."""
+def draw_loop(members, class_indices, n: int, draws: int, seed: int, scoring, problems_of=None,
+              progress=None) -> tuple:
+    """The protocol's one loop, for every command and protocol.
+
+    Per draw: n inliers of each class in ``class_indices`` (``members[c]``: the pool indices of class
+    c; :func:`draw_rng`, so class c's d-th draw depends on nothing else), ``scoring.prepare(picks)``
+    once for the draw (``picks``: (classes, n) pool indices), then for each class's problems
+    (``problems_of(c)``; default one, ``None``: the class against all other queries)
+    ``scoring.score(state, i, problem)``: ``{name: (targets, values)}``, whose AUROC x 100
+    (:func:`corel.scoring.metrics.auroc_percent`) is that problem's entry for the draw.
+
+    ``progress``: called with a line after each draw.
+
+    Returns (``jobs``: the (class position, problem) pairs in row order; ``{name: AUROC (jobs, draws)}``;
+    ``{name: {row: draw-0 values}}``).
+    """
     chosen = list(class_indices)
-    terms = [None] * len(queries) if terms is None else terms
-    auroc = np.empty((len(chosen), draws))
-    scores0 = None
+    jobs = [(i, p) for i, c in enumerate(chosen) for p in (problems_of(c) if problems_of else (None,))]
+    auroc: dict = {}
+    first: dict = {}
     for d in range(draws):
         picks = np.stack([members[c][draw_rng(seed, c, d).choice(len(members[c]), size=n, replace=False)]
                           for c in chosen])                                   # (classes, n)
-        idx = torch.as_tensor(picks, device=train_views[0].device)
-        inliers = torch.cat([v[idx] for v in train_views], dim=1)            # (classes, n x views, D)
-        if scorer is None or scorer.is_paper:
-            r = radius if scorer is None else float(scorer.radius)
-            scores = sum(count_neighbors(q, inliers, n_branches, r, chunk_size) for q in queries)
-            scores = scores.cpu().numpy().astype(_score_dtype(n_branches * inliers.shape[1] * len(queries)))
-        else:
-            scores = sum(scorer.score(q, inliers, n_branches, reference_term=t)
-                         for q, t in zip(queries, terms)).cpu().numpy()
-        for i, c in enumerate(chosen):
-            auroc[i, d] = auroc_percent(positives[c], scores[i])
-        if d == 0:
-            scores0 = scores
-    return auroc, scores0
+        state = scoring.prepare(picks)
+        for row, (i, p) in enumerate(jobs):
+            for name, (targets, values) in scoring.score(state, i, p).items():
+                auroc.setdefault(name, np.empty((len(jobs), draws)))[row, d] = auroc_percent(targets, values)
+                if d == 0:
+                    first.setdefault(name, {})[row] = values
+        if progress:
+            progress(f"draw {d + 1} of {draws} done")
+    return jobs, auroc, first
+
+
+class CodeScoring:
+    """Scores of every query against each class's drawn inliers (in every view), views summed: the
+    paper's count at ``radius``, or ``scorer`` with its pool terms ``terms`` (one per query view);
+    normality, higher = more normal. A problem scores its own queries (:meth:`Problem.query_mask` of
+    ``query_labels``); without one, class position i is scored against all others (``positives[i]``:
+    which queries are of that class)."""
+
+    def __init__(self, train_views: list, queries: list, n_branches: int, radius: float = 2.0, scorer=None,
+                 terms=None, chunk_size=None, positives=None, query_labels=None):
+        self.train_views, self.queries, self.n_branches = train_views, queries, n_branches
+        self.radius, self.scorer, self.chunk_size = radius, scorer, chunk_size
+        self.terms = [None] * len(queries) if terms is None else terms
+        self.positives, self.query_labels = positives, query_labels
+
+    def prepare(self, picks: np.ndarray) -> np.ndarray:
+        idx = torch.as_tensor(picks, device=self.train_views[0].device)
+        inliers = torch.cat([v[idx] for v in self.train_views], dim=1)        # (classes, n x views, D)
+        if self.scorer is None or self.scorer.is_paper:
+            r = self.radius if self.scorer is None else float(self.scorer.radius)
+            scores = sum(count_neighbors(q, inliers, self.n_branches, r, self.chunk_size) for q in self.queries)
+            return scores.cpu().numpy().astype(_score_dtype(self.n_branches * inliers.shape[1] * len(self.queries)))
+        return sum(self.scorer.score(q, inliers, self.n_branches, reference_term=t)
+                   for q, t in zip(self.queries, self.terms)).cpu().numpy()
+
+    def score(self, scores: np.ndarray, i: int, problem) -> dict:
+        if problem is None:
+            return {"score": (self.positives[i], scores[i])}
+        mask = problem.query_mask(self.query_labels)
+        return {"score": (self.query_labels[mask] == problem.inlier, scores[i][mask])}
+
+
+def class_draws(members, train_views: list, queries: list, positives: np.ndarray, class_indices, n: int, draws: int,
+                seed: int, n_branches: int, radius: float = 2.0, scorer=None, terms=None, chunk_size=None):
+    """:func:`draw_loop` for the classes ``class_indices``, each against all other queries, scored by
+    :class:`CodeScoring` (the count at ``radius``, or ``scorer``). Returns (AUROC x 100, shape
+    (classes, draws); the scores of draw 0, shape (classes, Q)). ``members[c]``: the training indices of
+    class c; ``positives[c]``: which queries are of class c; ``terms``: :func:`reference_terms` of the queries."""
+    chosen = list(class_indices)
+    scoring = CodeScoring(train_views, queries, n_branches, radius, scorer, terms, chunk_size,
+                          positives=[positives[c] for c in chosen])
+    jobs, auroc, first = draw_loop(members, chosen, n, draws, seed, scoring)
+    return auroc["score"], np.stack([first["score"][row] for row in range(len(jobs))])
 
 
 def problem_draws(problems, classes, y_test, members, train_views, queries, n, draws, seed, n_branches,
                   radius=2.0, scorer=None, terms=None, chunk_size=None):
-    """:func:`class_draws` per problem on its own queries (its inlier and outlier classes); per inlier class,
-    the mean over its problems. ``terms``: :func:`reference_terms` of all queries, where a pool holds every
-    class (the standard protocol). Returns (class indices, AUROC x 100 of shape (classes, draws), the
-    first problem's draw-0 scores, the query indices they belong to)."""
+    """:func:`draw_loop` over ``problems``, each on its own queries (its inlier and outlier classes), scored by
+    :class:`CodeScoring`; per inlier class, the mean over its problems. ``terms``: :func:`reference_terms` of all
+    queries, where a pool holds every class (the standard protocol). Returns (class indices, AUROC x 100 of
+    shape (classes, draws), the first problem's draw-0 scores, the query indices they belong to)."""
     if scorer is not None and scorer.reference and terms is None:
         raise ValueError("A scorer with a pool scores the novelty protocols through corel.protocols.problems."
                          "run_problems, which draws each problem's pool without its outlier classes.")
     index = {c: i for i, c in enumerate(np.asarray(classes).tolist())}
-    per_class: dict[int, list] = {}
-    first = None
     for p in problems:
         unknown = [c for c in (p.inlier, *p.outliers) if c not in index]
         if unknown:
             raise ValueError(f"A problem names class label(s) {unknown} that the codes' labels do not hold.")
-        mask = p.query_mask(y_test)
-        keep = torch.as_tensor(mask, device=queries[0].device)
-        ci = index[p.inlier]
-        auroc, scores0 = class_draws(members, train_views, [q[keep] for q in queries], {ci: y_test[mask] == p.inlier},
-                                     [ci], n, draws, seed, n_branches, radius, scorer,
-                                     None if terms is None else [None if t is None else t[:, keep] for t in terms],
-                                     chunk_size)
-        per_class.setdefault(ci, []).append(auroc[0])
-        if first is None:
-            first = (scores0[0], np.flatnonzero(mask))
-    rows = sorted(per_class)
-    return rows, np.stack([np.mean(per_class[c], axis=0) for c in rows]), *first
+    by_class: dict[int, list] = {}
+    for p in problems:
+        by_class.setdefault(index[p.inlier], []).append(p)
+    rows = sorted(by_class)
+    scoring = CodeScoring(train_views, queries, n_branches, radius, scorer, terms, chunk_size, query_labels=y_test)
+    jobs, auroc, first = draw_loop(members, rows, n, draws, seed, scoring, problems_of=by_class.get)
+    per_class = np.stack([auroc["score"][[j for j, (i, _) in enumerate(jobs) if i == r]].mean(0)
+                          for r in range(len(rows))])
+    p0 = problems[0]
+    row0 = next(j for j, (_, p) in enumerate(jobs) if p is p0)
+    return rows, per_class, first["score"][row0], np.flatnonzero(p0.query_mask(y_test))
 
 
 def draw_rng(seed: int, class_index: int, draw: int) -> np.random.Generator:

@@ -179,8 +179,7 @@ def run_problems(pool_codes, pool_labels, query_codes, query_labels, problems, r
     the mean of the k nearest. The rules' scores of draw 0 are kept for problems whose queries are
     the whole query set (``ProblemResult.scores_draw0``, normality: higher = more normal).
     """
-    from .oneclass import draw_rng
-    from ..scoring.pool_rules import Ingredients, branch_view_codes, knn_topk, loo_knn_mean, self_excluded_topk
+    from .oneclass import draw_loop
 
     pool_y, query_y = _labels(pool_labels), _labels(query_labels)
     pool_all = [_codes(pool_codes)] + [_codes(v) for v in pool_views]
@@ -191,52 +190,80 @@ def run_problems(pool_codes, pool_labels, query_codes, query_labels, problems, r
         raise ValueError(f"pool codes have {pool_all[0].shape[1]} dims but query codes {query_all[0].shape[1]}; "
                          f"encode both with the same model.")
     classes = sorted(int(c) for c in np.unique(pool_y))
-    members = {c: np.flatnonzero(pool_y == c) for c in classes}
+    members = [np.flatnonzero(pool_y == c) for c in classes]
+    class_index = {c: i for i, c in enumerate(classes)}
     for p in problems:
-        if len(members.get(p.inlier, ())) < n:
-            raise ValueError(f"Class {p.inlier} has {len(members.get(p.inlier, ()))} pool codes, fewer than n={n} "
-                             f"to draw without replacement; lower n.")
+        have = len(members[class_index[p.inlier]]) if p.inlier in class_index else 0
+        if have < n:
+            raise ValueError(f"Class {p.inlier} has {have} pool codes, fewer than n={n} to draw without "
+                             f"replacement; lower n.")
     stat = (lambda t: t[..., -1]) if kth else (lambda t: t.mean(-1))
-    use_pool = reference > 0
-    ref_index = reference_pools(pool_y, problems, reference, seed) if use_pool else {}
+    ref_index = reference_pools(pool_y, problems, reference, seed) if reference > 0 else {}
     ref_log = _query_pool_logs(pool_all[0], pool_y, query_all, ref_index, reference, seed, n_branches, k, stat,
                                progress)
-
+    scoring = _RuleScoring(pool_all, query_all, query_y, rules, ref_index, ref_log, n_branches, n, k, stat)
+    inliers = [class_index[c] for c in dict.fromkeys(p.inlier for p in problems)]
+    by_class: dict[int, list] = {}
+    for i, p in enumerate(problems):
+        by_class.setdefault(class_index[p.inlier], []).append((i, p))
+    jobs, auroc, first = draw_loop(members, inliers, n, draws, seed, scoring, problems_of=by_class.get,
+                                   progress=progress)
+    order = [i for _, (i, _) in jobs]                  # row of draw_loop -> problem index
     result = ProblemResult(list(problems), {name: np.empty((len(problems), draws)) for name in rules})
-    class_index = {c: i for i, c in enumerate(classes)}
-    pool_b = branch_view_codes(pool_all[0], n_branches)
-    # each pool's indices sorted, and its codes, once (not per problem and draw)
-    ref_sorted = {pool: np.sort(idx) for pool, idx in ref_index.items()}
-    ref_codes = {pool: pool_b[:, idx] for pool, idx in ref_sorted.items()}
-    for c in dict.fromkeys(p.inlier for p in problems):
-        rows = [i for i, p in enumerate(problems) if p.inlier == c]
-        for d in range(draws):
-            pick = members[c][draw_rng(seed, class_index[c], d).choice(len(members[c]), size=n, replace=False)]
-            inl_b = branch_view_codes(torch.cat([v[pick] for v in pool_all], dim=0), n_branches)   # (B, n x V, w)
-            d_in = [stat(knn_topk(branch_view_codes(q, n_branches), inl_b, k)) for q in query_all]
-            d_loo = loo_knn_mean(inl_b, torch.arange(n).repeat(len(pool_all)), k)
-            for i in rows:
-                p = problems[i]
-                keep = torch.as_tensor(p.query_mask(query_y))
-                inlier_ref = [None] * len(pool_all)
-                if use_pool:
-                    ref = ref_sorted[p.pool]
-                    own = torch.as_tensor(np.searchsorted(ref, pick).clip(max=len(ref) - 1)).repeat(len(pool_all))
-                    in_ref = torch.as_tensor(np.isin(pick, ref)).repeat(len(pool_all))
-                    logs = torch.log(stat(self_excluded_topk(inl_b, ref_codes[p.pool], k, own, in_ref)).clamp_min(1e-12))
-                    inlier_ref = _by_view(logs, len(pool_all), n)
-                ing = Ingredients(query_dist=[x[:, keep] for x in d_in],
-                                  query_ref_log=[x[:, keep] for x in ref_log[p.pool]] if use_pool else None,
-                                  inlier_dist=_by_view(d_loo, len(pool_all), n), inlier_ref_log=inlier_ref)
-                positive = query_y[keep.numpy()] == p.inlier
-                for name, rule in rules.items():
-                    novelty = rule(ing)
-                    result.auroc[name][i, d] = auroc_percent(~positive, novelty.numpy())
-                    if d == 0 and bool(keep.all()):
-                        result.scores_draw0.setdefault(name, {})[i] = -novelty.numpy()
-        if progress:
-            progress(f"class {c} done")
+    for name in rules:
+        result.auroc[name][order] = auroc[name]
+        kept = {order[row]: -values for row, values in first[name].items()
+                if bool(problems[order[row]].query_mask(query_y).all())}
+        if kept:
+            result.scores_draw0[name] = kept
     return result
+
+
+class _RuleScoring:
+    """:func:`corel.protocols.oneclass.draw_loop`'s scoring for the pool rules: per draw, each class's knn
+    distances (queries and leave-one-out inliers, every view) once; per problem, its pool's terms and
+    every rule on its own queries (novelty, higher = more novel)."""
+
+    def __init__(self, pool_all, query_all, query_y, rules, ref_index, ref_log, n_branches, n, k, stat):
+        from ..scoring.pool_rules import branch_view_codes
+        self.pool_all, self.query_y, self.rules, self.ref_log = pool_all, query_y, rules, ref_log
+        self.n_branches, self.n, self.k, self.stat = n_branches, n, k, stat
+        self.query_b = [branch_view_codes(q, n_branches) for q in query_all]
+        pool_b = branch_view_codes(pool_all[0], n_branches)
+        # each pool's indices sorted, and its codes, once (not per problem and draw)
+        self.ref_sorted = {pool: np.sort(idx) for pool, idx in ref_index.items()}
+        self.ref_codes = {pool: pool_b[:, idx] for pool, idx in self.ref_sorted.items()}
+
+    def prepare(self, picks: np.ndarray) -> list:
+        from ..scoring.pool_rules import branch_view_codes, knn_topk, loo_knn_mean
+        out = []
+        views = len(self.pool_all)
+        for pick in picks:
+            inl_b = branch_view_codes(torch.cat([v[pick] for v in self.pool_all], dim=0), self.n_branches)
+            d_in = [self.stat(knn_topk(q, inl_b, self.k)) for q in self.query_b]
+            d_loo = loo_knn_mean(inl_b, torch.arange(self.n).repeat(views), self.k)
+            out.append((pick, inl_b, d_in, d_loo))
+        return out
+
+    def score(self, state: list, i: int, job) -> dict:
+        from ..scoring.pool_rules import Ingredients, self_excluded_topk
+        _, p = job
+        pick, inl_b, d_in, d_loo = state[i]
+        views = len(self.pool_all)
+        keep = torch.as_tensor(p.query_mask(self.query_y))
+        inlier_ref = [None] * views
+        if self.ref_log:
+            ref = self.ref_sorted[p.pool]
+            own = torch.as_tensor(np.searchsorted(ref, pick).clip(max=len(ref) - 1)).repeat(views)
+            in_ref = torch.as_tensor(np.isin(pick, ref)).repeat(views)
+            logs = torch.log(self.stat(self_excluded_topk(inl_b, self.ref_codes[p.pool], self.k, own,
+                                                          in_ref)).clamp_min(1e-12))
+            inlier_ref = _by_view(logs, views, self.n)
+        ing = Ingredients(query_dist=[x[:, keep] for x in d_in],
+                          query_ref_log=[x[:, keep] for x in self.ref_log[p.pool]] if self.ref_log else None,
+                          inlier_dist=_by_view(d_loo, views, self.n), inlier_ref_log=inlier_ref)
+        outlier = self.query_y[keep.numpy()] != p.inlier
+        return {name: (outlier, rule(ing).numpy()) for name, rule in self.rules.items()}
 
 
 def _query_pool_logs(pool, pool_y, query_all, ref_index, reference, seed, n_branches, k, stat, progress):
