@@ -14,7 +14,7 @@ from corel.named import available, card, format_cards, resolve, sha256
 
 
 def test_every_card_matches_its_file_and_loads_with_weights_only():
-    assert available()[0] == "cifar10-contrastive"
+    assert available()[:2] == ["cifar10-contrastive-wide", "cifar10-contrastive"]   # best first
     for name in available():
         c = card(name)
         assert sha256(name) == c["sha256"]
@@ -104,3 +104,22 @@ def test_corel_score_uses_the_shipped_pool_unless_told_not_to(tmp_path):
     assert "2000 unlabelled reference codes" in json.loads((tmp_path / "a.json").read_text())["scorer"]
     assert main([*base, "--no-pool", "--out", str(tmp_path / "b.csv")]) == 0
     assert "reference" not in json.loads((tmp_path / "b.json").read_text())["scorer"]
+
+
+SHARED_CIFAR10_JPEG = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED_CIFAR10_JPEG / "train.zip").is_file(), reason="shared CIFAR-10 JPEGs absent")
+@pytest.mark.parametrize("name", ["cifar10-contrastive", "cifar10-contrastive-wide"])
+def test_a_shipped_pool_is_what_its_script_writes(tmp_path, name):
+    import importlib.util
+    from pathlib import Path
+    from corel.named import pool_codes
+    spec = importlib.util.spec_from_file_location("named_pool", Path(__file__).parents[1] / "scripts" / "named_pool.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(resolve(name)), "--data-root", str(SHARED_CIFAR10_JPEG), "--out", str(tmp_path / "p.pt")]) == 0
+    again = torch.load(tmp_path / "p.pt", weights_only=True)
+    assert again["model_sha256"] == card(name)["sha256"]
+    np.testing.assert_allclose(again["codes"].numpy(), pool_codes(name).numpy(), atol=1e-5)
