@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..scoring.metrics import auroc_percent
-
 __all__ = ["Problem", "PROTOCOLS", "standard_problems", "pool_without_problems", "never_trained_problems",
            "read_halves", "ProblemResult", "run_problems", "reference_pools", "pool_rng"]
 
