@@ -97,9 +97,33 @@ def half(ing: Ingredients) -> torch.Tensor:
 
 RULES = {"knn": knn, "log-knn": log_knn, "ratio": ratio, "guard": guard, "guard-log": guard_log,
          "clip": clip, "half": half}
+def branch_weights(ing: Ingredients, power: float = 1.0) -> torch.Tensor:
+    """(B, 1): per branch, how much closer the inliers lie to each other than to the pool (their mean
+    knn distance to the pool over their mean leave-one-out knn distance), to the ``power``: branches
+    along which the normal class is tight against generic images count more. The pool sets only
+    a scale per branch, never a query's own term."""
+    to_pool = torch.cat([torch.exp(r) for r in ing.inlier_ref_log], dim=1).mean(1)
+    to_each_other = torch.cat(ing.inlier_dist, dim=1).mean(1).clamp_min(1e-12)
+    w = (to_pool / to_each_other) ** power
+    return (w / w.mean())[:, None]
+
+
+def weighted_knn(ing: Ingredients, power: float = 1.0) -> torch.Tensor:
+    w = branch_weights(ing, power)
+    return sum((w * d).sum(0) for d in ing.query_dist)
+
+
+def weighted_clip(ing: Ingredients, power: float = 1.0) -> torch.Tensor:
+    w = branch_weights(ing, power)
+    cap = torch.quantile(torch.cat(ing.inlier_ref_log, dim=1), 0.5, dim=1, keepdim=True)
+    return sum((w * (_log(d) - torch.minimum(r, cap))).sum(0) for d, r in zip(ing.query_dist, ing.query_ref_log))
+
+
 # Variants measured on validation beside the rules above (scripts/unseen_scorers.py --variants).
 VARIANTS = {"clip-q25": lambda ing: clip(ing, 0.25), "clip-q75": lambda ing: clip(ing, 0.75),
-            "clip-q90": lambda ing: clip(ing, 0.9), "clip-max": lambda ing: clip(ing, 1.0)}
+            "clip-q90": lambda ing: clip(ing, 0.9), "clip-max": lambda ing: clip(ing, 1.0),
+            "wknn": weighted_knn, "wknn-p2": lambda ing: weighted_knn(ing, 2.0),
+            "wclip": weighted_clip, "wclip-p2": lambda ing: weighted_clip(ing, 2.0)}
 
 
 # ----------------------------------------------------------------------------------- distances
