@@ -85,10 +85,15 @@ def guard_log(ing: Ingredients) -> torch.Tensor:
     return torch.maximum(z_knn, z_ratio)
 
 
-def clip(ing: Ingredients, quantile: float = 0.5) -> torch.Tensor:
+def _clip_terms(ing: Ingredients, quantile: float = 0.5) -> list:
+    """Per view, (B, queries): log knn distance minus the pool's log distance capped at the inliers' level."""
     # (B, 1): the inliers' own level, over all their views (as corel.scoring.scorer.Scorer.clip_cap)
     cap = torch.quantile(torch.cat(ing.inlier_ref_log, dim=1), quantile, dim=1, keepdim=True)
-    return sum((_log(d) - torch.minimum(r, cap)).sum(0) for d, r in zip(ing.query_dist, ing.query_ref_log))
+    return [_log(d) - torch.minimum(r, cap) for d, r in zip(ing.query_dist, ing.query_ref_log)]
+
+
+def clip(ing: Ingredients, quantile: float = 0.5) -> torch.Tensor:
+    return sum(t.sum(0) for t in _clip_terms(ing, quantile))
 
 
 def half(ing: Ingredients) -> torch.Tensor:
@@ -115,8 +120,7 @@ def weighted_knn(ing: Ingredients, power: float = 1.0) -> torch.Tensor:
 
 def weighted_clip(ing: Ingredients, power: float = 1.0) -> torch.Tensor:
     w = branch_weights(ing, power)
-    cap = torch.quantile(torch.cat(ing.inlier_ref_log, dim=1), 0.5, dim=1, keepdim=True)
-    return sum((w * (_log(d) - torch.minimum(r, cap))).sum(0) for d, r in zip(ing.query_dist, ing.query_ref_log))
+    return sum((w * t).sum(0) for t in _clip_terms(ing))
 
 
 # Variants measured on validation beside the rules above (scripts/unseen_scorers.py --variants).
