@@ -2,7 +2,7 @@
 
 Usage: python scripts/unseen_scorers.py MODEL [MODEL_B] --protocol validation|test [--tta flips-shifts]
        [--n 120] [--draws 5] [--rotations 3] [--reference 8000] [--never-trained] [--data-root DIR]
-       [--cache DIR] --out FILE.json [--out-dir DIR]
+       [--cache DIR] [--with MODEL2 [MODEL2_B]] --out FILE.json [--out-dir DIR]
 
 Writes FILE.json (per rule and protocol: mean, per class, per problem and draw), with --out-dir the
 per-class tables and ``summary.json`` of each rule and protocol (``DIR/<protocol>/<rule>/n<N>/``, the
@@ -10,6 +10,9 @@ files `corel evaluate` writes, ``protocol`` named as there), and prints a Markdo
 computes the distances every rule shares; `corel evaluate --novelty ... --scorer knn-mean [--reference
 M --pool-rule ratio|clip]` gives each rule's numbers alone (the same core). The choice among the rules
 is made on ``--protocol validation`` only. ``--never-trained`` takes the two half-class models.
+``--with`` adds a second encoder per model (the same images' codes side by side, its branches after
+the first's): every rule then sees both, and the fused rules of ``pool_rules.pair_rules`` standardise
+and add each encoder's own rule.
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default="runs/codes")
     ap.add_argument("--never-trained", action="store_true",
                     help="score the model's --train-classes against the classes it never saw (pool: its classes)")
+    ap.add_argument("--with", dest="partners", nargs="+", default=None,
+                    help="a second encoder for each model, whose codes join the first's (fused rules)")
     ap.add_argument("--variants", action="store_true", help="also the variants of corel.scoring.pool_rules.VARIANTS")
     ap.add_argument("--out", required=True)
     ap.add_argument("--out-dir", default=None)
@@ -47,19 +52,32 @@ def main(argv=None) -> int:
     from corel.protocols.codes import checkpoint_digest
     from corel.protocols.oneclass import write_results
     from corel.protocols.jobs import EvalSpec, protocol_codes, protocol_name
-    from corel.scoring.pool_rules import RULES, VARIANTS
+    from corel.scoring.pool_rules import RULES, VARIANTS, pair_rules
     from corel.protocols.problems import never_trained_problems, pool_without_problems, run_problems, standard_problems
     from corel.scoring.views import tta_views
     rules = {**RULES, **VARIANTS} if args.variants else dict(RULES)
+    if args.partners is not None and len(args.partners) != len(args.model):
+        ap.error(f"--with needs one encoder per model ({len(args.model)}); got {len(args.partners)}.")
 
     torch.set_num_threads(1)
-    out = {"model": args.model, "protocol": args.protocol, "tta": args.tta, "n": args.n, "draws": args.draws,
+    out = {"model": args.model, "with": args.partners, "protocol": args.protocol, "tta": args.tta, "n": args.n, "draws": args.draws,
            "reference": args.reference, "k": args.k, "results": {}}
     merged = {}
-    for model_path in args.model:
-        ck, model = load_checkpoint(model_path), load_model(model_path)
-        spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, protocol=args.protocol, progress=False)
-        coded = [protocol_codes(model_path, model, ck, spec, args.cache, view=v) for v in tta_views(args.tta)]
+    spec = EvalSpec(dataset=args.dataset, data_root=args.data_root, protocol=args.protocol, progress=False)
+
+    def codes_of(path):
+        ck, model = load_checkpoint(path), load_model(path)
+        return ck, [protocol_codes(path, model, ck, spec, args.cache, view=v) for v in tta_views(args.tta)]
+
+    for i, model_path in enumerate(args.model):
+        ck, coded = codes_of(model_path)
+        n_branches = ck["model_args"]["n_branches"]
+        if args.partners:
+            ck2, coded2 = codes_of(args.partners[i])
+            coded = _side_by_side(coded, coded2)
+            sizes = (n_branches, ck2["model_args"]["n_branches"])
+            n_branches = sum(sizes)
+            rules = {**rules, **pair_rules(sizes)}
         pool, pool_y, query, query_y, names = coded[0]
         classes = sorted(set(np.asarray(pool_y).tolist()))
         if args.never_trained:
@@ -68,7 +86,6 @@ def main(argv=None) -> int:
         else:
             sets = {"standard": standard_problems(classes),
                     "pool-without": pool_without_problems(classes, args.rotations)}
-        n_branches = ck["model_args"]["n_branches"]
         for label, problems in sets.items():
             t0 = time.perf_counter()
             res = run_problems(pool, pool_y, query, query_y, problems, rules, n=args.n, draws=args.draws,
@@ -103,6 +120,18 @@ def main(argv=None) -> int:
     return 0
 
 
+def _side_by_side(coded, coded2):
+    """Per view, the two encoders' codes of the same images joined along the code dimension."""
+    out = []
+    for (p1, py1, q1, qy1, names), (p2, py2, q2, qy2, _) in zip(coded, coded2):
+        if not (np.array_equal(np.asarray(py1), np.asarray(py2)) and np.array_equal(np.asarray(qy1), np.asarray(qy2))):
+            raise ValueError("--with: the two encoders' codes are not of the same images; give encoders trained "
+                             "with the same --holdout and classes.")
+        out.append((np.concatenate([np.asarray(p1), np.asarray(p2)], 1), py1,
+                    np.concatenate([np.asarray(q1), np.asarray(q2)], 1), qy1, names))
+    return out
+
+
 def _write(parts, label, rule, args, root, write_results, protocol_name, checkpoint_digest):
     """``root/<protocol>/<rule>/n<N>/``: the per-class tables and summary.json of one rule and protocol."""
     from corel.protocols.oneclass import OneClassResult
@@ -122,7 +151,7 @@ def _write(parts, label, rule, args, root, write_results, protocol_name, checkpo
             "checkpoint": [p[1] for p in parts] if len(parts) > 1 else parts[0][1],
             "checkpoint_sha256": [checkpoint_digest(p[1]) for p in parts] if len(parts) > 1 else checkpoint_digest(parts[0][1]),
             "scorer": f"pool rule {rule!r} of corel.scoring.pool_rules (knn: mean of {args.k} nearest l1, summed over branches)",
-            "tta": args.tta, "pool": pool, "rotations": args.rotations if label == "pool-without" else None,
+            "second_encoder": args.partners, "tta": args.tta, "pool": pool, "rotations": args.rotations if label == "pool-without" else None,
             "command": "python scripts/unseen_scorers.py " + " ".join(sys.argv[1:])}
     write_results(res, root / protocol_name(args.protocol, label) / rule / f"n{args.n}", meta, save_scores=False)
 

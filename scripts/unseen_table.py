@@ -1,10 +1,11 @@
 """Tables of scripts/unseen_scorers.py outputs: each rule in each protocol, mean +- std over the given models.
 
-Usage: python scripts/unseen_table.py FILE.json [FILE.json ...] [--rules knn,ratio,clip]
+Usage: python scripts/unseen_table.py FILE.json [FILE.json ...] [--rules knn,ratio,clip] [--knn-of A.json,B.json,...]
 
 Per protocol: the mean AUROC x 100 over classes, as mean +- sample std (ddof 1, as beyond_table.py) over the files (training
 seeds), the worst class (per-class means over the files), and against knn the largest per-class
-loss (knn's per-class mean minus the rule's, over the files' per-class means).
+loss (knn's per-class mean minus the rule's, over the files' per-class means). ``--knn-of``: take that
+knn from other files (one per FILE, e.g. the first encoder alone where FILE scores two encoders).
 """
 from __future__ import annotations
 
@@ -19,7 +20,13 @@ def main(argv: list[str]) -> int:
     if "--rules" in argv:
         i = argv.index("--rules")
         rules, argv = argv[i + 1].split(","), argv[:i] + argv[i + 2:]
+    knn_runs = None
+    if "--knn-of" in argv:
+        i = argv.index("--knn-of")
+        knn_runs, argv = [json.loads(open(p).read()) for p in argv[i + 1].split(",")], argv[:i] + argv[i + 2:]
     runs = [json.loads(open(p).read()) for p in argv]
+    if knn_runs is not None and len(knn_runs) != len(runs):
+        raise SystemExit(f"--knn-of needs one file per FILE ({len(runs)}); got {len(knn_runs)}.")
     protocols = list(runs[0]["results"])
     names = rules or [r for r in runs[0]["results"][protocols[0]] if r not in ("problems", "seconds")]
     print(f"{len(runs)} model(s): " + ", ".join(str(r["model"]) for r in runs))
@@ -34,7 +41,7 @@ def main(argv: list[str]) -> int:
             means = [r["results"][p][rule]["mean"] for r in runs]
             per_class = {c: np.mean([r["results"][p][rule]["per_class"][c] for r in runs])
                          for c in runs[0]["results"][p][rule]["per_class"]}
-            knn = {c: np.mean([r["results"][p]["knn"]["per_class"][c] for r in runs]) for c in per_class}
+            knn = {c: np.mean([r["results"][p]["knn"]["per_class"][c] for r in (knn_runs or runs)]) for c in per_class}
             worst = min(per_class, key=per_class.get)
             loss = max(knn[c] - per_class[c] for c in per_class)
             spread = f" +- {np.std(means, ddof=1):.2f}" if len(runs) > 1 else ""

@@ -145,6 +145,35 @@ def test_guard_standardises_by_the_inliers():
     assert torch.all(out >= z_knn - 1e-9)
 
 
+def _ingredients(rng, branches, queries=7, inliers=5, views=2):
+    def draw(n, low=0.1):
+        return [torch.tensor(rng.uniform(low, 3.0, size=(branches, n))) for _ in range(views)]
+    return Ingredients(query_dist=draw(queries), query_ref_log=draw(queries, -1.0),
+                       inlier_dist=draw(inliers), inlier_ref_log=draw(inliers, -1.0))
+
+
+def test_fused_rule_is_the_sum_of_each_encoders_rule_standardised_by_its_inliers():
+    from corel.scoring.pool_rules import branch_groups, clip, fused, knn, ratio
+    rng = np.random.default_rng(3)
+    a, b = _ingredients(rng, 3), _ingredients(rng, 2)
+    both = Ingredients(*[[torch.cat([x, y]) for x, y in zip(pa, pb)] for pa, pb in
+                         zip((a.query_dist, a.query_ref_log, a.inlier_dist, a.inlier_ref_log),
+                             (b.query_dist, b.query_ref_log, b.inlier_dist, b.inlier_ref_log))])
+    cut = branch_groups(both, (3, 2))
+    assert torch.equal(cut[1].inlier_ref_log[1], b.inlier_ref_log[1])
+
+    def z(rule, ing):   # by hand: the inliers' own scores under the rule give mean and std
+        own = rule(Ingredients(ing.inlier_dist, ing.inlier_ref_log, ing.inlier_dist, ing.inlier_ref_log))
+        return (rule(ing) - own.mean()) / own.std()
+    np.testing.assert_allclose(fused([clip, ratio], (3, 2))(both), z(clip, a) + z(ratio, b), rtol=1e-12)
+    # a scale on one encoder's codes does not change its weight in the fusion
+    scaled = Ingredients([x * 100 for x in both.query_dist], both.query_ref_log,
+                         [x * 100 for x in both.inlier_dist], both.inlier_ref_log)
+    np.testing.assert_allclose(fused([knn, knn], (3, 2))(scaled), fused([knn, knn], (3, 2))(both), rtol=1e-9)
+    with pytest.raises(ValueError, match="do not add up"):
+        branch_groups(both, (3, 3))
+
+
 def test_halves_file_errors(tmp_path):
     names = ["a", "b", "c", "d"]
     f = tmp_path / "halves.txt"

@@ -29,7 +29,7 @@ import torch
 
 from ..branches import split_branches
 
-__all__ = ["Ingredients", "RULES", "branch_view_codes", "knn_topk", "loo_knn_mean", "rule_of", "self_excluded_topk"]
+__all__ = ["Ingredients", "RULES", "branch_groups", "branch_view_codes", "fused", "pair_rules", "knn_topk", "loo_knn_mean", "rule_of", "self_excluded_topk"]
 
 _CHUNK_BYTES = 64 * 2**20
 
@@ -102,6 +102,8 @@ def half(ing: Ingredients) -> torch.Tensor:
 
 RULES = {"knn": knn, "log-knn": log_knn, "ratio": ratio, "guard": guard, "guard-log": guard_log,
          "clip": clip, "half": half}
+
+
 def branch_weights(ing: Ingredients, power: float = 1.0) -> torch.Tensor:
     """(B, 1): per branch, how much closer the inliers lie to each other than to the pool (their mean
     knn distance to the pool over their mean leave-one-out knn distance), to the ``power``: branches
@@ -128,6 +130,46 @@ VARIANTS = {"clip-q25": lambda ing: clip(ing, 0.25), "clip-q75": lambda ing: cli
             "clip-q90": lambda ing: clip(ing, 0.9), "clip-max": lambda ing: clip(ing, 1.0),
             "wknn": weighted_knn, "wknn-p2": lambda ing: weighted_knn(ing, 2.0),
             "wclip": weighted_clip, "wclip-p2": lambda ing: weighted_clip(ing, 2.0)}
+
+
+# ------------------------------------------------------------------------------ two encoders
+def branch_groups(ing: Ingredients, sizes) -> list:
+    """The ingredients of codes concatenated from several encoders, cut back into one per encoder
+    (``sizes``: each encoder's number of branches, in the order of the concatenation)."""
+    bounds = np.cumsum([0, *sizes])
+    if bounds[-1] != ing.query_dist[0].shape[0]:
+        raise ValueError(f"the branch groups {list(sizes)} do not add up to the codes' "
+                         f"{ing.query_dist[0].shape[0]} branches.")
+
+    def cut(parts, a, b):
+        return None if parts is None else [x[a:b] for x in parts]
+    return [Ingredients(cut(ing.query_dist, a, b), cut(ing.query_ref_log, a, b), cut(ing.inlier_dist, a, b),
+                        cut(ing.inlier_ref_log, a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _inliers_as_queries(ing: Ingredients) -> Ingredients:
+    """The inliers scored like queries (their leave-one-out distances), for a rule's own spread."""
+    return Ingredients(ing.inlier_dist, ing.inlier_ref_log, ing.inlier_dist, ing.inlier_ref_log)
+
+
+def fused(rules, sizes):
+    """A rule for codes concatenated from several encoders: each encoder's rule (``rules``, one per
+    group of ``sizes`` branches) standardised by the inliers' own scores under it, then summed, so
+    that no encoder's scale outweighs the other's."""
+    def rule(ing: Ingredients) -> torch.Tensor:
+        total = 0
+        for r, part in zip(rules, branch_groups(ing, sizes)):
+            total = total + _standardised(r(part), r(_inliers_as_queries(part)))
+        return total
+    return rule
+
+
+def pair_rules(sizes) -> dict:
+    """The fused rules of two encoders measured on validation (``scripts/unseen_scorers.py --with``):
+    the same rule on both, and the first encoder's clipped rule with the second's ratio."""
+    return {"fused-knn": fused([knn, knn], sizes), "fused-clip": fused([clip, clip], sizes),
+            "fused-ratio": fused([ratio, ratio], sizes), "fused-clip-ratio": fused([clip, ratio], sizes),
+            "fused-knn-ratio": fused([knn, ratio], sizes)}
 
 
 # ----------------------------------------------------------------------------------- distances
