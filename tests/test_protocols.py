@@ -165,11 +165,11 @@ def test_fused_rule_is_the_sum_of_each_encoders_rule_standardised_by_its_inliers
     def z(rule, ing):   # by hand: the inliers' own scores under the rule give mean and std
         own = rule(Ingredients(ing.inlier_dist, ing.inlier_ref_log, ing.inlier_dist, ing.inlier_ref_log))
         return (rule(ing) - own.mean()) / own.std()
-    np.testing.assert_allclose(fused([clip, ratio], (3, 2))(both), z(clip, a) + z(ratio, b), rtol=1e-12)
+    np.testing.assert_allclose(fused([(0, clip, 1.0), (1, ratio, 0.5)], (3, 2))(both), z(clip, a) + 0.5 * z(ratio, b), rtol=1e-12)
     # a scale on one encoder's codes does not change its weight in the fusion
     scaled = Ingredients([x * 100 for x in both.query_dist], both.query_ref_log,
                          [x * 100 for x in both.inlier_dist], both.inlier_ref_log)
-    np.testing.assert_allclose(fused([knn, knn], (3, 2))(scaled), fused([knn, knn], (3, 2))(both), rtol=1e-9)
+    np.testing.assert_allclose(fused([(0, knn, 1.0), (1, knn, 1.0)], (3, 2))(scaled), fused([(0, knn, 1.0), (1, knn, 1.0)], (3, 2))(both), rtol=1e-9)
     with pytest.raises(ValueError, match="do not add up"):
         branch_groups(both, (3, 3))
 

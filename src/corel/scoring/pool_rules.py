@@ -152,24 +152,38 @@ def _inliers_as_queries(ing: Ingredients) -> Ingredients:
     return Ingredients(ing.inlier_dist, ing.inlier_ref_log, ing.inlier_dist, ing.inlier_ref_log)
 
 
-def fused(rules, sizes):
-    """A rule for codes concatenated from several encoders: each encoder's rule (``rules``, one per
-    group of ``sizes`` branches) standardised by the inliers' own scores under it, then summed, so
-    that no encoder's scale outweighs the other's."""
+def fused(terms, sizes):
+    """A rule for codes concatenated from several encoders: a weighted sum of rules, each applied to
+    one encoder's branches (``terms``: ``(encoder index, rule, weight)``; ``sizes``: each encoder's
+    number of branches) and standardised by the inliers' own scores under it, so that no
+    encoder's or rule's scale outweighs another's."""
     def rule(ing: Ingredients) -> torch.Tensor:
+        parts = branch_groups(ing, sizes)
         total = 0
-        for r, part in zip(rules, branch_groups(ing, sizes)):
-            total = total + _standardised(r(part), r(_inliers_as_queries(part)))
+        for group, r, weight in terms:
+            part = parts[group]
+            total = total + weight * _standardised(r(part), r(_inliers_as_queries(part)))
         return total
     return rule
 
 
 def pair_rules(sizes) -> dict:
-    """The fused rules of two encoders measured on validation (``scripts/unseen_scorers.py --with``):
-    the same rule on both, and the first encoder's clipped rule with the second's ratio."""
-    return {"fused-knn": fused([knn, knn], sizes), "fused-clip": fused([clip, clip], sizes),
-            "fused-ratio": fused([ratio, ratio], sizes), "fused-clip-ratio": fused([clip, ratio], sizes),
-            "fused-knn-ratio": fused([knn, ratio], sizes)}
+    """The fused rules of two encoders A and B measured on validation (``scripts/unseen_scorers.py
+    --with``): a rule of A's branches plus a rule of B's, standardised (``knnA+ratioB``: A's knn
+    distance and B's density ratio), some with a weight; and single rules of one encoder (``ratioB``),
+whose AUROC is that encoder's alone (a standardisation does not change the ranking)."""
+    named = {"knn": knn, "ratio": ratio, "clip": clip, "guard-log": guard_log, "log-knn": log_knn}
+    combos = {"knnA": [("knn", 0)], "clipA": [("clip", 0)], "ratioA": [("ratio", 0)], "ratioB": [("ratio", 1)],
+              "knnA+knnB": [("knn", 0), ("knn", 1)], "clipA+clipB": [("clip", 0), ("clip", 1)],
+              "ratioA+ratioB": [("ratio", 0), ("ratio", 1)], "clipA+ratioB": [("clip", 0), ("ratio", 1)],
+              "knnA+ratioB": [("knn", 0), ("ratio", 1)], "knnA+ratioA": [("knn", 0), ("ratio", 0)],
+              "knnA+guard-logB": [("knn", 0), ("guard-log", 1)],
+              "knnA+ratioA+ratioB": [("knn", 0), ("ratio", 0), ("ratio", 1)],
+              "knnA+clipA+ratioB": [("knn", 0), ("clip", 0), ("ratio", 1)],
+              "knnA+log-knnB+ratioB": [("knn", 0), ("log-knn", 1), ("ratio", 1)],
+              "2knnA+ratioB": [("knn", 0, 2.0), ("ratio", 1)], "knnA+2ratioB": [("knn", 0), ("ratio", 1, 2.0)]}
+    return {name: fused([(t[1], named[t[0]], t[2] if len(t) > 2 else 1.0) for t in spec], sizes)
+            for name, spec in combos.items()}
 
 
 # ----------------------------------------------------------------------------------- distances
