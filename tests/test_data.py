@@ -21,7 +21,7 @@ import corel.data.folder as folder_mod
 from corel.data import (CIFAR10_CLASSES, DATASETS, DataError, ImageSet, load_dataset, read_idx)
 from corel.data._images import convert_channels, resize_images
 
-SHARED_CIFAR10_JPEG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg"
+from _shared_data import SHARED_CIFAR10_JPEG
 
 
 def _rand(shape, seed=0):

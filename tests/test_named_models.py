@@ -11,6 +11,7 @@ import corel
 from corel import CorelDetector
 from corel.apps.cli import main
 from corel.named import available, card, format_cards, resolve, sha256
+from _shared_data import SHARED_CIFAR10_JPEG
 
 
 def test_every_card_matches_its_file_and_loads_with_weights_only():
@@ -104,9 +105,6 @@ def test_corel_score_uses_the_shipped_pool_unless_told_not_to(tmp_path):
     assert "2000 unlabelled reference codes" in json.loads((tmp_path / "a.json").read_text())["scorer"]
     assert main([*base, "--no-pool", "--out", str(tmp_path / "b.csv")]) == 0
     assert "reference" not in json.loads((tmp_path / "b.json").read_text())["scorer"]
-
-
-SHARED_CIFAR10_JPEG = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg"
 
 
 @pytest.mark.slow
