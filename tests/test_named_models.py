@@ -62,7 +62,7 @@ def test_a_detector_takes_a_name_and_keeps_it(tmp_path):
     # by default a named model brings its own pool of unlabelled training codes, clipped
     from corel.named import pool_codes
     pooled = CorelDetector(encoder="cifar10-contrastive").fit(x)
-    assert pooled.reference_codes_.shape == (2000, 160) and pooled.pool_rule == "clip"
+    assert pooled.reference_codes_.shape == (2000, 160) and pooled._scorer().pool_rule == "clip"
     manual = CorelDetector(encoder=by_module.encoder)
     manual.fit_codes(torch.cat([by_module.inlier_codes_]), reference_codes=pool_codes("cifar10-contrastive"))
     np.testing.assert_allclose(pooled.score_samples(q), manual.score_samples(q), rtol=1e-6)

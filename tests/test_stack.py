@@ -134,3 +134,93 @@ def test_parts_with_other_hold_outs_make_no_validation_split(tmp_path):
     with pytest.raises(ValueError, match="without a hold-out"):
         evaluate_checkpoint(mixed, EvalSpec(dataset="digits", ns=(10,), draws=1, progress=False,
                                             protocol="validation"), tmp_path / "ev")
+
+
+def _brute_ingredients(q, inl, pool, n_branches, k, n_views):
+    """pool_rules.Ingredients by brute force (torch.cdist): per view, each branch's mean of the k
+    nearest l1 distances; inliers leave all views of their own image out."""
+    from corel.scoring.pool_rules import Ingredients
+    w = q.shape[2] // n_branches
+
+    def per_branch(a, b, exclude=None):
+        a, b = a.reshape(len(a), n_branches, w).transpose(0, 1), b.reshape(len(b), n_branches, w).transpose(0, 1)
+        d = torch.cdist(a, b, p=1)
+        if exclude is not None:
+            d[:, exclude] = float("inf")
+        return d.sort(-1).values[..., :k].mean(-1)                           # (B, rows)
+    n = inl.shape[1]
+    all_inl = inl.reshape(-1, inl.shape[2])                                  # view-major
+    image = torch.arange(n).repeat(n_views)
+    loo = per_branch(all_inl, all_inl, exclude=image[:, None] == image[None, :])
+    return Ingredients(query_dist=[per_branch(q[v], all_inl) for v in range(n_views)],
+                       query_ref_log=[per_branch(q[v], pool).log() for v in range(n_views)],
+                       inlier_dist=[loo[:, v * n:(v + 1) * n] for v in range(n_views)],
+                       inlier_ref_log=[per_branch(inl[v], pool).log() for v in range(n_views)])
+
+
+@pytest.mark.parametrize("n_views", [1, 3])
+def test_fitted_fused_score_is_the_protocols_knn_plus_ratio_rule(n_views):
+    """FittedScorer's fused score (what CorelDetector and corel score use) against the protocols'
+    ``knnA+ratioB`` rule on brute-force ingredients: the same novelty, summed over the views."""
+    from corel.scoring.fitted import FittedScorer
+    from corel.scoring.pool_rules import fused, knn, ratio
+    rng = np.random.default_rng(4)
+    n, nq, m, branches, split, w, k = 12, 9, 40, 5, 3, 2, 3
+    inl = torch.tensor(rng.normal(size=(n_views, n, branches * w)))
+    inl[..., split * w:] *= 20                                # the second encoder on another scale
+    q = torch.tensor(rng.normal(size=(n_views, nq, branches * w)) * 1.3)
+    pool = torch.tensor(rng.normal(size=(m, branches * w)) * 1.5)
+    scorer = Scorer(kind="knn", k=k, reference=m, pool_rule="fused", fuse_at=split)
+    fitted = FittedScorer.fit(scorer, branches, inl.reshape(-1, branches * w), n_views, pool)
+    normality = sum(fitted.normality(q[v]) for v in range(n_views))
+    ing = _brute_ingredients(q, inl, pool, branches, k, n_views)
+    novelty = fused([(0, knn, 1.0), (1, ratio, 1.0)], (split, branches - split))(ing)
+    np.testing.assert_allclose(normality, -novelty.numpy(), rtol=1e-9, atol=1e-9)
+    # the training scores are the inliers' own, standardised: mean 0 per part, so 0 in all
+    assert abs(fitted.training_scores.mean()) < 1e-9
+    # without a pool: the first encoder's knn alone
+    alone = FittedScorer.fit(Scorer(kind="knn", k=k, pool_rule="fused", fuse_at=split), branches,
+                             inl.reshape(-1, branches * w), n_views)
+    plain = Scorer(kind="knn", k=k)
+    first = sum(plain.score(q[v][:, :split * w], inl.reshape(-1, branches * w)[:, :split * w], split)
+                for v in range(n_views))
+    assert np.corrcoef(sum(alone.normality(q[v]) for v in range(n_views)), first.numpy())[0, 1] > 1 - 1e-12
+
+
+def test_fused_needs_a_stack_of_two_and_knn():
+    with pytest.raises(ValueError, match="needs --scorer knn-mean"):
+        Scorer(kind="count", pool_rule="fused", fuse_at=2)
+    with pytest.raises(ValueError, match="fuse_at is used by pool_rule='fused' only"):
+        Scorer(kind="knn", pool_rule="clip", fuse_at=2)
+    with pytest.raises(ValueError, match="FittedScorer"):
+        Scorer(kind="knn", pool_rule="fused", fuse_at=2).score(torch.zeros(2, 8), torch.zeros(3, 8), 4)
+    with pytest.raises(ValueError, match="is not one"):
+        Scorer(kind="knn", reference=5, pool_rule="fused").fused_parts(4)
+
+
+def test_a_stack_of_two_scores_fused_by_default_and_one_model_refuses_fused(parts, tmp_path, capsys):
+    from corel.scoring.detector import CorelDetector
+    out = stack_checkpoints(parts, tmp_path / "stack.pt")
+    stack = load_model(out)
+    x, ref = torch.rand(30, 1, 8, 8), torch.rand(50, 1, 8, 8)
+    det = CorelDetector(encoder=stack, n_branches=6).fit(x, reference=ref)
+    assert det._scorer().pool_rule == "fused" and det._scorer().fuse_at == 4
+    s = det.score_samples(torch.rand(5, 1, 8, 8))
+    assert s.shape == (5,) and np.isfinite(s).all()
+    clone = CorelDetector.load(det.save(tmp_path / "det.pt", with_encoder=True,
+                                        encoder_spec=("stack", load_checkpoint(out)["model_args"])))
+    q = torch.rand(4, 1, 8, 8)
+    np.testing.assert_allclose(clone.score_samples(q), det.score_samples(q), rtol=1e-9)
+    one = CorelDetector(encoder=load_model(parts[0]), n_branches=4, pool_rule="fused")
+    with pytest.raises(ValueError, match="this model is not one"):
+        one.fit(x, reference=ref)
+    # corel evaluate with the fused rule on the stack, and a one-line error on one model
+    assert main(["evaluate", str(out), "--dataset", "digits", "--n", "20", "--draws", "1", "--scorer", "knn-mean",
+                 "--pool-size", "100", "--pool-rule", "fused", "--no-progress", "--out-dir", str(tmp_path / "ev")]) == 0
+    summary = json.loads(next((tmp_path / "ev").rglob("summary.json")).read_text())
+    assert "standardised" in summary["scorer"]
+    capsys.readouterr()
+    assert main(["evaluate", str(parts[0]), "--dataset", "digits", "--n", "20", "--draws", "1", "--scorer", "knn-mean",
+                 "--pool-size", "100", "--pool-rule", "fused", "--no-progress", "--out-dir", str(tmp_path / "ev1")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "this model is not one" in err and len(err.splitlines()) == 1

@@ -592,7 +592,7 @@ def _add_score_and_report_commands(sub) -> None:
                         "the inliers' leave-one-out scores (default 0.1, as CorelDetector, or the detector file's)")
     p.add_argument("--threshold", type=float, default=None,
                    help="flag images whose score exceeds this (overrides --contamination)")
-    _add_scorer_flags(p, scorer="knn-mean", pool_rule="clip")
+    _add_scorer_flags(p, scorer="knn-mean", pool_rule=None)
     _add_tta_flag(p, default=None)
     p.add_argument("--batch-size", type=int, default=256, help="images read and encoded at once")
     _add_device(p)
@@ -654,8 +654,10 @@ def _add_scorer_flags(p, **defaults) -> None:
     the same names and values as CorelDetector's parameters; ``defaults`` override the paper's."""
     from ..scoring.settings import SETTINGS
     for setting in SETTINGS:
+        default = defaults.get(setting.name, setting.default)
+        extra = " (default: fused for a stack of two encoders, clip otherwise)" if default is None else ""
         p.add_argument(setting.flag, dest=setting.name, type=_checked(setting.parse), choices=setting.choices,
-                       default=defaults.get(setting.name, setting.default), help=setting.help)
+                       default=default, help=setting.help + extra)
 
 
 def _checked(parse):

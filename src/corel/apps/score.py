@@ -60,7 +60,8 @@ class ScoreOptions:
     tta: str | None = None             # test-time views (corel.scoring.views.TTA_MODES), fixed when the detector is fitted;
                                        # None: DEFAULT_TTA when fitting, the detector file's own when loading
     reference: str | None = None       # unlabelled images (folder, zip, list) the knn distances are divided by
-    pool_rule: str = "clip"            # how the reference enters: clip (safe when it lacks the novelty) or ratio
+    pool_rule: str | None = None       # how the pool enters: clip (safe when it lacks the novelty), ratio, or fused
+                                       # (a stack of two encoders); None: fused for such a stack, clip otherwise
     pool: bool = True                  # without --reference: a shipped model's own pool (corel.named.pool_codes)
     contamination: float | None = None  # None: 0.1 when fitting (as CorelDetector), the detector file's own when loading
     threshold: float | None = None     # a given threshold on the score (overrides contamination)
@@ -184,10 +185,14 @@ def fit_detector(model_path, inliers, opts: ScoreOptions, warn=_warn_default):
     n_reference = 0 if reference is None else int(reference.shape[0])
     n_branches = int(ck["model_args"].get("n_branches", 1))
     contamination = DEFAULT_CONTAMINATION if opts.contamination is None else opts.contamination
+    from ..scoring.settings import default_pool_rule
+    from ..training.models import stack_split
+    split = stack_split(ck["model_name"], ck["model_args"])
+    pool_rule = opts.pool_rule or default_pool_rule(split)
     params = {"scorer": opts.scorer, "radius": opts.radius, "radius_quantile": opts.radius_quantile, "k": opts.k,
-              "aggregate": opts.aggregate, "pool_rule": opts.pool_rule}
+              "aggregate": opts.aggregate, "pool_rule": pool_rule}
     scorer = parse_scorer(opts.scorer, opts.radius, opts.radius_quantile, opts.k, opts.aggregate, n_reference,
-                          opts.pool_rule)
+                          pool_rule, split if pool_rule == "fused" else 0)
     fitted = FittedScorer.fit(scorer, n_branches, codes, len(views), reference, owner="corel score")
     meta = {"image_size": image_size, "channels": channels, "model": str(model_path),
             "inliers": str(inliers), "n_inliers": int(codes.shape[0]) // len(views),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -57,6 +57,10 @@ def evaluate_checkpoint(checkpoint, spec: EvalSpec, out_dir, trained_on: str | N
     ck = load_checkpoint(checkpoint)
     model = load_model(checkpoint)
     n_branches = ck["model_args"]["n_branches"]
+    if spec.scorer is not None and spec.scorer.pool_rule == "fused":   # where this model's stack is cut
+        from ..training.models import stack_split
+        spec = replace(spec, scorer=replace(spec.scorer, fuse_at=stack_split(ck["model_name"], ck["model_args"])))
+        spec.scorer.fused_parts(n_branches)    # a model that is no stack of two: one line, before any work
     cache = cache_dir or out / "codes"
     train_codes, train_y, test_codes, test_y, classes = protocol_codes(checkpoint, model, ck, spec, cache)
     from ..scoring.views import tta_views

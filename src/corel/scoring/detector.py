@@ -62,11 +62,15 @@ class CorelDetector(DetectorBase):
     branches (a density ratio, :mod:`corel.scoring.scorer`). It helps only against kinds of images that
     ``R`` holds: a novelty of a kind ``R`` lacks is far from ``R`` too, and the plain ratio then
     calls it normal (``results/novelty-unseen``).
-    pool_rule : {"clip", "ratio"}, default="clip"
+    pool_rule : {"clip", "ratio", "fused"} or None, default=None
         How ``R`` enters (with a reference only). ``"clip"``: the distance to ``R`` is capped at the
         inliers' median distance to ``R``, so a sample farther from ``R`` than the inliers are is
         judged by its distance to the inliers alone (safe when ``R`` lacks the novelty).
         ``"ratio"``: the plain density ratio (best when ``R`` holds every kind of novelty).
+        ``"fused"``, for an encoder that is a stack of two (``corel stack``, or a shipped pair): the
+        first encoder's knn distance plus the second's ratio, each standardised by the inliers' own
+        scores (without ``R``: the first encoder's knn alone). None: ``"fused"`` for such a stack,
+        else ``"clip"``.
     tta : {"off", "flips", "flips-shifts"}, default="off"
         Test-time views (:mod:`corel.scoring.views`; needs ``encoder`` and images ``(N, C, H, W)``):
         every inlier joins in each view, and a sample's score is the sum of its views' scores.
@@ -118,7 +122,7 @@ class CorelDetector(DetectorBase):
 
     def __init__(self, encoder=None, n_branches: int = 16, radius: float = 2.0, contamination: float = 0.1,
                  batch_size: int = 1000, device=None, scorer: str = "knn-mean", k: int = 5, aggregate: str = "sum",
-                 radius_quantile: float = 0.5, tta: str = "off", pool_rule: str = "clip"):
+                 radius_quantile: float = 0.5, tta: str = "off", pool_rule: str | None = None):
         self.encoder = encoder
         self.pool_rule = pool_rule
         self.tta = tta
@@ -225,8 +229,13 @@ class CorelDetector(DetectorBase):
         scorer = self._scorer()
         if (state is None or state.scorer != scorer or state.inlier_codes is not self.inlier_codes_
                 or state.reference_codes is not self.reference_codes_ or state.n_branches != self.n_branches):
-            state = FittedScorer(scorer, int(self.n_branches), self.inlier_codes_, self.reference_codes_,
-                                 self.training_scores_)
+            if scorer.pool_rule == "fused":    # its parts' standardisation comes from the inliers: fit again
+                from .views import tta_views
+                state = FittedScorer.fit(scorer, int(self.n_branches), self.inlier_codes_, len(tta_views(self.tta)),
+                                         self.reference_codes_, owner="CorelDetector")
+            else:
+                state = FittedScorer(scorer, int(self.n_branches), self.inlier_codes_, self.reference_codes_,
+                                     self.training_scores_)
             self._fitted_state = state
         return state
 
@@ -243,10 +252,21 @@ class CorelDetector(DetectorBase):
 
     def _scorer(self):
         from .scorer import parse_scorer
+        from .settings import default_pool_rule
         reference = getattr(self, "reference_codes_", None)
+        split = self._stack_split()
+        rule = self.pool_rule or default_pool_rule(split)
         return parse_scorer(self.scorer, self.radius if self.radius == "auto" else float(self.radius),
                             self.radius_quantile, self.k, self.aggregate,
-                            0 if reference is None else reference.shape[0], self.pool_rule)
+                            0 if reference is None else reference.shape[0], rule, split if rule == "fused" else 0)
+
+    def _stack_split(self) -> int:
+        """The first encoder's branches when the encoder is a stack of two (where ``fused`` cuts), else 0."""
+        from ..training.models import StackedEncoder
+        encoder = self._encoder_obj()
+        if isinstance(encoder, StackedEncoder) and len(encoder.parts) == 2:
+            return int(encoder.parts[0].n_branches)
+        return 0
 
     # ---- persistence ------------------------------------------------------------------------
 
@@ -277,7 +297,7 @@ class CorelDetector(DetectorBase):
                        "contamination": float(self.contamination), "batch_size": int(self.batch_size),
                        "scorer": str(self.scorer), "k": int(self.k), "aggregate": str(self.aggregate),
                        "radius_quantile": float(self.radius_quantile), "tta": str(self.tta),
-                       "pool_rule": str(self.pool_rule)},
+                       "pool_rule": None if self.pool_rule is None else str(self.pool_rule)},
             "had_encoder": self.encoder is not None,
             "inlier_codes": self.inlier_codes_.detach().cpu(),
             "reference_codes": None if self.reference_codes_ is None else self.reference_codes_.detach().cpu(),
@@ -359,8 +379,8 @@ class CorelDetector(DetectorBase):
             raise ValueError(f"The 'scorer' parameter of CorelDetector must be one of 'count', 'soft', 'knn-mean', "
                              f"'knn-kth'. Got {self.scorer!r} instead.")
         check_int(self.k, "k", "CorelDetector")
-        if self.pool_rule not in ("clip", "ratio"):
-            raise ValueError(f"The 'pool_rule' parameter of CorelDetector must be 'clip' or 'ratio'. "
+        if self.pool_rule not in (None, "clip", "ratio", "fused"):
+            raise ValueError(f"The 'pool_rule' parameter of CorelDetector must be None, 'clip', 'ratio' or 'fused'. "
                              f"Got {self.pool_rule!r} instead.")
         self._scorer()   # checks aggregate and radius_quantile with corel.scoring.scorer's messages
         from .views import tta_views

@@ -35,6 +35,9 @@ class FittedScorer:
     reference_codes: torch.Tensor | None = None
     training_scores: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    # pool_rule "fused": per encoder of the stack, (first code dim, end dim, its FittedScorer, the mean
+    # and std of its inliers' leave-one-out scores, the number of views)
+    parts: list | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def fit(cls, scorer: Scorer, n_branches: int, codes: torch.Tensor, n_views: int = 1,
@@ -50,6 +53,8 @@ class FittedScorer:
         if scorer.reference != size:
             raise ValueError(f"The scorer expects a pool of {scorer.reference} reference codes; got {size}.")
         fitted = cls(scorer, int(n_branches), codes, reference_codes)
+        if scorer.pool_rule == "fused":
+            return fitted._fit_fused(n_views, owner)
         n = codes.shape[0] // n_views
         term = fitted.reference_term(codes)
         if n_views > 1:   # an image's other views are not its neighbours: all are left out together
@@ -63,6 +68,24 @@ class FittedScorer:
         fitted.training_scores = loo.cpu().numpy()
         return fitted
 
+    def _fit_fused(self, n_views: int, owner: str) -> FittedScorer:
+        """Each encoder's scorer fitted on its own code dims; the fused training scores are the sum of
+        their leave-one-out scores, each standardised by its mean and std over the inliers."""
+        width = self.inlier_codes.shape[1] // self.n_branches
+        self.parts, total = [], 0
+        for first, end, scorer in self.scorer.fused_parts(self.n_branches):
+            a, b = first * width, end * width
+            ref = None if not scorer.reference else self.reference_codes[:, a:b]
+            part = FittedScorer.fit(scorer, end - first, self.inlier_codes[:, a:b], n_views, ref, owner=owner)
+            mean, std = float(part.training_scores.mean()), float(part.training_scores.std(ddof=1))
+            if not std > 0:
+                raise ValueError(f"{owner}: the inliers' scores do not vary (all {mean:.4g}); a fused score "
+                                 f"standardises by their spread and needs at least 2 different inliers.")
+            self.parts.append((a, b, part, mean, std, n_views))
+            total = total + (part.training_scores - mean) / std
+        self.training_scores = np.asarray(total, dtype=np.float64)
+        return self
+
     @property
     def _count_is_score(self) -> bool:
         return self.scorer.is_paper and self.scorer.aggregate == "sum"
@@ -75,6 +98,9 @@ class FittedScorer:
 
     def normality(self, codes: torch.Tensor) -> np.ndarray:
         """(Q,) float64 normality of one view's (Q, D) codes; higher = more normal."""
+        if self.scorer.pool_rule == "fused":   # per view: a view's share of each part's standardised score
+            return sum((part.normality(codes[:, a:b]) - mean / views) / std
+                       for a, b, part, mean, std, views in self._fused_parts())
         if self._count_is_score:
             out = count_neighbors(codes, self.inlier_codes, self.n_branches, float(self.scorer.radius))
         else:
@@ -99,6 +125,12 @@ class FittedScorer:
         for b in range(self.n_branches):
             total += (torch.cdist(q[b], x[b].to(q.device), p=1) <= radii[b]).sum(-1)
         return total.cpu().numpy()
+
+    def _fused_parts(self) -> list:
+        if self.parts is None:
+            raise ValueError("This fused scorer was built without fitting; use FittedScorer.fit (its parts' "
+                             "standardisation comes from the inliers' scores).")
+        return self.parts
 
     def _radii(self) -> torch.Tensor:
         if "radii" not in self._cache:

@@ -234,6 +234,11 @@ def rule_of(scorer):
     if scorer is None or scorer.kind != "knn" or scorer.aggregate != "sum":
         raise ValueError("The novelty protocols score with a knn scorer summed over branches (--scorer knn-mean "
                          "or knn-kth, --aggregate sum); the paper's count has no pool to leave out.")
+    if scorer.pool_rule == "fused":   # a stack's first encoder's knn (+ the second's ratio, with a pool)
+        if scorer.fuse_at < 1:
+            scorer.fused_parts(0)     # its one-line error: no stack of two encoders to cut
+        terms = [(0, knn, 1.0)] + ([(1, ratio, 1.0)] if scorer.reference else [])
+        return lambda ing: fused(terms, (scorer.fuse_at, ing.query_dist[0].shape[0] - scorer.fuse_at))(ing)
     if not scorer.reference:
         return RULES["knn"]
     return RULES[scorer.pool_rule]

@@ -21,6 +21,13 @@ to them than to images in general, a density ratio p(x | inliers) / p(x). The re
 come from the caller (:func:`corel.protocols.oneclass.evaluate_one_class` draws M from its inlier pool);
 their per-branch log distances are computed once per query set by :meth:`Scorer.reference_term`.
 
+Two encoders side by side (a :class:`corel.training.models.StackedEncoder`, ``pool_rule="fused"``,
+``fuse_at`` = the first encoder's branches): the first encoder's knn normality plus the second's
+ratio, each standardised by the inliers' own leave-one-out scores under it
+(:mod:`corel.scoring.pool_rules`'s ``knnA+ratioB``). The standardisation needs the inliers' scores,
+so a fused scorer scores through :class:`corel.scoring.fitted.FittedScorer` (what ``CorelDetector``
+and ``corel score`` use), not :meth:`Scorer.score` alone; :meth:`Scorer.fused_parts` gives its two parts.
+
 Branch aggregation (``aggregate``): ``sum`` (the paper), ``mean``, ``max``, ``median``.
 
 Radius (``radius``): a number, or ``"auto"``: per branch, the ``radius_quantile`` quantile of the
@@ -64,6 +71,7 @@ class Scorer:
     aggregate: str = "sum"
     reference: int = 0
     pool_rule: str = "ratio"
+    fuse_at: int = 0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -85,6 +93,13 @@ class Scorer:
             raise ValueError(f"reference must be an int >= 0 (0: off); got {self.reference!r}.")
         if self.pool_rule not in POOL_RULES:
             raise ValueError(f"Unknown pool rule {self.pool_rule!r}; choose one of {list(POOL_RULES)}.")
+        if isinstance(self.fuse_at, bool) or not isinstance(self.fuse_at, int) or self.fuse_at < 0:
+            raise ValueError(f"fuse_at must be an int >= 0 (the first encoder's branches); got {self.fuse_at!r}.")
+        if self.pool_rule == "fused" and self.kind != "knn":
+            raise ValueError(f"pool_rule='fused' adds knn scores of a stack's two encoders: it needs "
+                             f"--scorer knn-mean (or knn-kth), not {self.kind!r}.")
+        if self.fuse_at and self.pool_rule != "fused":
+            raise ValueError(f"fuse_at is used by pool_rule='fused' only; got pool_rule={self.pool_rule!r}.")
         if self.reference and self.kind != "knn":
             raise ValueError(f"A reference set divides knn distances; it needs kind='knn' (--scorer knn-mean), "
                              f"not {self.kind!r}.")
@@ -100,7 +115,13 @@ class Scorer:
             r = (f"radius = q{self.radius_quantile:g} of the inliers' death times" if self.radius == "auto"
                  else f"radius {self.radius:g}")
             what = f"{self.kind} ({r})"
-        if self.reference and self.pool_rule == "ratio":
+        if self.pool_rule == "fused" and not self.reference:
+            what = f"the first {self.fuse_at} branches' {what} (the first encoder of a stack; no pool)"
+        elif self.pool_rule == "fused":
+            what = (f"the first {self.fuse_at} branches' {what} plus the other branches' knn distance over that "
+                    f"to {self.reference} unlabelled reference codes (log ratio), each standardised by the inliers' "
+                    f"own scores")
+        elif self.reference and self.pool_rule == "ratio":
             what += f" over the knn distance to {self.reference} unlabelled reference codes (log ratio)"
         elif self.reference:
             what += (f" over the knn distance to {self.reference} unlabelled reference codes, that distance capped "
@@ -113,7 +134,24 @@ class Scorer:
             del d["reference"]
         if self.pool_rule == "ratio":
             del d["pool_rule"]
+        if not self.fuse_at:
+            del d["fuse_at"]
         return d
+
+    def fused_parts(self, n_branches: int) -> list[tuple[int, int, Scorer]]:
+        """``pool_rule="fused"``: ``(first branch, end branch, scorer)`` of each encoder of the stack: the
+        first encoder's knn without the pool, the second's ratio to the pool; without a pool
+        (``reference`` = 0) the first encoder's knn alone (the second's term is its ratio)."""
+        if self.pool_rule != "fused":
+            raise ValueError(f"fused_parts is for pool_rule='fused'; this scorer's is {self.pool_rule!r}.")
+        if not 1 <= self.fuse_at < n_branches:
+            raise ValueError("pool_rule='fused' scores a stack of two encoders (`corel stack A B`, or a shipped "
+                             "pair, `corel models`); this model is not one: use pool_rule 'clip' or 'ratio'.")
+        plain = dict(kind="knn", k=self.k, k_stat=self.k_stat, aggregate=self.aggregate)
+        first = (0, self.fuse_at, Scorer(**plain))
+        if not self.reference:
+            return [first]
+        return [first, (self.fuse_at, n_branches, Scorer(**plain, reference=self.reference, pool_rule="ratio"))]
 
     # ------------------------------------------------------------------------------------------
     def score(self, queries: torch.Tensor, inliers: torch.Tensor, n_branches: int,
@@ -125,6 +163,7 @@ class Scorer:
         ``inlier_reference_term``: :meth:`reference_term` of the (one set of) inliers, (n_branches, n);
         required by ``pool_rule="clip"``, whose cap is its per-branch median.
         """
+        self._not_fused()
         single = inliers.dim() == 2
         sets = inliers[None] if single else inliers
         self._check_reference_term(reference_term, queries.shape[0], n_branches)
@@ -162,6 +201,11 @@ class Scorer:
                              "n_branches), shape (n_branches, n).")
         return inlier_reference_term.double().quantile(0.5, dim=1, keepdim=True)
 
+    def _not_fused(self) -> None:
+        if self.pool_rule == "fused":
+            raise ValueError("pool_rule='fused' standardises each encoder's score by the inliers' own scores: score "
+                             "through corel.scoring.fitted.FittedScorer (as CorelDetector and corel score do).")
+
     def _check_reference_term(self, term, n_queries: int, n_branches: int) -> None:
         if not self.reference:
             if term is not None:
@@ -191,6 +235,7 @@ class Scorer:
         are all left out together. The radius ('auto') is read off all n inliers, the one left
         out included.
         """
+        self._not_fused()
         if groups is not None:
             groups = torch.as_tensor(groups).to(inliers.device)
             if groups.shape != (inliers.shape[0],):
@@ -273,7 +318,8 @@ def _aggregate(per_branch: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def parse_scorer(kind: str = "count", radius="2.0", radius_quantile: float = 0.5, k: int = 5,
-                 aggregate: str = "sum", reference: int = 0, pool_rule: str = "ratio") -> Scorer:
+                 aggregate: str = "sum", reference: int = 0, pool_rule: str = "ratio", fuse_at: int = 0) -> Scorer:
     """A Scorer from the settings in words (:mod:`corel.scoring.settings`): ``kind`` is count, soft,
     knn-mean or knn-kth; radius a number or auto."""
-    return Scorer(**scorer_fields(kind, radius, radius_quantile, int(k), aggregate, pool_rule, int(reference)))
+    return Scorer(**scorer_fields(kind, radius, radius_quantile, int(k), aggregate, pool_rule, int(reference),
+                                  int(fuse_at)))

@@ -12,15 +12,24 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["Setting", "SETTINGS", "SCORER_NAMES", "AGGREGATES", "POOL_RULES", "PAPER", "scorer_fields",
+__all__ = ["Setting", "SETTINGS", "SCORER_NAMES", "AGGREGATES", "POOL_RULES", "PAPER", "default_pool_rule", "scorer_fields",
            "parse_scorer_text", "parse_radius"]
 
 SCORER_NAMES = ("count", "soft", "knn-mean", "knn-kth")
 AGGREGATES = ("sum", "mean", "max", "median")
 # How a reference pool enters a knn score (see corel.scoring.pool_rules): "ratio" divides by the distance to
 # the pool everywhere; "clip" caps that distance at the inliers' own median distance to the pool, so a
-# query farther from the pool than the inliers are is judged by its distance to the inliers alone.
-POOL_RULES = ("ratio", "clip")
+# query farther from the pool than the inliers are is judged by its distance to the inliers alone;
+# "fused" scores a stack of two encoders (corel stack): the first's knn distance plus the second's
+# ratio, each standardised by the inliers' own scores.
+POOL_RULES = ("ratio", "clip", "fused")
+
+
+def default_pool_rule(stack_split: int) -> str:
+    """The pool rule `corel score` and ``CorelDetector`` use unless told: ``fused`` for a stack of two
+    encoders (``stack_split``: the first one's branches, 0 for one encoder), else ``clip``; both
+    safe when the pool lacks the novelty (``results/novelty-unseen``)."""
+    return "fused" if stack_split else "clip"
 
 
 def parse_radius(text) -> float | str:
@@ -62,20 +71,23 @@ SETTINGS = (
     Setting("pool_rule", "ratio", str, "with a reference pool: ratio divides by the distance to the pool "
             "everywhere (sharpest when the pool holds the novelty's kind, blind when it does not); clip caps that "
             "distance at the inliers' median, so an image far from the pool is judged by its distance to the "
-            "inliers alone (safe when the pool lacks the novelty)", POOL_RULES),
+            "inliers alone (safe when the pool lacks the novelty); fused, for a stack of two encoders: the first "
+            "one's knn distance plus the second one's ratio, each standardised by the inliers' own scores", POOL_RULES),
 )
 PAPER = {s.name: s.default for s in SETTINGS}      # the paper's score: the count at radius 2, summed
 
 
 def scorer_fields(scorer: str = "count", radius=2.0, radius_quantile: float = 0.5, k: int = 5,
-                  aggregate: str = "sum", pool_rule: str = "ratio", reference: int = 0) -> dict:
+                  aggregate: str = "sum", pool_rule: str = "ratio", reference: int = 0, fuse_at: int = 0) -> dict:
     """The :class:`~corel.scoring.scorer.Scorer` fields of the settings in words (``reference``: the
-    pool's size, 0 without one); the Scorer checks their values."""
+    pool's size, 0 without one; ``fuse_at``: the first encoder's branches, for ``fused``); the Scorer
+    checks their values."""
     if scorer not in SCORER_NAMES:
         raise ValueError(f"Unknown scorer {scorer!r}; choose one of {list(SCORER_NAMES)}.")
     kind, _, k_stat = scorer.partition("-")
     return {"kind": kind, "radius": parse_radius(radius), "radius_quantile": float(radius_quantile), "k": k,
-            "k_stat": k_stat or "mean", "aggregate": aggregate, "reference": reference, "pool_rule": pool_rule}
+            "k_stat": k_stat or "mean", "aggregate": aggregate, "reference": reference, "pool_rule": pool_rule,
+            "fuse_at": fuse_at}
 
 
 def parse_scorer_text(text: str) -> dict:

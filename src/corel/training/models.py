@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["BranchLinear", "CorelAutoencoder", "MLPAutoencoder", "MODELS", "StackedEncoder", "build_model"]
+__all__ = ["BranchLinear", "CorelAutoencoder", "MLPAutoencoder", "MODELS", "StackedEncoder", "build_model", "stack_split"]
 
 
 class BranchLinear(nn.Module):
@@ -202,6 +202,14 @@ class StackedEncoder(nn.Module):
     def forward(self, x: torch.Tensor):
         raise TypeError("A StackedEncoder only encodes (it has no decoder to train); train its parts with "
                         "`corel train` and stack them again.")
+
+
+def stack_split(model_name: str, model_args: dict) -> int:
+    """The first encoder's branches in a stack of exactly two encoders (where a fused score cuts the
+    code), else 0."""
+    if model_name != "stack" or len(model_args.get("parts", ())) != 2:
+        return 0
+    return int(model_args["parts"][0]["model_args"]["n_branches"])
 
 
 MODELS = {"conv": CorelAutoencoder, "mlp": MLPAutoencoder, "stack": StackedEncoder}
