@@ -224,3 +224,21 @@ def test_a_stack_of_two_scores_fused_by_default_and_one_model_refuses_fused(part
                  "--pool-size", "100", "--pool-rule", "fused", "--no-progress", "--out-dir", str(tmp_path / "ev1")]) != 0
     err = capsys.readouterr().err.strip()
     assert "this model is not one" in err and len(err.splitlines()) == 1
+
+
+def test_corel_score_on_a_stack_of_two_fuses_with_its_pool(parts, tmp_path):
+    from PIL import Image
+    out = stack_checkpoints(parts, tmp_path / "stack.pt")
+    rng = np.random.default_rng(0)
+    for sub, n in (("inliers", 25), ("images", 10), ("pool", 40)):
+        (tmp_path / sub).mkdir()
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / sub / f"{i}.png")
+    argv = ["score", str(out), "--inliers", str(tmp_path / "inliers"), "--images", str(tmp_path / "images"),
+            "--no-progress", "--tta", "flips"]
+    assert main([*argv, "--reference", str(tmp_path / "pool"), "--out", str(tmp_path / "a" / "s.csv")]) == 0
+    summary = json.loads((tmp_path / "a" / "s.json").read_text())
+    assert "standardised" in summary["scorer"] and summary["detector"]["pool_rule"] == "fused"
+    assert main([*argv, "--reference", str(tmp_path / "pool"), "--pool-rule", "clip",
+                 "--out", str(tmp_path / "b" / "s.csv")]) == 0
+    assert "median" in json.loads((tmp_path / "b" / "s.json").read_text())["scorer"]

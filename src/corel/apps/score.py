@@ -391,7 +391,7 @@ def _thumbs(heap, reverse: bool) -> list[dict]:
 def _detector_params(det: FolderDetector) -> dict:
     return {"n_branches": det.fitted.n_branches, **{k: det.params[k] for k in ("radius", "scorer", "k", "aggregate",
                                                                                 "radius_quantile")},
-            "contamination": det.contamination, "tta": det.tta}
+            "pool_rule": det.fitted.scorer.pool_rule, "contamination": det.contamination, "tta": det.tta}
 
 
 def _describe(det: FolderDetector) -> str:
