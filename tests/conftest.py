@@ -24,3 +24,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """The tests' cache folder (decoded data sets, shipped stacks) is their own, never the user's."""
+    before = os.environ.get("COREL_CACHE")
+    os.environ["COREL_CACHE"] = str(tmp_path_factory.mktemp("corel-cache"))
+    yield
+    if before is None:
+        os.environ.pop("COREL_CACHE", None)
+    else:
+        os.environ["COREL_CACHE"] = before

@@ -1,5 +1,6 @@
 """Shipped models: names, cards that match their files, and a name wherever a model.pt goes."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,16 +16,19 @@ from _shared_data import SHARED_CIFAR10_JPEG
 
 
 def test_every_card_matches_its_file_and_loads_with_weights_only():
-    assert available()[:2] == ["cifar10-contrastive-wide", "cifar10-contrastive"]   # best first
+    assert available()[:3] == ["cifar10-pair", "cifar10-contrastive-wide", "cifar10-contrastive"]   # best first
+    from importlib import resources
     for name in available():
         c = card(name)
-        assert sha256(name) == c["sha256"]
-        assert resolve(name).stat().st_size < 5e6
+        assert sha256(name) == c["sha256"]            # a stack: built from its parts to the card's bytes
+        for file in c.get("stack_of") or [c["file"]]:
+            assert Path(str(resources.files("corel.named").joinpath(file))).stat().st_size < 5e6
         ck = torch.load(resolve(name), map_location="cpu", weights_only=True)
         # the card names the data the model was trained on
         assert {"cifar10-jpeg": "CIFAR-10", "tinyimagenet": "TinyImageNet"}[ck["config"]["dataset"]] in c["trained_on"]
         model = corel.load_model(name)
-        assert not model.training and model.encode(torch.rand(2, 3, 32, 32)).shape == (2, 160)
+        width = 10 * ck["model_args"]["n_branches"]
+        assert not model.training and model.encode(torch.rand(2, 3, 32, 32)).shape == (2, width)
         for row in c["results"]:                  # every number names its setting
             assert {"protocol", "evaluated_on", "scorer", "n", "auroc", "source"} <= set(row)
 
@@ -121,3 +125,14 @@ def test_a_shipped_pool_is_what_its_script_writes(tmp_path, name):
     again = torch.load(tmp_path / "p.pt", weights_only=True)
     assert again["model_sha256"] == card(name)["sha256"]
     np.testing.assert_allclose(again["codes"].numpy(), pool_codes(name).numpy(), atol=1e-5)
+
+
+def test_a_shipped_stack_is_built_once_into_the_cache_and_rebuilt_when_damaged():
+    path = resolve("cifar10-pair")
+    assert path.parent.name == "named" and sha256("cifar10-pair") == card("cifar10-pair")["sha256"]
+    before = path.stat().st_mtime_ns
+    assert resolve("cifar10-pair") == path and path.stat().st_mtime_ns == before      # not written again
+    path.write_bytes(b"damaged")
+    assert resolve("cifar10-pair") == path and sha256("cifar10-pair") == card("cifar10-pair")["sha256"]
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    assert [p["checkpoint"] for p in ck["config"]["stack_of"]] == card("cifar10-pair")["stack_of"]

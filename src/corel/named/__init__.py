@@ -37,12 +37,17 @@ def card(name: str) -> dict:
 def resolve(name_or_path) -> Path:
     """The file of a shipped model's name, or the path itself when it names an existing file.
 
-    A string that is neither gives one line listing the shipped names.
+    A shipped stack (a card with ``stack_of``: its parts' weight files in the package) is written on first use
+    into the cache folder (``$COREL_CACHE`` or ``~/.cache/corel``, ``named/``) from its parts'
+    shipped weights, and checked against its card's SHA-256. A string that is neither a file nor
+    a name gives one line listing the shipped names.
     """
     path = Path(name_or_path)
     if path.is_file():
         return path
     cards = _cards()
+    if str(name_or_path) in cards and cards[str(name_or_path)].get("stack_of"):
+        return _stack_file(str(name_or_path), cards[str(name_or_path)])
     if str(name_or_path) in cards:
         file = Path(str(resources.files(__package__).joinpath(cards[str(name_or_path)]["file"])))
         if not file.is_file():
@@ -51,6 +56,35 @@ def resolve(name_or_path) -> Path:
         return file
     raise FileNotFoundError(f"{name_or_path} is neither a model file nor a shipped model name; the shipped models "
                             f"are {list(cards)} (`corel models`), or train one with `corel train`.")
+
+
+def _stack_file(name: str, entry: dict) -> Path:
+    """The stack of a shipped stack's parts, built once into the cache folder (atomically)."""
+    import os
+    import tempfile
+    from ..data.cache import cache_dir
+    from ..training.stack import stack_checkpoints
+    folder = cache_dir() / "named"
+    target = folder / f"{name}-{entry['sha256'][:16]}.pt"
+    if target.is_file() and _digest(target) == entry["sha256"]:
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        parts = [Path(str(resources.files(__package__).joinpath(f))) for f in entry["stack_of"]]
+        missing = [str(p) for p in parts if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"The parts {missing} of the shipped model {name!r} are missing from the "
+                                    f"installation; reinstall corel.")
+        built = stack_checkpoints(parts, Path(tmp) / "stack.pt", labels=entry["stack_of"])
+        if _digest(built) != entry["sha256"]:
+            raise ValueError(f"The stack {name!r} built from {entry['stack_of']} does not match its card's SHA-256; "
+                             f"reinstall corel.")
+        os.replace(built, target)
+    return target
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_model(name_or_path):
@@ -80,7 +114,7 @@ def pool_codes(name: str):
 
 def pool_codes_for_file(model_file):
     """``(name, pool codes)`` when ``model_file`` is (a copy of) a shipped model that carries a pool, else None."""
-    digest = hashlib.sha256(Path(model_file).read_bytes()).hexdigest()
+    digest = _digest(model_file)
     for name, c in _cards().items():
         if c["sha256"] == digest and c.get("pool"):
             return name, pool_codes(name)
@@ -89,7 +123,7 @@ def pool_codes_for_file(model_file):
 
 def sha256(name: str) -> str:
     """The SHA-256 of a shipped model's file (the card records it; a test checks they agree)."""
-    return hashlib.sha256(resolve(name).read_bytes()).hexdigest()
+    return _digest(resolve(name))
 
 
 def format_cards(name: str | None = None) -> str:
@@ -103,7 +137,9 @@ def format_cards(name: str | None = None) -> str:
     c = card(name)
     lines = [f"# {name}", "", c["summary"], "", f"trained on: {c['trained_on']}", f"labels used: {c['labels_used']}",
              f"architecture: {c['architecture']}", f"recipe: {c['recipe']}", f"command: {c['command']}",
-             f"file: {c['file']} ({c['size_mb']} MB, sha256 {c['sha256'][:16]}...)",
+             (f"file: {c['file']} ({c['size_mb']} MB, sha256 {c['sha256'][:16]}...)" if not c.get("stack_of") else
+              f"file: the stack of {' and '.join(c['stack_of'])}, written on first use into the cache folder "
+              f"(sha256 {c['sha256'][:16]}...)"),
              f"default pool: {c['pool']['description']}" if c.get("pool") else "default pool: none", "",
              "| protocol | evaluated on | scorer | n | mean AUROC x 100 | source |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['protocol']} | {r['evaluated_on']} | {r['scorer']} | {r['n']} | {r['auroc']} | {r['source']} |"

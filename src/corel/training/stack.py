@@ -24,8 +24,11 @@ __all__ = ["stack_checkpoints"]
 _SHARED_SETTINGS = ("dataset", "image_size", "holdout", "lam", "eta")
 
 
-def stack_checkpoints(paths, out) -> Path:
-    """Write the stack of the checkpoints ``paths`` (model.pt or .ckpt of `corel train`) to ``out``."""
+def stack_checkpoints(paths, out, labels=None) -> Path:
+    """Write the stack of the checkpoints ``paths`` (model.pt or .ckpt of `corel train`) to ``out``.
+
+    ``labels``: what the file records as each part's origin in place of its path (a shipped
+    model's name), so that the same parts give the same bytes wherever they are installed."""
     from .checkpoints import FORMAT_VERSION, load_checkpoint
     from .checkpoints import checkpoint_digest
     from .models import StackedEncoder
@@ -37,13 +40,16 @@ def stack_checkpoints(paths, out) -> Path:
     if out.exists():
         raise FileExistsError(f"{out} exists; stack into another --out (nothing is overwritten).")
     parts, state, made_of = [], {}, []
-    for path in paths:
+    labels = [os.fspath(p) for p in paths] if labels is None else [str(label) for label in labels]
+    if len(labels) != len(paths):
+        raise ValueError(f"stack_checkpoints: {len(labels)} labels for {len(paths)} models.")
+    for path, label in zip(paths, labels):
         ck = load_checkpoint(path)
         for name, args, sub_state in _parts_of(ck):
             prefix = f"parts.{len(parts)}."
             parts.append({"model_name": name, "model_args": args})
             state.update({prefix + k: v for k, v in sub_state.items()})
-        made_of.append({"checkpoint": os.fspath(path), "sha256": checkpoint_digest(path),
+        made_of.append({"checkpoint": label, "sha256": checkpoint_digest(path),
                         "model_name": ck["model_name"], "config": ck.get("config", {})})
     model = StackedEncoder(parts)                       # checks the branch widths and image shapes agree
     model.load_state_dict(state)
