@@ -136,3 +136,21 @@ def test_a_shipped_stack_is_built_once_into_the_cache_and_rebuilt_when_damaged()
     assert resolve("cifar10-pair") == path and sha256("cifar10-pair") == card("cifar10-pair")["sha256"]
     ck = torch.load(path, map_location="cpu", weights_only=True)
     assert [p["checkpoint"] for p in ck["config"]["stack_of"]] == card("cifar10-pair")["stack_of"]
+
+
+def test_the_pair_detector_takes_its_branches_pool_and_fused_rule_from_the_name():
+    x = torch.rand(20, 3, 32, 32)
+    det = CorelDetector(encoder="cifar10-pair").fit(x)
+    scorer = det._scorer()
+    assert det.fitted_scorer().n_branches == 32 and scorer.pool_rule == "fused" and scorer.fuse_at == 16
+    assert det.reference_codes_.shape == (2000, 320)
+    q = torch.rand(3, 3, 32, 32)
+    # the same as the stack's two parts scored by hand: the first one's knn plus the second one's ratio
+    from corel.scoring.fitted import FittedScorer
+    from corel.scoring.scorer import Scorer
+    codes = det._encode(x, fitted_dim=None)
+    by_hand = FittedScorer.fit(Scorer(kind="knn", reference=2000, pool_rule="fused", fuse_at=16), 32, codes,
+                               reference_codes=det.reference_codes_)
+    np.testing.assert_allclose(det.score_samples(q), by_hand.normality(det._encode(q, fitted_dim=320)), rtol=1e-9)
+    with pytest.raises(ValueError, match="n_branches"):
+        CorelDetector(encoder="cifar10-pair", n_branches=0).fit(x)

@@ -40,8 +40,9 @@ class CorelDetector(DetectorBase):
         corel's autoencoders do, whose ``forward`` returns ``(x_hat, z)``), that is used. If
         None, ``X`` are codes already. An ``nn.Module`` is run in eval mode under ``no_grad``
         and its training flag is restored afterwards.
-    n_branches : int, default=16
-        Latent branches (the paper: 16 of 10 dims).
+    n_branches : int or None, default=None
+        Latent branches (the paper: 16 of 10 dims). None: the encoder's own (a corel model knows
+        its branches; ``cifar10-pair``, a stack of two, has 32), else 16.
     radius : float or "auto", default=2.0
         Closed l1-ball radius per branch (the paper: eta = 2.0). ``"auto"``: per branch, the
         ``radius_quantile`` quantile of the inliers' own 0-dim death times (no scale to set).
@@ -120,7 +121,7 @@ class CorelDetector(DetectorBase):
 
     _expected_failed_checks = {"check_outliers_fit_predict": _LOO, "check_outliers_train": _LOO}
 
-    def __init__(self, encoder=None, n_branches: int = 16, radius: float = 2.0, contamination: float = 0.1,
+    def __init__(self, encoder=None, n_branches: int | None = None, radius: float = 2.0, contamination: float = 0.1,
                  batch_size: int = 1000, device=None, scorer: str = "knn-mean", k: int = 5, aggregate: str = "sum",
                  radius_quantile: float = 0.5, tta: str = "off", pool_rule: str | None = None):
         self.encoder = encoder
@@ -173,7 +174,7 @@ class CorelDetector(DetectorBase):
             raise ValueError(f"{codes.shape[0]} codes cannot be {n_views} views of the same images.")
         if codes.shape[1] == 0:
             raise ValueError("CorelDetector.fit got codes with 0 features (shape (n, 0)); codes need at least 1.")
-        check_n_branches(self.n_branches, codes.shape[1], "CorelDetector")
+        check_n_branches(self._branches(), codes.shape[1], "CorelDetector")
         self.inlier_codes_ = codes
         if self.encoder is None:
             self.n_features_in_ = codes.shape[1]
@@ -186,7 +187,7 @@ class CorelDetector(DetectorBase):
                 raise ValueError(f"The reference codes must be a non-empty (M, {codes.shape[1]}) array; got shape "
                                  f"{tuple(reference_codes.shape)}.")
             self.reference_codes_ = reference_codes
-        fitted = FittedScorer.fit(self._scorer(), self.n_branches, codes, n_views, self.reference_codes_,
+        fitted = FittedScorer.fit(self._scorer(), self._branches(), codes, n_views, self.reference_codes_,
                                   owner="CorelDetector")
         self.training_scores_ = fitted.training_scores
         self._fitted_state = fitted
@@ -228,13 +229,13 @@ class CorelDetector(DetectorBase):
         state = getattr(self, "_fitted_state", None)
         scorer = self._scorer()
         if (state is None or state.scorer != scorer or state.inlier_codes is not self.inlier_codes_
-                or state.reference_codes is not self.reference_codes_ or state.n_branches != self.n_branches):
+                or state.reference_codes is not self.reference_codes_ or state.n_branches != self._branches()):
             if scorer.pool_rule == "fused":    # its parts' standardisation comes from the inliers: fit again
                 from .views import tta_views
-                state = FittedScorer.fit(scorer, int(self.n_branches), self.inlier_codes_, len(tta_views(self.tta)),
+                state = FittedScorer.fit(scorer, self._branches(), self.inlier_codes_, len(tta_views(self.tta)),
                                          self.reference_codes_, owner="CorelDetector")
             else:
-                state = FittedScorer(scorer, int(self.n_branches), self.inlier_codes_, self.reference_codes_,
+                state = FittedScorer(scorer, self._branches(), self.inlier_codes_, self.reference_codes_,
                                      self.training_scores_)
             self._fitted_state = state
         return state
@@ -259,6 +260,13 @@ class CorelDetector(DetectorBase):
         return parse_scorer(self.scorer, self.radius if self.radius == "auto" else float(self.radius),
                             self.radius_quantile, self.k, self.aggregate,
                             0 if reference is None else reference.shape[0], rule, split if rule == "fused" else 0)
+
+    def _branches(self) -> int:
+        """``n_branches``, or the encoder's own branches when it is None (16 for an encoder that does not say)."""
+        if self.n_branches is not None:
+            return int(self.n_branches)
+        own = getattr(self._encoder_obj(), "n_branches", None)
+        return int(own) if isinstance(own, int) and not isinstance(own, bool) else 16
 
     def _stack_split(self) -> int:
         """The first encoder's branches when the encoder is a stack of two (where ``fused`` cuts), else 0."""
@@ -292,7 +300,7 @@ class CorelDetector(DetectorBase):
         check_is_fitted(self, "inlier_codes_")
         state = {
             "format": _SAVE_FORMAT, "version": _SAVE_VERSION,
-            "params": {"n_branches": int(self.n_branches),
+            "params": {"n_branches": self._branches(),
                        "radius": self.radius if self.radius == "auto" else float(self.radius),
                        "contamination": float(self.contamination), "batch_size": int(self.batch_size),
                        "scorer": str(self.scorer), "k": int(self.k), "aggregate": str(self.aggregate),
@@ -372,7 +380,8 @@ class CorelDetector(DetectorBase):
     # ---- helpers ----------------------------------------------------------------------------
 
     def _validate_params(self) -> None:
-        check_int(self.n_branches, "n_branches", "CorelDetector")
+        if self.n_branches is not None:
+            check_int(self.n_branches, "n_branches", "CorelDetector")
         if not (isinstance(self.radius, str) and self.radius == "auto"):
             check_radius(self.radius, "CorelDetector")
         if self.scorer not in ("count", "soft", "knn-mean", "knn-kth"):
