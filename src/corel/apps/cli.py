@@ -655,7 +655,8 @@ def _add_scorer_flags(p, **defaults) -> None:
     from ..scoring.settings import SETTINGS
     for setting in SETTINGS:
         default = defaults.get(setting.name, setting.default)
-        extra = " (default: fused for a stack of two encoders, clip otherwise)" if default is None else ""
+        # "%(default).0s" prints nothing; it only keeps argparse from adding "(default: None)"
+        extra = " (default: fused for a stack of two encoders, clip otherwise%(default).0s)" if default is None else ""
         p.add_argument(setting.flag, dest=setting.name, type=_checked(setting.parse), choices=setting.choices,
                        default=default, help=setting.help + extra)
 
