@@ -40,6 +40,7 @@ class Method:
     scorer: str            # corel.scoring.scorer.parse_scorer's kind
     tta: str
     pool: bool = False
+    pool_rule: str = "clip"  # how the shipped pool enters (fused: a stack of two encoders)
 
 
 METHODS = (
@@ -48,6 +49,8 @@ METHODS = (
     Method("corel's default: cifar10-contrastive, knn, 6 views", "cifar10-contrastive", "knn-mean", "flips-shifts"),
     Method("  + its shipped pool of training codes (clipped)", "cifar10-contrastive", "knn-mean", "flips-shifts",
            pool=True),
+    Method("corel's best: cifar10-pair (two wide encoders), fused with its shipped pool", "cifar10-pair", "knn-mean",
+           "flips-shifts", pool=True, pool_rule="fused"),
     Method("never saw CIFAR-10: tinyimagenet-contrastive, knn, 6 views", "tinyimagenet-contrastive", "knn-mean",
            "flips-shifts"),
 )
@@ -80,6 +83,14 @@ def _codes(method: Method, images: torch.Tensor) -> tuple[torch.Tensor, int, int
     return torch.cat(codes), int(model.n_branches), len(views)
 
 
+def _stack_split(name: str) -> int:
+    from ..named import resolve
+    from ..training.checkpoints import load_checkpoint
+    from ..training.models import stack_split
+    ck = load_checkpoint(resolve(name))
+    return stack_split(ck["model_name"], ck["model_args"])
+
+
 def _class_auroc(method: Method, codes, n_branches, n_views, labels, rng_seed: int) -> np.ndarray:
     """AUROC x 100 per class: N_INLIERS of the class are the inliers, the rest of the sample the queries."""
     from ..scoring.fitted import FittedScorer
@@ -89,7 +100,8 @@ def _class_auroc(method: Method, codes, n_branches, n_views, labels, rng_seed: i
     n = len(labels)
     by_view = codes.reshape(n_views, n, -1)
     pool = pool_codes(method.model) if method.pool else None
-    scorer = parse_scorer(method.scorer, "2.0", 0.5, 5, "sum", 0 if pool is None else len(pool), "clip")
+    scorer = parse_scorer(method.scorer, "2.0", 0.5, 5, "sum", 0 if pool is None else len(pool), method.pool_rule,
+                          _stack_split(method.model) if method.pool_rule == "fused" else 0)
     out = []
     for c in range(labels.max() + 1):
         members = np.flatnonzero(labels == c)
@@ -149,10 +161,10 @@ def _score_one_class(out: Path, images, labels, classes, names, cls: str, seed: 
             folder = folders["inliers" if i in inliers else "images"]
             (folder / name.replace("/", "-")).write_bytes(z.read(name))
     csv = out / cls / "scores.csv"
-    summary = run_score(_named("cifar10-contrastive"), inliers=str(folders["inliers"]), images=str(folders["images"]),
+    summary = run_score(_named("cifar10-pair"), inliers=str(folders["inliers"]), images=str(folders["images"]),
                         out=str(csv), report=str(out / "report.html"), opts=ScoreOptions(progress=False))
     flagged = _flagged_by_class(csv)
-    return {"class": cls, "command": f"corel score --model cifar10-contrastive --inliers {folders['inliers']} "
+    return {"class": cls, "command": f"corel score --model cifar10-pair --inliers {folders['inliers']} "
                                      f"--images {folders['images']} --out {csv} --report {out / 'report.html'}",
             "n_scored": summary["n_scored"], "n_novel": summary["n_novel"], "flagged_by_class": flagged,
             "report": os.fspath(out / "report.html")}
