@@ -29,7 +29,8 @@ import torch
 
 from ..branches import split_branches
 
-__all__ = ["Ingredients", "RULES", "branch_groups", "branch_view_codes", "fused", "pair_rules", "knn_topk", "loo_knn_mean", "rule_of", "self_excluded_topk"]
+__all__ = ["Ingredients", "RULES", "branch_groups", "branch_view_codes", "fused", "pair_rules", "knn_topk",
+           "loo_knn_mean", "rule_of", "self_excluded_topk"]
 
 _CHUNK_BYTES = 64 * 2**20
 
@@ -171,7 +172,7 @@ def pair_rules(sizes) -> dict:
     """The fused rules of two encoders A and B measured on validation (``scripts/unseen_scorers.py
     --with``): a rule of A's branches plus a rule of B's, standardised (``knnA+ratioB``: A's knn
     distance and B's density ratio), some with a weight; and single rules of one encoder (``ratioB``),
-whose AUROC is that encoder's alone (a standardisation does not change the ranking)."""
+    whose AUROC is that encoder's alone (a standardisation does not change the ranking)."""
     named = {"knn": knn, "ratio": ratio, "clip": clip, "guard-log": guard_log, "log-knn": log_knn}
     combos = {"knnA": [("knn", 0)], "clipA": [("clip", 0)], "ratioA": [("ratio", 0)], "ratioB": [("ratio", 1)],
               "knnA+knnB": [("knn", 0), ("knn", 1)], "clipA+clipB": [("clip", 0), ("clip", 1)],
