@@ -70,28 +70,22 @@ def _read_sample():
     return images, labels, classes, names
 
 
-def _codes(method: Method, images: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-    """(codes of every image in each view, view-major; n_branches; number of views)."""
+def _codes(method: Method, images: torch.Tensor) -> tuple[torch.Tensor, int, int, int]:
+    """(codes of every image in each view, view-major; n_branches; number of views; the first encoder's
+    branches when the model is a stack of two, else 0)."""
     from ..scoring.views import apply_view, tta_views
     views = tta_views(method.tta)
     if method.model is None:
-        return images.reshape(len(images), -1).double() / 255.0, 1, 1
+        return images.reshape(len(images), -1).double() / 255.0, 1, 1, 0
     from ..named import load_model
+    from ..training.models import encoder_stack_split
     model = load_model(method.model)
     with torch.no_grad():
         codes = [model.encode(apply_view(images, v).float().div_(255.0)) for v in views]
-    return torch.cat(codes), int(model.n_branches), len(views)
+    return torch.cat(codes), int(model.n_branches), len(views), encoder_stack_split(model)
 
 
-def _stack_split(name: str) -> int:
-    from ..named import resolve
-    from ..training.checkpoints import load_checkpoint
-    from ..training.models import stack_split
-    ck = load_checkpoint(resolve(name))
-    return stack_split(ck["model_name"], ck["model_args"])
-
-
-def _class_auroc(method: Method, codes, n_branches, n_views, labels, rng_seed: int) -> np.ndarray:
+def _class_auroc(method: Method, codes, n_branches, n_views, split, labels, rng_seed: int) -> np.ndarray:
     """AUROC x 100 per class: N_INLIERS of the class are the inliers, the rest of the sample the queries."""
     from ..scoring.fitted import FittedScorer
     from ..scoring.metrics import auroc_percent
@@ -101,7 +95,7 @@ def _class_auroc(method: Method, codes, n_branches, n_views, labels, rng_seed: i
     by_view = codes.reshape(n_views, n, -1)
     pool = pool_codes(method.model) if method.pool else None
     scorer = parse_scorer(method.scorer, "2.0", 0.5, 5, "sum", 0 if pool is None else len(pool), method.pool_rule,
-                          _stack_split(method.model) if method.pool_rule == "fused" else 0)
+                          split if method.pool_rule == "fused" else 0)
     out = []
     for c in range(labels.max() + 1):
         members = np.flatnonzero(labels == c)
@@ -129,8 +123,8 @@ def run_demo(out_dir, report_class: str = "ship", seed: int = 0, progress: bool 
         key = (method.model, method.tta)          # rows differing only in the scorer share their codes
         if key not in encoded:
             encoded[key] = _codes(method, images)
-        codes, n_branches, n_views = encoded[key]
-        auroc = _class_auroc(method, codes, n_branches, n_views, labels, seed)
+        codes, n_branches, n_views, split = encoded[key]
+        auroc = _class_auroc(method, codes, n_branches, n_views, split, labels, seed)
         rows.append({"method": method.label.strip(), "model": method.model, "scorer": method.scorer,
                      "tta": method.tta, "pool": method.pool, "auroc": dict(zip(classes, auroc.round(2).tolist())),
                      "mean_auroc": float(auroc.mean())})

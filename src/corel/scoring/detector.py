@@ -270,11 +270,8 @@ class CorelDetector(DetectorBase):
 
     def _stack_split(self) -> int:
         """The first encoder's branches when the encoder is a stack of two (where ``fused`` cuts), else 0."""
-        from ..training.models import StackedEncoder
-        encoder = self._encoder_obj()
-        if isinstance(encoder, StackedEncoder) and len(encoder.parts) == 2:
-            return int(encoder.parts[0].n_branches)
-        return 0
+        from ..training.models import encoder_stack_split
+        return encoder_stack_split(self._encoder_obj())
 
     # ---- persistence ------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["BranchLinear", "CorelAutoencoder", "MLPAutoencoder", "MODELS", "StackedEncoder", "build_model", "stack_split"]
+__all__ = ["BranchLinear", "CorelAutoencoder", "MLPAutoencoder", "MODELS", "StackedEncoder", "build_model", "encoder_stack_split", "stack_split"]
 
 
 class BranchLinear(nn.Module):
@@ -210,6 +210,13 @@ def stack_split(model_name: str, model_args: dict) -> int:
     if model_name != "stack" or len(model_args.get("parts", ())) != 2:
         return 0
     return int(model_args["parts"][0]["model_args"]["n_branches"])
+
+
+def encoder_stack_split(model) -> int:
+    """:func:`stack_split` of a built encoder: the first part's branches of a StackedEncoder of two, else 0."""
+    if isinstance(model, StackedEncoder) and len(model.parts) == 2:
+        return int(model.parts[0].n_branches)
+    return 0
 
 
 MODELS = {"conv": CorelAutoencoder, "mlp": MLPAutoencoder, "stack": StackedEncoder}
