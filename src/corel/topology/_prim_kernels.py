@@ -449,3 +449,48 @@ def centre(x, xc, sq):
             xc[i, k] = t
             s += t * t
         sq[i] = s
+
+
+@jit
+def edge_length(x, b, i, j, l1):
+    """The l1 or l2 length of edge (i, j) of cloud b of x (B, N, D), summed in float64 (for
+    float32 points: exact differences, no overflow or underflow at any scale)."""
+    s = 0.0
+    for k in range(x.shape[2]):
+        t = np.float64(x[b, i, k]) - np.float64(x[b, j, k])
+        s += abs(t) if l1 else t * t
+    return s if l1 else np.sqrt(s)
+
+
+@jit
+def sorted_lengths(x, edges, l1, lengths, sorted_edges):
+    """The lengths of the edges (B, M, 2) of the clouds x (B, N, D), rounded to x's dtype and
+    ascending per cloud (stable: equal lengths keep their order), into lengths (B, M), and
+    the edges in that order into sorted_edges (B, M, 2)."""
+    for b in range(x.shape[0]):
+        for k in range(edges.shape[1]):
+            lengths[b, k] = edge_length(x, b, edges[b, k, 0], edges[b, k, 1], l1)
+        order = np.argsort(lengths[b], kind="mergesort")
+        lengths[b] = lengths[b][order]
+        for k in range(edges.shape[1]):
+            sorted_edges[b, k, 0] = edges[b, order[k], 0]
+            sorted_edges[b, k, 1] = edges[b, order[k], 1]
+
+
+@jit
+def length_grads(x, edges, g, l1, grad):
+    """grad (B, N, D) float64 += the gradient of sum_k g[b, k] * length(edges[b, k]) with
+    respect to x: sign(x_i - x_j) (l1) or (x_i - x_j) / length (l2) times g, added at i and
+    subtracted at j; 0 where the two points coincide (torch's subgradient)."""
+    for b in range(x.shape[0]):
+        for k in range(edges.shape[1]):
+            i, j = edges[b, k, 0], edges[b, k, 1]
+            w = np.float64(g[b, k])
+            if not l1:
+                length = edge_length(x, b, i, j, False)
+                w = w / length if length > 0 else 0.0
+            for c in range(x.shape[2]):
+                t = np.float64(x[b, i, c]) - np.float64(x[b, j, c])
+                step = w * np.sign(t) if l1 else w * t
+                grad[b, i, c] += step
+                grad[b, j, c] -= step

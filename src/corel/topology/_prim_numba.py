@@ -79,6 +79,24 @@ def extents(x: np.ndarray, low: float = 0.0, high: float = np.inf) -> tuple[np.n
     return out, outside
 
 
+def sorted_edge_lengths(x: np.ndarray, edges: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """l1 or l2 lengths of the edges (B, M, 2) of the clouds x (B, N, D): (B, M) in x's dtype,
+    ascending per cloud (stable), and the edges in that order. Summed in float64: for
+    float32 points correctly rounded up to one ulp, at any scale."""
+    lengths = np.empty(edges.shape[:2], dtype=x.dtype)
+    out = np.empty_like(edges)
+    _kernels().sorted_lengths(x, edges, p == 1.0, lengths, out)
+    return lengths, out
+
+
+def edge_length_grads(x: np.ndarray, edges: np.ndarray, g: np.ndarray, p: float) -> np.ndarray:
+    """The gradient (B, N, D), in x's dtype, of sum(g * lengths) for the l1 or l2 lengths of
+    the edges (B, M, 2) of x (B, N, D), g (B, M): the backward of :func:`sorted_edge_lengths`."""
+    grad = np.zeros(x.shape)
+    _kernels().length_grads(x, edges, g, p == 1.0, grad)
+    return grad.astype(x.dtype, copy=False)
+
+
 def _bits(dtype) -> np.ndarray:
     """An empty array of the integer type as wide as ``dtype``: the kernels compare
     non-negative floats through their bit patterns, and number vertices with it."""
