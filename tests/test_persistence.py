@@ -770,6 +770,19 @@ def test_fused_float32_lengths_at_extreme_scales(scale):
 
 
 @pytest.mark.skipif(not _prim_numba.available(), reason="needs Numba")
+def test_fused_gradient_ignores_later_changes_to_the_deaths():
+    x = torch.randn(20, 3, requires_grad=True)
+    deaths = vr_persistence_0d(x, "l2").deaths
+    want, = torch.autograd.grad(deaths.sum(), x, retain_graph=True)
+    deaths.detach().mul_(3.0)                  # the caller rescales the returned values in place
+    got, = torch.autograd.grad(deaths.sum(), x, retain_graph=True)
+    torch.testing.assert_close(got, want)
+    deaths[..., :2].clamp_(max=0.0)            # tracked in-place ops on the deaths work as on any tensor
+    got, = torch.autograd.grad(deaths.sum(), x)
+    assert torch.isfinite(got).all()
+
+
+@pytest.mark.skipif(not _prim_numba.available(), reason="needs Numba")
 def test_fused_backward_sees_in_place_changes():
     x = torch.randn(20, 3, requires_grad=True)
     y = x * 1.0

@@ -456,10 +456,14 @@ def edge_length(x, b, i, j, l1):
     """The l1 or l2 length of edge (i, j) of cloud b of x (B, N, D), summed in float64 (for
     float32 points: exact differences, no overflow or underflow at any scale)."""
     s = 0.0
+    if l1:
+        for k in range(x.shape[2]):
+            s += abs(np.float64(x[b, i, k]) - np.float64(x[b, j, k]))
+        return s
     for k in range(x.shape[2]):
         t = np.float64(x[b, i, k]) - np.float64(x[b, j, k])
-        s += abs(t) if l1 else t * t
-    return s if l1 else np.sqrt(s)
+        s += t * t
+    return np.sqrt(s)
 
 
 @jit
@@ -478,19 +482,22 @@ def sorted_lengths(x, edges, l1, lengths, sorted_edges):
 
 
 @jit
-def length_grads(x, edges, g, l1, grad):
-    """grad (B, N, D) float64 += the gradient of sum_k g[b, k] * length(edges[b, k]) with
-    respect to x: sign(x_i - x_j) (l1) or (x_i - x_j) / length (l2) times g, added at i and
-    subtracted at j; 0 where the two points coincide (torch's subgradient)."""
+def length_grads(x, edges, lengths, g, l1, grad):
+    """grad (B, N, D) += the gradient of sum_k g[b, k] * length(edges[b, k]) with respect to
+    x, given the lengths: sign(x_i - x_j) (l1) or (x_i - x_j) / length (l2) times g, added at
+    i and subtracted at j; 0 where the two points coincide (torch's subgradient)."""
     for b in range(x.shape[0]):
         for k in range(edges.shape[1]):
             i, j = edges[b, k, 0], edges[b, k, 1]
             w = np.float64(g[b, k])
-            if not l1:
-                length = edge_length(x, b, i, j, False)
-                w = w / length if length > 0 else 0.0
-            for c in range(x.shape[2]):
-                t = np.float64(x[b, i, c]) - np.float64(x[b, j, c])
-                step = w * np.sign(t) if l1 else w * t
-                grad[b, i, c] += step
-                grad[b, j, c] -= step
+            if l1:
+                for c in range(x.shape[2]):
+                    step = w * np.sign(np.float64(x[b, i, c]) - np.float64(x[b, j, c]))
+                    grad[b, i, c] += step
+                    grad[b, j, c] -= step
+            elif lengths[b, k] > 0:
+                w = w / np.float64(lengths[b, k])
+                for c in range(x.shape[2]):
+                    step = w * (np.float64(x[b, i, c]) - np.float64(x[b, j, c]))
+                    grad[b, i, c] += step
+                    grad[b, j, c] -= step

@@ -31,6 +31,7 @@ second array rather than in place (LLVM turns those into masked stores, slow on 
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -89,12 +90,14 @@ def sorted_edge_lengths(x: np.ndarray, edges: np.ndarray, p: float) -> tuple[np.
     return lengths, out
 
 
-def edge_length_grads(x: np.ndarray, edges: np.ndarray, g: np.ndarray, p: float) -> np.ndarray:
-    """The gradient (B, N, D), in x's dtype, of sum(g * lengths) for the l1 or l2 lengths of
-    the edges (B, M, 2) of x (B, N, D), g (B, M): the backward of :func:`sorted_edge_lengths`."""
-    grad = np.zeros(x.shape)
-    _kernels().length_grads(x, edges, g, p == 1.0, grad)
-    return grad.astype(x.dtype, copy=False)
+def edge_length_grads(x: np.ndarray, edges: np.ndarray, lengths: np.ndarray, g: np.ndarray,
+                      p: float) -> np.ndarray:
+    """The gradient (B, N, D), in x's dtype, of sum(g * lengths) for the l1 or l2 lengths
+    (B, M) of the edges (B, M, 2) of x (B, N, D), g (B, M): the backward of
+    :func:`sorted_edge_lengths`, given its output."""
+    grad = np.zeros(x.shape, dtype=x.dtype)
+    _kernels().length_grads(x, edges, lengths, g, p == 1.0, grad)
+    return grad
 
 
 def _bits(dtype) -> np.ndarray:
@@ -126,6 +129,20 @@ def _kernels():
     return _KERNELS
 
 
+@functools.lru_cache(maxsize=None)
+def _gram_constants(dtype: np.dtype, d: int) -> tuple[float, np.ndarray]:
+    """The largest finite number of the dtype and the constants :func:`prim_gram`'s kernel
+    reads, among them the relative rounding bound of its estimates for D coordinates (cached:
+    np.finfo and a small array cost a tenth of the kernel's work on a 100-point cloud; the
+    kernel only reads them)."""
+    info = np.finfo(dtype)
+    tol = 4.0 * (d + 8) * float(info.eps)
+    # Below the smallest normal number rounding errors are absolute (<= 2^-150 per
+    # operation in float32): the smallest normal bounds them all, as the floor of the bound.
+    consts = np.array([0.0, 2.0, tol, np.inf, info.tiny], dtype=dtype)
+    return float(info.max), consts
+
+
 def prim_gram(x: np.ndarray, max_checks: int | None = None) -> np.ndarray | None:
     """l2 MST edges of one cloud, (N, D) float32/float64 -> (N-1, 2) int64 in join order:
     the tree of :func:`prim_points`, or None where the rounding bounds left more than
@@ -145,8 +162,8 @@ def prim_gram(x: np.ndarray, max_checks: int | None = None) -> np.ndarray | None
     # Centred (the bound scales with |x - mean|^2), with the squared norms.
     xc, sq = np.empty_like(x), np.empty(n, dtype=x.dtype)
     _kernels().centre(x, xc, sq)
-    info = np.finfo(x.dtype)
-    if not sq.max(initial=0.0) <= float(info.max) / 16:
+    fmax, consts = _gram_constants(x.dtype, d)
+    if not sq.max(initial=0.0) <= fmax / 16:
         return None                            # the estimates would overflow
     # torch's matrix product, not NumPy's: it runs on torch's threads (torch.set_num_threads),
     # where NumPy's OpenBLAS starts its own; beside busy processes those waited for a scheduler
@@ -154,10 +171,6 @@ def prim_gram(x: np.ndarray, max_checks: int | None = None) -> np.ndarray | None
     # Each entry is within the bound below; the kernel needs no exact symmetry.
     xt = torch.from_numpy(xc)
     g = torch.mm(xt, xt.T).numpy()
-    tol = 4.0 * (d + 8) * float(info.eps)
-    # Below the smallest normal number rounding errors are absolute (<= 2^-150 per
-    # operation in float32): the smallest normal bounds them all, as the floor of the bound.
-    consts = np.array([0.0, 2.0, tol, np.inf, info.tiny], dtype=x.dtype)
     edges = np.empty((n - 1, 2), dtype=np.int64)
     limit = 64 * n + 1000 if max_checks is None else max_checks
     checked = _kernels().gram_kernel(g, x, sq, consts, edges, _bits(x.dtype), limit)

@@ -396,6 +396,8 @@ def _numba_mst(flat: np.ndarray, p: float) -> tuple[np.ndarray, bool]:
             scales = _l2_scales(ext, fmax, flat.shape[-1])
             flat = _l2_rescale(torch.from_numpy(flat), scales).numpy()
     if _use_gram(flat.shape, flat.dtype.itemsize, p):
+        if len(flat) == 1:
+            return _gram_or_points(flat[0])[None], bool(outside)
         return np.stack([_gram_or_points(cloud) for cloud in flat]), bool(outside)
     return _prim_numba.prim_points(flat, p), bool(outside)
 
@@ -638,17 +640,21 @@ class _SortedLengths(torch.autograd.Function):
     def forward(ctx, x, points, edges, p):
         lengths, order = _prim_numba.sorted_edge_lengths(points, edges, p)
         ctx.save_for_backward(x)
-        ctx.points, ctx.p, ctx.sorted_edges = points, p, order
-        sorted_edges = torch.from_numpy(order).reshape(*x.shape[:-2], -1, 2)
+        # (a copy: the deaths returned share the array, and a caller may change them in place)
+        ctx.points, ctx.p, ctx.sorted_edges, ctx.lengths = points, p, order, lengths.copy()
+        # Shaped in NumPy: a tensor reshaped here would be a view, which autograd forbids to
+        # change in place (the generic path's deaths allow it).
+        shape = (*x.shape[:-2], order.shape[1])
+        sorted_edges = torch.from_numpy(order.reshape(*shape, 2))
         ctx.mark_non_differentiable(sorted_edges)
-        return torch.from_numpy(lengths).reshape(sorted_edges.shape[:-1]), sorted_edges
+        return torch.from_numpy(lengths.reshape(shape)), sorted_edges
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_deaths, _):
         x, = ctx.saved_tensors                  # (saved: autograd checks it was not modified)
         g = grad_deaths.reshape(ctx.sorted_edges.shape[:2]).contiguous().numpy()
-        grad = _prim_numba.edge_length_grads(ctx.points, ctx.sorted_edges, g, ctx.p)
+        grad = _prim_numba.edge_length_grads(ctx.points, ctx.sorted_edges, ctx.lengths, g, ctx.p)
         return torch.from_numpy(grad).reshape(x.shape), None, None, None
 
 
