@@ -189,3 +189,17 @@ def test_bare_tta_before_the_model_path_means_flips(monkeypatch, tmp_path, capsy
     with pytest.raises(SystemExit):
         cli.main(["evaluate", "--tta", "rotate", str(model)])
     assert "invalid choice: 'rotate'" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(monkeypatch):
+    # `corel models | head -1`: the pipe closes while corel still writes. The command ends
+    # quietly with 141 (128 + SIGPIPE, as a shell reports it) instead of a BrokenPipeError.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stream = open(write_end, "w", buffering=1)     # (main() points its descriptor at devnull)
+    monkeypatch.setattr(sys, "stdout", stream)
+    try:
+        assert cli.main(["models"]) == 141
+    finally:
+        monkeypatch.undo()
+        stream.close()

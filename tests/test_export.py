@@ -39,3 +39,21 @@ def test_export_errors_are_one_line(tmp_path, capsys):
         assert main(["export", *args]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_the_shipped_pair_exports_as_one_encoder(tmp_path, capsys):
+    # A stack (cifar10-pair: two encoders side by side) exports as one graph whose codes are
+    # both parts' codes, in the stack's order.
+    onnx_path = tmp_path / "pair.onnx"
+    assert main(["export", "cifar10-pair", "--onnx", str(onnx_path)]) == 0
+    assert "codes of size 320" in capsys.readouterr().out
+    model = corel.load_model("cifar10-pair")
+    x = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = model.encode(x).numpy()
+        first = corel.load_model("cifar10-contrastive-wide").encode(x).numpy()
+    got = ort.InferenceSession(str(onnx_path)).run(None, {"images": x.numpy()})[0]
+    # The second encoder's codes reach |40| (no connectivity loss keeps their scale): 1e-5
+    # there is a few float32 ulps, so the bound also grows with the value (seen: 1.3e-6 relative).
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=2e-6)
+    np.testing.assert_allclose(got[:, :160], first, atol=1e-5, rtol=0)
