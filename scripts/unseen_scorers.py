@@ -2,7 +2,7 @@
 
 Usage: python scripts/unseen_scorers.py MODEL [MODEL_B] --protocol validation|test [--tta flips-shifts]
        [--n 120] [--draws 5] [--rotations 3] [--reference 8000] [--never-trained] [--data-root DIR]
-       [--cache DIR] [--with MODEL2 [MODEL2_B]] --out FILE.json [--out-dir DIR]
+       [--cache DIR] [--with MODEL2 [MODEL2_B]] [--third MODEL3 [MODEL3_B]] --out FILE.json [--out-dir DIR]
 
 Writes FILE.json (per rule and protocol: mean, per class, per problem and draw), with --out-dir the
 per-class tables and ``summary.json`` of each rule and protocol (``DIR/<protocol>/<rule>/n<N>/``, the
@@ -12,7 +12,7 @@ M --pool-rule ratio|clip]` gives each rule's numbers alone (the same core). The 
 is made on ``--protocol validation`` only. ``--never-trained`` takes the two half-class models.
 ``--with`` adds a second encoder per model (the same images' codes side by side, its branches after
 the first's): every rule then sees both, and the fused rules of ``pool_rules.pair_rules`` standardise
-and add each encoder's own rule.
+and add each encoder's own rule. ``--third`` adds a third (C, after B; ``pool_rules.trio_rules``).
 """
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def main(argv=None) -> int:
                     help="score the model's --train-classes against the classes it never saw (pool: its classes)")
     ap.add_argument("--with", dest="partners", nargs="+", default=None,
                     help="a second encoder for each model, whose codes join the first's (fused rules)")
+    ap.add_argument("--third", nargs="+", default=None,
+                    help="with --with: a third encoder for each model (another seed of the first's recipe), "
+                         "whose codes follow the second's (the rules of pool_rules.trio_rules)")
     ap.add_argument("--variants", action="store_true", help="also the variants of corel.scoring.pool_rules.VARIANTS")
     ap.add_argument("--out", required=True)
     ap.add_argument("--out-dir", default=None)
@@ -52,12 +55,14 @@ def main(argv=None) -> int:
     from corel.protocols.codes import checkpoint_digest
     from corel.protocols.oneclass import write_results
     from corel.protocols.jobs import EvalSpec, protocol_codes, protocol_name
-    from corel.scoring.pool_rules import RULES, VARIANTS, pair_rules
+    from corel.scoring.pool_rules import RULES, VARIANTS, pair_rules, trio_rules
     from corel.protocols.problems import never_trained_problems, pool_without_problems, run_problems, standard_problems
     from corel.scoring.views import tta_views
     rules = {**RULES, **VARIANTS} if args.variants else dict(RULES)
     if args.partners is not None and len(args.partners) != len(args.model):
         ap.error(f"--with needs one encoder per model ({len(args.model)}); got {len(args.partners)}.")
+    if args.third is not None and (args.partners is None or len(args.third) != len(args.model)):
+        ap.error(f"--third needs --with and one encoder per model ({len(args.model)}).")
 
     torch.set_num_threads(1)
     out = {"model": args.model, "with": args.partners, "protocol": args.protocol, "tta": args.tta, "n": args.n, "draws": args.draws,
@@ -76,8 +81,12 @@ def main(argv=None) -> int:
             ck2, coded2 = codes_of(args.partners[i])
             coded = _side_by_side(coded, coded2)
             sizes = (n_branches, ck2["model_args"]["n_branches"])
+            if args.third:
+                ck3, coded3 = codes_of(args.third[i])
+                coded = _side_by_side(coded, coded3)
+                sizes = (*sizes, ck3["model_args"]["n_branches"])
             n_branches = sum(sizes)
-            rules = {**rules, **pair_rules(sizes)}
+            rules = {**rules, **(trio_rules(sizes) if args.third else pair_rules(sizes))}
         pool, pool_y, query, query_y, names = coded[0]
         classes = sorted(set(np.asarray(pool_y).tolist()))
         if args.never_trained:

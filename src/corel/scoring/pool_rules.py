@@ -187,6 +187,21 @@ def pair_rules(sizes) -> dict:
             for name, spec in combos.items()}
 
 
+def trio_rules(sizes) -> dict:
+    """Fused rules of three encoders A, B, C (``scripts/unseen_scorers.py --with B --third C``), C
+    another seed of A's recipe: A's and C's knn distances (an ensemble of the recipe with the
+    connectivity loss) beside B's density ratio, and the pair rules of A and B for reference."""
+    named = {"knn": knn, "ratio": ratio, "clip": clip}
+    combos = {"knnA": [("knn", 0)], "knnC": [("knn", 2)], "ratioB": [("ratio", 1)], "clipA": [("clip", 0)],
+              "knnA+ratioB": [("knn", 0), ("ratio", 1)], "knnA+knnC": [("knn", 0), ("knn", 2)],
+              "knnA+knnC+ratioB": [("knn", 0), ("knn", 2), ("ratio", 1)],
+              "knnA+knnC+2ratioB": [("knn", 0), ("knn", 2), ("ratio", 1, 2.0)],
+              "clipA+clipC+ratioB": [("clip", 0), ("clip", 2), ("ratio", 1)],
+              "knnA+knnC+ratioB+ratioC": [("knn", 0), ("knn", 2), ("ratio", 1), ("ratio", 2)]}
+    return {name: fused([(t[1], named[t[0]], t[2] if len(t) > 2 else 1.0) for t in spec], sizes)
+            for name, spec in combos.items()}
+
+
 # ----------------------------------------------------------------------------------- distances
 def branch_view_codes(z: torch.Tensor, n_branches: int) -> torch.Tensor:
     """(N, D) codes -> (B, N, D / B): the branches the connectivity loss cuts the latent into."""

@@ -69,10 +69,10 @@ class CorelModule(pl.LightningModule):
         self.save_hyperparameters()
         self.cfg = TrainConfig.from_dict(config)
         self.model = build_model(model_name, **model_args)
-        # Convolutions train in the channels-last layout: oneDNN's (and cuDNN's) fastest, 1.25x
+        # Convolutions train in the channels-last layout: oneDNN's (and cuDNN's) fastest, 1.27x
         # for the conv autoencoder's forward and backward in bfloat16 on the CPU, 1.08x in
         # float32 (benchmarks/training.md). The values are the same model's; only strides differ.
-        self._channels_last = any(isinstance(m, nn.modules.conv._ConvNd) for m in self.model.modules())
+        self._channels_last = any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in self.model.modules())
         if self._channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.connectivity = ConnectivityLoss(self.cfg.eta, self.cfg.metric, self.cfg.n_branches)
