@@ -22,6 +22,8 @@ Rules:
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,6 +185,11 @@ def pair_rules(sizes) -> dict:
               "knnA+clipA+ratioB": [("knn", 0), ("clip", 0), ("ratio", 1)],
               "knnA+log-knnB+ratioB": [("knn", 0), ("log-knn", 1), ("ratio", 1)],
               "2knnA+ratioB": [("knn", 0, 2.0), ("ratio", 1)], "knnA+2ratioB": [("knn", 0), ("ratio", 1, 2.0)]}
+    # B's pool distance capped at a high quantile of the inliers' own (the clipped rule's cap, raised):
+    # a ratio for queries the pool covers, B's knn for those far from it.
+    for q in (0.5, 0.8, 0.95):
+        named[f"clip{q:g}"] = functools.partial(clip, quantile=q)
+        combos[f"knnA+clip{q:g}B"] = [("knn", 0), (f"clip{q:g}", 1)]
     return {name: fused([(t[1], named[t[0]], t[2] if len(t) > 2 else 1.0) for t in spec], sizes)
             for name, spec in combos.items()}
 
