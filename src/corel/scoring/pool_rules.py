@@ -19,11 +19,13 @@ Rules:
 * ``clip``: the ratio with the pool's log distance clipped at the inliers' median, so that a query
   farther from the pool than the inliers are is judged by its distance to the inliers alone.
 * ``half``: log distance to the inliers minus half the log distance to the pool.
+
+Codes of several encoders side by side: :func:`fused` standardises one rule per encoder and adds
+them (:func:`pair_rules`, :func:`trio_rules`: the combinations measured on validation).
 """
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +33,7 @@ import torch
 
 from ..branches import split_branches
 
-__all__ = ["Ingredients", "RULES", "branch_groups", "branch_view_codes", "fused", "pair_rules", "knn_topk",
+__all__ = ["Ingredients", "RULES", "branch_groups", "branch_view_codes", "fused", "pair_rules", "trio_rules", "knn_topk",
            "loo_knn_mean", "rule_of", "self_excluded_topk"]
 
 _CHUNK_BYTES = 64 * 2**20
