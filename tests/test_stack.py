@@ -187,6 +187,16 @@ def test_fitted_fused_score_is_the_protocols_knn_plus_ratio_rule(n_views):
     assert np.corrcoef(sum(alone.normality(q[v]) for v in range(n_views)), first.numpy())[0, 1] > 1 - 1e-12
 
 
+def test_fused_inliers_without_spread_are_a_one_line_error():
+    # Every inlier the same code: the leave-one-out scores have no spread to standardise by.
+    from corel.scoring.fitted import FittedScorer
+    inl = torch.ones(6, 4 * 2, dtype=torch.float64)
+    pool = torch.tensor(np.random.default_rng(0).normal(size=(20, 8)))
+    with pytest.raises(ValueError, match="at least 2 different inliers") as err:
+        FittedScorer.fit(Scorer(kind="knn", k=2, reference=20, pool_rule="fused", fuse_at=2), 4, inl, 1, pool)
+    assert "\n" not in str(err.value)
+
+
 def test_fused_needs_a_stack_of_two_and_knn():
     with pytest.raises(ValueError, match="needs --scorer knn-mean"):
         Scorer(kind="count", pool_rule="fused", fuse_at=2)
