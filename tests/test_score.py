@@ -245,10 +245,14 @@ def test_zip_and_file_list_give_the_same_scores(run, scored, tmp_path):
     assert rows[0]["path"].endswith(".png")
 
 
-def test_progress_bar_on_stderr(run, scored, tmp_path, capsys):
-    code, out, err = _cli(["score", "--detector", str(scored["out"] / "det.pt"), "--images",
-                           str(run["data"] / "images"), "--out", str(tmp_path / "p.csv"), "--progress",
-                           "--batch-size", "32"], capsys)
+def test_progress_bar_on_a_terminal_only(run, scored, tmp_path, capsys, monkeypatch):
+    import corel._progress
+    argv = ["score", "--detector", str(scored["out"] / "det.pt"), "--images", str(run["data"] / "images"),
+            "--progress", "--batch-size", "32"]
+    code, out, err = _cli(argv + ["--out", str(tmp_path / "log.csv")], capsys)     # stderr is not a terminal
+    assert code == 0 and "img/s" not in err and "\r" not in err and "scored" in out
+    monkeypatch.setattr(corel._progress, "on_terminal", lambda: True)
+    code, out, err = _cli(argv + ["--out", str(tmp_path / "tty.csv")], capsys)
     assert code == 0 and "scoring" in err and "img" in err
 
 

@@ -106,8 +106,8 @@ def _encode_views(model, images: torch.Tensor, device, views) -> list[torch.Tens
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit="img", disable=not enabled, leave=False, dynamic_ncols=True)
+    from .._progress import progress_bar
+    return progress_bar(total=total, desc=desc, unit="img", enabled=enabled, leave=False, dynamic_ncols=True)
 
 
 def _device(opts: ScoreOptions) -> torch.device:

@@ -239,7 +239,7 @@ def encode_shard(model, index: SplitIndex, store: CodeStore, image_size: int, ch
     Chunks already recorded as done are skipped (a killed shard resumes); returns True when the
     shard is complete. Memory: two chunks of decoded images and one of codes, whatever N.
     """
-    from tqdm.auto import tqdm
+    from .._progress import progress_bar
     i, k = shard
     start, stop = store.shard_rows(i, k)
     rows = stop - start
@@ -263,9 +263,9 @@ def encode_shard(model, index: SplitIndex, store: CodeStore, image_size: int, ch
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model = model.to(device).eval()
     todo = [c for c in range(n_chunks) if not done[c]]
-    bar = tqdm(total=rows, initial=rows - sum(min(chunk_size, rows - c * chunk_size) for c in todo),
-               desc=f"encoding {index.split}" + (f" (shard {i}/{k})" if k > 1 else ""), unit="img",
-               disable=not progress, leave=False)
+    bar = progress_bar(total=rows, initial=rows - sum(min(chunk_size, rows - c * chunk_size) for c in todo),
+                       desc=f"encoding {index.split}" + (f" (shard {i}/{k})" if k > 1 else ""), unit="img",
+                       enabled=progress, leave=False)
 
     def submit(pool, c):
         a, b = start + c * chunk_size, min(stop, start + (c + 1) * chunk_size)
@@ -370,7 +370,7 @@ def score_classes(train_codes, train_labels, test_codes, test_labels, classes, o
     ``train_labels`` must be sorted (the index is). Memory: the test codes plus one block of
     (classes x draws, Q) counts, the block sized so that the counts fit ``memory_mb``.
     """
-    from tqdm.auto import tqdm
+    from .._progress import progress_bar
     from .oneclass import class_draws
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -402,8 +402,8 @@ def score_classes(train_codes, train_labels, test_codes, test_labels, classes, o
     q = test.shape[0]
     per_block = max(1, int(memory_mb * 2**20) // (q * 8 * 2))    # one draw's int64 counts, and a copy
     results_path = out / (f"results-{i}-of-{k}.jsonl" if k > 1 else "results.jsonl")
-    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="scoring classes", unit="class",
-               disable=not progress, leave=False)
+    bar = progress_bar(total=len(mine), initial=len(mine) - len(todo), desc="scoring classes", unit="class",
+                       enabled=progress, leave=False)
     source = MemmapRows(train_codes, dev)
     for b in range(0, len(todo), per_block):
         block = todo[b:b + per_block]

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
+
+from .._progress import progress_bar
 
 __all__ = ["encode_images"]
 
@@ -21,7 +22,7 @@ def encode_images(model: torch.nn.Module, images: torch.Tensor, batch_size: int 
         device = next(model.parameters()).device
     model = model.to(device).eval()
     out = []
-    for start in tqdm(range(0, len(images), batch_size), desc=desc, disable=not progress, leave=False):
+    for start in progress_bar(range(0, len(images), batch_size), desc=desc, enabled=progress, leave=False):
         batch = images[start:start + batch_size].to(device)
         batch = batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch.float()
         out.append(model.encode(batch).cpu())

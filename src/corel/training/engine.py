@@ -24,7 +24,6 @@ import dataclasses
 import io
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .._atomic import atomic_torch_save, atomic_write_text
+from .._progress import on_terminal
 from .augment import augment
 from .checkpoints import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model
 from . import distributed as dist_utils
@@ -343,7 +343,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
 
     loader = _EpochLoader(data, cfg)
     # A bar redraws with carriage returns: only for a terminal. A log gets one plain line per epoch.
-    bar = cfg.progress_bar and sys.stderr.isatty()
+    bar = cfg.progress_bar and on_terminal()
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, precision=cfg.precision,
         devices=_parse_devices(cfg.devices), strategy=cfg.strategy, num_nodes=cfg.num_nodes,
