@@ -477,3 +477,24 @@ def test_the_defaults_are_the_safe_best_scorer(run, tmp_path, capsys):
     assert code == 0, err
     assert CorelDetector.load(tmp_path / "r.pt").pool_rule == "clip"
     assert "capped at the inliers' median" in json.loads((tmp_path / "r.json").read_text())["scorer"]
+
+
+def test_an_output_of_another_run_is_not_overwritten(run, scored, tmp_path, capsys):
+    # The same command again may replace its own scores; another run (here: another contamination,
+    # then another image set) or a file corel did not write is refused in one line, and kept.
+    det, images = str(scored["out"] / "det.pt"), str(run["data"] / "images")
+    out = tmp_path / "s.csv"
+    argv = ["score", "--detector", det, "--images", images, "--out", str(out), "--no-progress"]
+    assert _cli(argv, capsys)[0] == 0
+    before = out.read_bytes()
+    assert _cli(argv, capsys)[0] == 0                                   # the same run: replaced
+    for extra, differs in [(["--contamination", "0.2"], "threshold_source differs"),
+                           (["--images", str(run["data"] / "inliers")], "images")]:
+        code, _, err = _cli(argv + extra, capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and differs in err and "another --out" in err, err
+        assert out.read_bytes() == before
+    foreign = tmp_path / "mine.csv"
+    foreign.write_text("a user's own table\n")
+    code, _, err = _cli(["score", "--detector", det, "--images", images, "--out", str(foreign)], capsys)
+    assert code == 2 and "not the output of corel score" in err
+    assert foreign.read_text() == "a user's own table\n"

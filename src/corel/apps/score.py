@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import heapq
 import json
 import math
@@ -302,6 +303,9 @@ def score_images(det, input_size: tuple[int, int], images, out_csv, opts: ScoreO
     model.eval()
     thr, thr_source, contamination = threshold_of(det, opts)
     out_csv = Path(out_csv)
+    run = {"model": det.meta.get("model"), "inliers": det.meta.get("inliers"), "images": str(images),
+           "detector": _detector_params(det), "scorer": _describe(det), "threshold_source": thr_source}
+    _check_out_is_free(out_csv, run)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_csv.with_name(out_csv.name + ".partial")
     stats = ConversionStats(image_size, channels)
@@ -386,6 +390,37 @@ def _thumbs(heap, reverse: bool) -> list[dict]:
             png = None
         out.append({"path": name, "score": s, "count": c, "png_base64": png})
     return out
+
+
+def _check_out_is_free(out_csv: Path, run: dict) -> None:
+    """Refuse to overwrite the scores of another run: ``out_csv`` may be replaced only by the same
+    command again (the same model, inliers, images and settings, as its summary JSON records)."""
+    summary = summary_path(out_csv)
+    if not out_csv.exists() and not summary.exists():
+        return
+    try:
+        before = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = None
+    if not isinstance(before, dict) or before.get("kind") != SUMMARY_KIND:
+        raise FileExistsError(f"{out_csv} exists and is not the output of corel score (no summary {summary.name} "
+                              f"beside it); pass another --out, or move it away first.")
+    now = json.loads(json.dumps(run))              # as the summary would record it
+    changed = [key for key in now if before.get(key) != now[key]
+               and not (key == "model" and _same_file_content(before.get(key), now[key]))]
+    if changed:
+        verb = "differ" if len(changed) > 1 else "differs"
+        raise FileExistsError(f"{out_csv} holds the scores of another run (its {', '.join(changed)} {verb}); "
+                              f"pass another --out, or delete {out_csv} and {summary.name} to replace them.")
+
+
+def _same_file_content(a, b) -> bool:
+    """Whether two model paths hold the same bytes (a shipped model built into another cache folder)."""
+    try:
+        return Path(a).stat().st_size == Path(b).stat().st_size and \
+            hashlib.sha256(Path(a).read_bytes()).digest() == hashlib.sha256(Path(b).read_bytes()).digest()
+    except (OSError, TypeError):
+        return False
 
 
 def _detector_params(det: FolderDetector) -> dict:
