@@ -403,8 +403,9 @@ def _check_out_is_free(out_csv: Path, run: dict) -> None:
     except (OSError, ValueError):
         before = None
     if not isinstance(before, dict) or before.get("kind") != SUMMARY_KIND:
-        raise FileExistsError(f"{out_csv} exists and is not the output of corel score (no summary {summary.name} "
-                              f"beside it); pass another --out, or move it away first.")
+        there = out_csv if out_csv.exists() else summary
+        raise FileExistsError(f"{there} exists and is not the output of corel score (no score summary "
+                              f"{summary.name}); pass another --out, or move it away first.")
     now = json.loads(json.dumps(run))              # as the summary would record it
     changed = [key for key in now if before.get(key) != now[key]
                and not (key == "model" and _same_file_content(before.get(key), now[key]))]
