@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import hashlib
 import heapq
 import json
 import math
@@ -355,12 +354,10 @@ def score_images(det, input_size: tuple[int, int], images, out_csv, opts: ScoreO
     summary = {
         "kind": SUMMARY_KIND, "version": 1,
         "csv": out_csv.name, "direction": DIRECTION,
-        "images": str(images), "n_files": n_files, "n_scored": n_scored, "n_unreadable": n_failed,
-        "n_novel": int(n_novel), "threshold": thr, "threshold_source": thr_source, "contamination": contamination,
-        "detector": _detector_params(det), "scorer": _describe(det),
+        "n_files": n_files, "n_scored": n_scored, "n_unreadable": n_failed,
+        "n_novel": int(n_novel), "threshold": thr, "contamination": contamination, **run,
         "image_size": image_size, "channels": channels, "conversions": stats.warnings("images"),
         "inlier_loo_scores": [float(v) for v in -np.asarray(det.fitted.training_scores, dtype=np.float64)],
-        "model": det.meta.get("model"), "inliers": det.meta.get("inliers"),
         "n_inliers": int(len(det.fitted.training_scores)),
         "unreadable": failures_shown,
         "most_novel": _thumbs(most, reverse=True), "least_novel": _thumbs(least, reverse=True),
@@ -417,9 +414,9 @@ def _check_out_is_free(out_csv: Path, run: dict) -> None:
 
 def _same_file_content(a, b) -> bool:
     """Whether two model paths hold the same bytes (a shipped model built into another cache folder)."""
+    from ..training.checkpoints import checkpoint_digest
     try:
-        return Path(a).stat().st_size == Path(b).stat().st_size and \
-            hashlib.sha256(Path(a).read_bytes()).digest() == hashlib.sha256(Path(b).read_bytes()).digest()
+        return Path(a).stat().st_size == Path(b).stat().st_size and checkpoint_digest(a) == checkpoint_digest(b)
     except (OSError, TypeError):
         return False
 

@@ -192,8 +192,7 @@ def pair_rules(sizes) -> dict:
     for q in (0.5, 0.8, 0.95):
         named[f"clip{q:g}"] = functools.partial(clip, quantile=q)
         combos[f"knnA+clip{q:g}B"] = [("knn", 0), (f"clip{q:g}", 1)]
-    return {name: fused([(t[1], named[t[0]], t[2] if len(t) > 2 else 1.0) for t in spec], sizes)
-            for name, spec in combos.items()}
+    return _fused_combos(combos, named, sizes)
 
 
 def trio_rules(sizes) -> dict:
@@ -207,6 +206,11 @@ def trio_rules(sizes) -> dict:
               "knnA+knnC+2ratioB": [("knn", 0), ("knn", 2), ("ratio", 1, 2.0)],
               "clipA+clipC+ratioB": [("clip", 0), ("clip", 2), ("ratio", 1)],
               "knnA+knnC+ratioB+ratioC": [("knn", 0), ("knn", 2), ("ratio", 1), ("ratio", 2)]}
+    return _fused_combos(combos, named, sizes)
+
+
+def _fused_combos(combos: dict, named: dict, sizes) -> dict:
+    """``{name: [(rule name, encoder index[, weight]), ...]}`` -> ``{name: fused rule}``."""
     return {name: fused([(t[1], named[t[0]], t[2] if len(t) > 2 else 1.0) for t in spec], sizes)
             for name, spec in combos.items()}
 
