@@ -498,3 +498,40 @@ def test_an_output_of_another_run_is_not_overwritten(run, scored, tmp_path, caps
     code, _, err = _cli(["score", "--detector", det, "--images", images, "--out", str(foreign)], capsys)
     assert code == 2 and "not the output of corel score" in err
     assert foreign.read_text() == "a user's own table\n"
+
+
+def test_a_report_of_another_run_is_not_overwritten(run, scored, tmp_path, capsys):
+    # --report FILE may replace the report of the same scores, not another run's page or a user's file;
+    # the refusal comes before any scoring (no scores written).
+    det, images = str(scored["out"] / "det.pt"), str(run["data"] / "images")
+    page = tmp_path / "page.html"
+    argv = ["score", "--detector", det, "--images", images, "--no-progress", "--report", str(page)]
+    assert _cli([*argv, "--out", str(tmp_path / "a.csv")], capsys)[0] == 0
+    assert _cli([*argv, "--out", str(tmp_path / "a.csv")], capsys)[0] == 0        # the same run: replaced
+    before = page.read_bytes()
+    code, _, err = _cli([*argv, "--out", str(tmp_path / "b.csv")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "report of another run" in err, err
+    assert page.read_bytes() == before and not (tmp_path / "b.csv").exists()
+    mine = tmp_path / "mine.html"
+    mine.write_text("<html>a user's page</html>")
+    code, _, err = _cli([*argv, "--out", str(tmp_path / "c.csv"), "--report", str(mine)], capsys)
+    assert code == 2 and "not a corel report" in err and mine.read_text() == "<html>a user's page</html>"
+    # corel report follows the same rule; the same source under another spelling (its CSV) is the same run
+    assert _cli(["report", str(tmp_path / "a.csv"), "--out", str(page)], capsys)[0] == 0
+    code, _, err = _cli(["report", str(run["run"]), "--out", str(page)], capsys)
+    assert code == 2 and "report of another run" in err
+
+
+def test_a_detector_file_of_another_fit_is_not_overwritten(run, tmp_path, capsys):
+    argv = ["score", str(run["model"]), "--inliers", str(run["data"] / "inliers"), "--no-progress", "--tta", "off",
+            "--save-detector", str(tmp_path / "d.pt")]
+    assert _cli(argv, capsys)[0] == 0
+    assert _cli(argv, capsys)[0] == 0                                   # the same fit: replaced
+    before = (tmp_path / "d.pt").read_bytes()
+    code, _, err = _cli([*argv, "--k", "3", "--scorer", "knn-mean"], capsys)
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and len(errors) == 1 and "another fitted detector (its k differs)" in errors[0], err
+    assert (tmp_path / "d.pt").read_bytes() == before
+    (tmp_path / "notes.pt").write_text("not a detector")
+    code, _, err = _cli([*argv[:-1], str(tmp_path / "notes.pt")], capsys)
+    assert code == 2 and "not a corel detector file" in err and (tmp_path / "notes.pt").read_text() == "not a detector"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import io
 import json
 import math
@@ -33,7 +34,7 @@ import numpy as np
 
 from .._atomic import atomic_write_text
 
-__all__ = ["KINDS", "detect_kind", "render_report", "write_report"]
+__all__ = ["KINDS", "check_report_target", "detect_kind", "render_report", "write_report"]
 
 KINDS = ("train", "evaluate", "compare", "score")
 SUMMARY_KIND = "corel-score"      # the "kind" of the JSON summary `corel score` writes beside its CSV
@@ -162,11 +163,11 @@ def _new_figure(width: float, height: float, ncols: int = 1):
     return fig, (axes if ncols > 1 else [axes])
 
 
-def _page(template: str, heading: str, subtitle: str, **context) -> str:
+def _page(template: str, heading: str, subtitle: str, source: Path, **context) -> str:
     from .. import __version__ as version
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return _env().get_template(template).render(title=heading, heading=heading, subtitle=subtitle, version=version,
-                                                created=created, **context)
+                                                created=created, source=_source_id(source), **context)
 
 
 def _value_text(v) -> str:
@@ -472,7 +473,7 @@ def render_report(path, kind: str | None = None) -> str:
     if kind is not None and kind != found:
         raise ValueError(f"{path} looks like a {found} folder, not {kind}.")
     template, heading, subtitle, context = _BUILDERS[found](where)
-    return _page(template, heading, subtitle, **context)
+    return _page(template, heading, subtitle, where, **context)
 
 
 def default_report_path(path) -> Path:
@@ -483,7 +484,33 @@ def default_report_path(path) -> Path:
 
 def write_report(path, out=None, kind: str | None = None) -> Path:
     """Write :func:`render_report`'s page to ``out`` (default: ``report.html`` in the run folder); returns its path."""
-    html = render_report(path, kind)
     out = default_report_path(path) if out is None or str(out) == "" else Path(os.fspath(out))
-    atomic_write_text(out, html)
+    check_report_target(out, detect_kind(path)[1])
+    atomic_write_text(out, render_report(path, kind))
     return out
+
+
+_SOURCE_META = re.compile(r'<meta name="corel-source" content="([^"]*)">')
+
+
+def _source_id(source) -> str:
+    return str(Path(os.fspath(source)).resolve())
+
+
+def check_report_target(out, source) -> None:
+    """Refuse to replace a file at ``out`` unless it is corel's report of the same ``source`` (the run
+    folder or score summary the page is rendered from, as its ``corel-source`` tag records)."""
+    out = Path(os.fspath(out))
+    if not out.exists():
+        return
+    try:
+        with open(out, encoding="utf-8", errors="replace") as f:
+            found = _SOURCE_META.search(f.read(4096))
+    except OSError as e:
+        raise FileExistsError(f"{out} exists and cannot be read ({e.strerror}); pass another report path.") from None
+    if found is None:
+        raise FileExistsError(f"{out} exists and is not a corel report; pass another report path, or move it away "
+                              f"first.")
+    if html.unescape(found.group(1)) != _source_id(source):
+        raise FileExistsError(f"{out} is the report of another run ({html.unescape(found.group(1))}); pass another "
+                              f"report path, or delete it to replace it.")

@@ -39,7 +39,7 @@ import torch
 from .._atomic import atomic_write_text
 from ..data.base import DataError
 from ..data.imagefiles import ConversionStats, open_images, read_batches, thumbnail_png
-from .report import SUMMARY_KIND, summary_path
+from .report import SUMMARY_KIND, check_report_target, default_report_path, summary_path
 
 __all__ = ["ScoreOptions", "model_input", "fit_detector", "load_detector", "score_images", "run_score",
            "summary_path", "format_summary", "is_detector_file", "SUMMARY_KIND"]
@@ -412,6 +412,30 @@ def _check_out_is_free(out_csv: Path, run: dict) -> None:
                               f"pass another --out, or delete {out_csv} and {summary.name} to replace them.")
 
 
+def _check_detector_file_is_free(path: Path, det: FolderDetector) -> None:
+    """Refuse to overwrite a file other than a detector of the same model, inliers, pool and settings."""
+    if not path.exists():
+        return
+    if not is_detector_file(path):
+        raise FileExistsError(f"{path} exists and is not a corel detector file; pass another --save-detector, "
+                              f"or move it away first.")
+    before = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    old_meta, old_params = before.get("meta") or {}, before.get("params") or {}
+    changed = [key for key in ("model", "inliers", "reference") if old_meta.get(key) != det.meta.get(key)
+               and not (key == "model" and _same_file_content(old_meta.get(key), det.meta.get(key)))]
+    changed += [key for key, value in _detector_params(det).items() if _plain_value(old_params.get(key))
+                != _plain_value(value)]
+    if changed:
+        verb = "differ" if len(changed) > 1 else "differs"
+        raise FileExistsError(f"{path} holds another fitted detector (its {', '.join(changed)} {verb}); pass another "
+                              f"--save-detector, or delete {path} to replace it.")
+
+
+def _plain_value(v):
+    """A saved parameter and a live one compare equal whatever their number type."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
 def _same_file_content(a, b) -> bool:
     """Whether two model paths hold the same bytes (a shipped model built into another cache folder)."""
     from ..training.checkpoints import checkpoint_digest
@@ -463,6 +487,9 @@ def run_score(model=None, *, detector=None, inliers=None, images=None, out="scor
                          "class (about a hundred is enough).")
     if images is None and save_detector is None:
         raise ValueError("Nothing to do: pass --images to score, and/or --save-detector to keep the fitted detector.")
+    if report is not None and images is not None:      # before any work: a report in the way stops the run now
+        report = default_report_path(summary_path(out)) if str(report) == "" else Path(report)
+        check_report_target(report, summary_path(out))
     if detector is not None:
         det, size = load_detector(detector, device=opts.device)
         if opts.tta is not None and opts.tta != det.tta:
@@ -473,6 +500,7 @@ def run_score(model=None, *, detector=None, inliers=None, images=None, out="scor
         det, fit_info = fit_detector(model, inliers, opts, warn)
         size = (fit_info["image_size"], fit_info["channels"])
     if save_detector is not None:
+        _check_detector_file_is_free(Path(save_detector), det)
         Path(save_detector).parent.mkdir(parents=True, exist_ok=True)
         det.to_detector().save(save_detector, with_encoder=True, encoder_spec=det.encoder_spec, meta=det.meta)
     if images is None:

@@ -8,10 +8,11 @@ command, and what it scores in each protocol (with the protocol named beside eve
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import resources
 from pathlib import Path
+
+from .._digest import file_sha256
 
 __all__ = ["available", "card", "resolve", "load_model", "format_cards", "pool_codes", "pool_codes_for_file"]
 
@@ -66,7 +67,7 @@ def _stack_file(name: str, entry: dict) -> Path:
     from ..training.stack import stack_checkpoints
     folder = cache_dir() / "named"
     target = folder / f"{name}-{entry['sha256'][:16]}.pt"
-    if target.is_file() and _digest(target) == entry["sha256"]:
+    if target.is_file() and file_sha256(target) == entry["sha256"]:
         return target
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
@@ -76,15 +77,11 @@ def _stack_file(name: str, entry: dict) -> Path:
             raise FileNotFoundError(f"The parts {missing} of the shipped model {name!r} are missing from the "
                                     f"installation; reinstall corel.")
         built = stack_checkpoints(parts, Path(tmp) / "stack.pt", labels=entry["stack_of"])
-        if _digest(built) != entry["sha256"]:
+        if file_sha256(built) != entry["sha256"]:
             raise ValueError(f"The stack {name!r} built from {entry['stack_of']} does not match its card's SHA-256; "
                              f"reinstall corel.")
         os.replace(built, target)
     return target
-
-
-def _digest(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_model(name_or_path):
@@ -114,7 +111,7 @@ def pool_codes(name: str):
 
 def pool_codes_for_file(model_file):
     """``(name, pool codes)`` when ``model_file`` is (a copy of) a shipped model that carries a pool, else None."""
-    digest = _digest(model_file)
+    digest = file_sha256(model_file)
     for name, c in _cards().items():
         if c["sha256"] == digest and c.get("pool"):
             return name, pool_codes(name)
@@ -123,7 +120,7 @@ def pool_codes_for_file(model_file):
 
 def sha256(name: str) -> str:
     """The SHA-256 of a shipped model's file (the card records it; a test checks they agree)."""
-    return _digest(resolve(name))
+    return file_sha256(resolve(name))
 
 
 def format_cards(name: str | None = None) -> str:

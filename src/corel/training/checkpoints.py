@@ -6,12 +6,11 @@ a truncated download) gives one line that names the file and what was expected.
 """
 from __future__ import annotations
 
-import hashlib
-
 from pathlib import Path
 
 import torch
 
+from .._digest import file_sha256
 from .models import build_model
 
 __all__ = ["CheckpointError", "FORMAT_VERSION", "checkpoint_digest", "load_checkpoint", "load_model"]
@@ -69,8 +68,4 @@ def load_model(path, **expect) -> torch.nn.Module:
 
 def checkpoint_digest(path) -> str:
     """SHA-256 of the checkpoint file's bytes (what the model is, whatever its file is called)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path)
