@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -515,10 +516,18 @@ def test_a_report_of_another_run_is_not_overwritten(run, scored, tmp_path, capsy
     mine = tmp_path / "mine.html"
     mine.write_text("<html>a user's page</html>")
     code, _, err = _cli([*argv, "--out", str(tmp_path / "c.csv"), "--report", str(mine)], capsys)
-    assert code == 2 and "not a corel report" in err and mine.read_text() == "<html>a user's page</html>"
+    assert code == 2 and "not a corel report that names its source" in err and mine.read_text() == "<html>a user's page</html>"
     # corel report follows the same rule; the same source under another spelling (its CSV) is the same run
     assert _cli(["report", str(tmp_path / "a.csv"), "--out", str(page)], capsys)[0] == 0
     code, _, err = _cli(["report", str(run["run"]), "--out", str(page)], capsys)
+    assert code == 2 and "report of another run" in err
+    # a page names its source relative to itself: a copied (or cloned) folder keeps its page replaceable
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("a.csv", "a.json", "page.html"):
+        shutil.copy(tmp_path / name, copy / name)
+    assert _cli(["report", str(copy / "a.csv"), "--out", str(copy / "page.html")], capsys)[0] == 0
+    code, _, err = _cli(["report", str(tmp_path / "a.csv"), "--out", str(copy / "page.html")], capsys)
     assert code == 2 and "report of another run" in err
 
 

@@ -163,11 +163,11 @@ def _new_figure(width: float, height: float, ncols: int = 1):
     return fig, (axes if ncols > 1 else [axes])
 
 
-def _page(template: str, heading: str, subtitle: str, source: Path, **context) -> str:
+def _page(template: str, heading: str, subtitle: str, source: str, **context) -> str:
     from .. import __version__ as version
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return _env().get_template(template).render(title=heading, heading=heading, subtitle=subtitle, version=version,
-                                                created=created, source=_source_id(source), **context)
+                                                created=created, source=source, **context)
 
 
 def _value_text(v) -> str:
@@ -467,13 +467,14 @@ _BUILDERS = {"train": _train_context, "evaluate": _evaluate_context, "compare": 
              "score": _score_context}
 
 
-def render_report(path, kind: str | None = None) -> str:
-    """The HTML page of a run folder (or a score summary / CSV) as a string."""
+def render_report(path, kind: str | None = None, out=None) -> str:
+    """The HTML page of a run folder (or a score summary / CSV) as a string; ``out``, where it will be
+    written, lets the page name its source relative to itself (so a copied tree keeps its pages)."""
     found, where = detect_kind(path)
     if kind is not None and kind != found:
         raise ValueError(f"{path} looks like a {found} folder, not {kind}.")
     template, heading, subtitle, context = _BUILDERS[found](where)
-    return _page(template, heading, subtitle, where, **context)
+    return _page(template, heading, subtitle, _source_tag(where, out), **context)
 
 
 def default_report_path(path) -> Path:
@@ -486,15 +487,22 @@ def write_report(path, out=None, kind: str | None = None) -> Path:
     """Write :func:`render_report`'s page to ``out`` (default: ``report.html`` in the run folder); returns its path."""
     out = default_report_path(path) if out is None or str(out) == "" else Path(os.fspath(out))
     check_report_target(out, detect_kind(path)[1])
-    atomic_write_text(out, render_report(path, kind))
+    atomic_write_text(out, render_report(path, kind, out))
     return out
 
 
 _SOURCE_META = re.compile(r'<meta name="corel-source" content="([^"]*)">')
 
 
-def _source_id(source) -> str:
-    return str(Path(os.fspath(source)).resolve())
+def _source_tag(source, out=None) -> str:
+    """What a page records of its source: the path relative to the page's folder (absolute without one)."""
+    source = Path(os.fspath(source)).resolve()
+    if out is None:
+        return str(source)
+    try:
+        return os.path.relpath(source, Path(os.fspath(out)).resolve().parent)
+    except ValueError:          # another drive
+        return str(source)
 
 
 def check_report_target(out, source) -> None:
@@ -509,8 +517,9 @@ def check_report_target(out, source) -> None:
     except OSError as e:
         raise FileExistsError(f"{out} exists and cannot be read ({e.strerror}); pass another report path.") from None
     if found is None:
-        raise FileExistsError(f"{out} exists and is not a corel report; pass another report path, or move it away "
-                              f"first.")
-    if html.unescape(found.group(1)) != _source_id(source):
-        raise FileExistsError(f"{out} is the report of another run ({html.unescape(found.group(1))}); pass another "
-                              f"report path, or delete it to replace it.")
+        raise FileExistsError(f"{out} exists and is not a corel report that names its source (another file, or a "
+                              f"page of an earlier corel); pass another report path, or move it away first.")
+    recorded = html.unescape(found.group(1))
+    if (out.resolve().parent / recorded).resolve() != Path(os.fspath(source)).resolve():
+        raise FileExistsError(f"{out} is the report of another run ({recorded}); pass another report path, or "
+                              f"delete it to replace it.")
