@@ -53,7 +53,10 @@ def test_the_shipped_pair_exports_as_one_encoder(tmp_path, capsys):
         want = model.encode(x).numpy()
         first = corel.load_model("cifar10-contrastive-wide").encode(x).numpy()
     got = ort.InferenceSession(str(onnx_path)).run(None, {"images": x.numpy()})[0]
-    # The second encoder's codes reach |40| (no connectivity loss keeps their scale): 1e-5
-    # there is a few float32 ulps, so the bound also grows with the value (seen: 1.3e-6 relative).
-    np.testing.assert_allclose(got, want, atol=1e-5, rtol=2e-6)
+    # The first encoder's codes (scale ~1) agree to 1e-5. The second one's reach |140| (no connectivity
+    # loss keeps their scale), where one float32 ulp is 1.5e-5 and a small code is the difference of
+    # large partial sums: its bound is 1e-6 of that scale, about 10 ulps (seen: 1.3e-5 at scale 142).
+    np.testing.assert_allclose(got[:, :160], want[:, :160], atol=1e-5, rtol=0)
+    scale = float(np.abs(want[:, 160:]).max())
+    np.testing.assert_allclose(got[:, 160:], want[:, 160:], atol=1e-6 * scale, rtol=0)
     np.testing.assert_allclose(got[:, :160], first, atol=1e-5, rtol=0)
