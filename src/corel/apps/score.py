@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from .._atomic import atomic_write_text
+from .._digest import file_sha256
 from ..data.base import DataError
 from ..data.imagefiles import ConversionStats, open_images, read_batches, thumbnail_png
 from .report import SUMMARY_KIND, check_report_target, default_report_path, summary_path
@@ -438,9 +439,8 @@ def _plain_value(v):
 
 def _same_file_content(a, b) -> bool:
     """Whether two model paths hold the same bytes (a shipped model built into another cache folder)."""
-    from ..training.checkpoints import checkpoint_digest
     try:
-        return Path(a).stat().st_size == Path(b).stat().st_size and checkpoint_digest(a) == checkpoint_digest(b)
+        return Path(a).stat().st_size == Path(b).stat().st_size and file_sha256(a) == file_sha256(b)
     except (OSError, TypeError):
         return False
 
