@@ -166,6 +166,10 @@ def test_fused_rule_is_the_sum_of_each_encoders_rule_standardised_by_its_inliers
         own = rule(Ingredients(ing.inlier_dist, ing.inlier_ref_log, ing.inlier_dist, ing.inlier_ref_log))
         return (rule(ing) - own.mean()) / own.std()
     np.testing.assert_allclose(fused([(0, clip, 1.0), (1, ratio, 0.5)], (3, 2))(both), z(clip, a) + 0.5 * z(ratio, b), rtol=1e-12)
+    # a floor raises one term's standardised score to at least that level, and only that term's
+    floored = fused([(0, clip, 1.0), (1, ratio, 2.0, 0.0)], (3, 2))(both)
+    np.testing.assert_allclose(floored, z(clip, a) + 2.0 * z(ratio, b).clamp_min(0.0), rtol=1e-12)
+    assert (z(ratio, b) < 0).any() and not torch.allclose(floored, fused([(0, clip, 1.0), (1, ratio, 2.0)], (3, 2))(both))
     # a scale on one encoder's codes does not change its weight in the fusion
     scaled = Ingredients([x * 100 for x in both.query_dist], both.query_ref_log,
                          [x * 100 for x in both.inlier_dist], both.inlier_ref_log)

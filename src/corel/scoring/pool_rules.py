@@ -159,15 +159,20 @@ def _inliers_as_queries(ing: Ingredients) -> Ingredients:
 
 def fused(terms, sizes):
     """A rule for codes concatenated from several encoders: a weighted sum of rules, each applied to
-    one encoder's branches (``terms``: ``(encoder index, rule, weight)``; ``sizes``: each encoder's
-    number of branches) and standardised by the inliers' own scores under it, so that no
-    encoder's or rule's scale outweighs another's."""
+    one encoder's branches (``terms``: ``(encoder index, rule, weight[, floor])``; ``sizes``: each
+    encoder's number of branches) and standardised by the inliers' own scores under it, so that no
+    encoder's or rule's scale outweighs another's. A ``floor`` raises a term's standardised score to at
+    least that value: a rule may then add novelty but never vouch for a query below that level of
+    the inliers' own scores."""
     def rule(ing: Ingredients) -> torch.Tensor:
         parts = branch_groups(ing, sizes)
         total = 0
-        for group, r, weight in terms:
+        for group, r, weight, *floor in terms:
             part = parts[group]
-            total = total + weight * _standardised(r(part), r(_inliers_as_queries(part)))
+            z = _standardised(r(part), r(_inliers_as_queries(part)))
+            if floor and floor[0] is not None:
+                z = z.clamp_min(floor[0])
+            total = total + weight * z
         return total
     return rule
 
@@ -192,6 +197,14 @@ def pair_rules(sizes) -> dict:
     for q in (0.5, 0.8, 0.95):
         named[f"clip{q:g}"] = functools.partial(clip, quantile=q)
         combos[f"knnA+clip{q:g}B"] = [("knn", 0), (f"clip{q:g}", 1)]
+    # B's ratio with more weight, and floored: B's standardised ratio raised to at least -1 or 0 (the
+    # inliers' mean), so that B adds novelty but cannot vouch for a query far from its pool.
+    for w in (1.5, 3.0):
+        combos[f"knnA+{w:g}ratioB"] = [("knn", 0), ("ratio", 1, w)]
+    for w in (1.0, 2.0, 3.0):
+        for f in (-1.0, 0.0):
+            combos[f"knnA+{w:g}ratioB>={f:g}"] = [("knn", 0), ("ratio", 1, w, f)]
+    combos["clipA+2ratioB"] = [("clip", 0), ("ratio", 1, 2.0)]
     return _fused_combos(combos, named, sizes)
 
 
@@ -210,8 +223,9 @@ def trio_rules(sizes) -> dict:
 
 
 def _fused_combos(combos: dict, named: dict, sizes) -> dict:
-    """``{name: [(rule name, encoder index[, weight]), ...]}`` -> ``{name: fused rule}``."""
-    return {name: fused([(t[1], named[t[0]], t[2] if len(t) > 2 else 1.0) for t in spec], sizes)
+    """``{name: [(rule name, encoder index[, weight[, floor]]), ...]}`` -> ``{name: fused rule}``."""
+    return {name: fused([(t[1], named[t[0]], t[2] if len(t) > 2 else 1.0, t[3] if len(t) > 3 else None)
+                         for t in spec], sizes)
             for name, spec in combos.items()}
 
 
