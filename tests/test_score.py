@@ -544,3 +544,30 @@ def test_a_detector_file_of_another_fit_is_not_overwritten(run, tmp_path, capsys
     (tmp_path / "notes.pt").write_text("not a detector")
     code, _, err = _cli([*argv[:-1], str(tmp_path / "notes.pt")], capsys)
     assert code == 2 and "not a corel detector file" in err and (tmp_path / "notes.pt").read_text() == "not a detector"
+
+
+def test_the_ship_scenario_writer_draws_its_folders_and_more_pools(tmp_path):
+    """scripts/ship_scenario.py on a small train.zip / test.zip in the CIFAR-10 JPEG copy's layout."""
+    import importlib.util
+    import zipfile
+    spec = importlib.util.spec_from_file_location("ship_scenario", Path(__file__).parents[1] / "scripts" / "ship_scenario.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    classes = ["ship", "cat"]
+    for split, per_class in (("train", 1200), ("test", 250)):
+        with zipfile.ZipFile(tmp_path / f"{split}.zip", "w") as zf:
+            for c in classes:
+                for i in range(per_class):
+                    zf.writestr(f"{split}/{c}/{i:05d}.jpg", f"{split} {c} {i}")
+    mod.build(tmp_path, tmp_path / "s")
+    counts = {sub: len(list((tmp_path / "s" / sub).rglob("*.jpg"))) for sub in ("inliers", "images/ship", "images/other", "pool")}
+    assert counts == {"inliers": 120, "images/ship": 200, "images/other": 203, "pool": 2000}
+    assert all((tmp_path / "s" / "inliers" / f"{i}.jpg").read_bytes().startswith(b"train ship") for i in range(120))
+    mod.pools(2, tmp_path, tmp_path / "s")
+    drawn = [sorted(p.read_bytes() for p in (tmp_path / "s" / f"pool-{k}").iterdir()) for k in (1, 2)]
+    assert len(drawn[0]) == len(drawn[1]) == 2000 and drawn[0] != drawn[1]
+    again = tmp_path / "again"
+    mod.pools(1, tmp_path, again)
+    assert sorted(p.read_bytes() for p in (again / "pool-1").iterdir()) == drawn[0]     # seeded: the same draw
+    with pytest.raises(FileExistsError):
+        mod.pools(1, tmp_path, again)                                                    # never writes over a pool
