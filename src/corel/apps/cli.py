@@ -574,13 +574,14 @@ def _add_score_and_report_commands(sub) -> None:
     p.add_argument("--inliers", default=None, metavar="PATH", help="examples of the normal class")
     p.add_argument("--images", default=None, metavar="PATH", help="images to score")
     p.add_argument("--reference", default=None, metavar="PATH",
-                   help="with a knn scorer: unlabelled images of any class (e.g. a few thousand of those the model "
-                        "was trained on); each knn distance to the inliers is divided by the distance to these (a "
-                        "density ratio). A pool helps only against kinds of images it holds; with the default "
-                        "--pool-rule clip, novelty of a kind it lacks is still scored by its distance to the inliers")
+                   help="with a knn scorer: unlabelled images of any class (about 2,000 of those the model was "
+                        "trained on, or of your domain); each knn distance to the inliers is divided by the distance "
+                        "to these (a density ratio). A pool helps only against kinds of images it holds; with the "
+                        "default --pool-rule (clip, or fused for a pair), novelty of a kind it lacks is still scored "
+                        "by its distance to the inliers")
     p.add_argument("--pool", action=argparse.BooleanOptionalAction, default=True,
                    help="without --reference: use the pool of unlabelled training images a shipped model carries "
-                        "(`corel models NAME` says which), clipped")
+                        "(`corel models NAME` says which), with the default --pool-rule")
     p.add_argument("--detector", default=None, metavar="FILE",
                    help="a detector written by --save-detector (no MODEL or --inliers needed)")
     p.add_argument("--save-detector", default=None, metavar="FILE",
