@@ -12,20 +12,32 @@ import sys
 import zipfile
 from pathlib import Path
 
+POOL_SIZE = 2000
+USAGE = ("usage: ship_scenario.py DATA_ROOT OUT | --auroc SCORES.csv | --pools N DATA_ROOT OUT "
+         "(DATA_ROOT holds train.zip and test.zip)")
+
+
+def _jpgs(zf: zipfile.ZipFile) -> list:
+    return [n for n in zf.namelist() if n.endswith(".jpg")]
+
+
+def _copy(zf: zipfile.ZipFile, names, folder: Path) -> None:
+    """``names`` of ``zf`` into a new ``folder`` as 0.jpg, 1.jpg, ...; never into an existing one."""
+    folder.mkdir(parents=True, exist_ok=False)
+    for i, name in enumerate(names):
+        (folder / f"{i}.jpg").write_bytes(zf.read(name))
+
 
 def build(root: Path, out: Path) -> None:
     rng = random.Random(0)
     train, test = zipfile.ZipFile(root / "train.zip"), zipfile.ZipFile(root / "test.zip")
-    tr = [n for n in train.namelist() if n.endswith(".jpg")]
-    te = [n for n in test.namelist() if n.endswith(".jpg")]
+    tr, te = _jpgs(train), _jpgs(test)
     sets = {"inliers": (train, rng.sample([n for n in tr if "/ship/" in n], 120)),
             "images/ship": (test, rng.sample([n for n in te if "/ship/" in n], 200)),
             "images/other": (test, rng.sample([n for n in te if "/ship/" not in n], 200)),
-            "pool": (train, rng.sample(tr, 2000))}
+            "pool": (train, rng.sample(tr, POOL_SIZE))}
     for sub, (zf, names) in sets.items():
-        (out / sub).mkdir(parents=True, exist_ok=False)
-        for i, name in enumerate(names):
-            (out / sub / f"{i}.jpg").write_bytes(zf.read(name))
+        _copy(zf, names, out / sub)
     for i in range(3):
         (out / "images" / "other" / f"broken{i}.jpg").write_bytes(b"\xff\xd8 not a jpeg")
 
@@ -33,12 +45,9 @@ def build(root: Path, out: Path) -> None:
 def pools(count: int, root: Path, out: Path) -> None:
     """``count`` more pools like the scenario's, each drawn with its own seed from all training images."""
     train = zipfile.ZipFile(root / "train.zip")
-    tr = [n for n in train.namelist() if n.endswith(".jpg")]
+    tr = _jpgs(train)
     for seed in range(1, count + 1):
-        folder = out / f"pool-{seed}"
-        folder.mkdir(parents=True, exist_ok=False)
-        for i, name in enumerate(random.Random(seed).sample(tr, 2000)):
-            (folder / f"{i}.jpg").write_bytes(train.read(name))
+        _copy(train, random.Random(seed).sample(tr, POOL_SIZE), out / f"pool-{seed}")
 
 
 def auroc(csv_path: str) -> float:
@@ -49,9 +58,12 @@ def auroc(csv_path: str) -> float:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--auroc":
-        print(f"{auroc(sys.argv[2]):.4f}")
-    elif sys.argv[1] == "--pools":
-        pools(int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+    args = sys.argv[1:]
+    if args[:1] == ["--auroc"] and len(args) == 2:
+        print(f"{auroc(args[1]):.4f}")
+    elif args[:1] == ["--pools"] and len(args) == 4 and args[1].isdigit():
+        pools(int(args[1]), Path(args[2]), Path(args[3]))
+    elif len(args) == 2 and not args[0].startswith("--"):
+        build(Path(args[0]), Path(args[1]))
     else:
-        build(Path(sys.argv[1]), Path(sys.argv[2]))
+        sys.exit(USAGE)

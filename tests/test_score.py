@@ -441,11 +441,17 @@ def test_a_reference_folder_divides_the_knn_distances(run, tmp_path, capsys):
     assert "reference images could not be read" in err and not (tmp_path / "z.csv").exists()
 
 
-def test_the_digits_example_writer_keeps_the_reference_apart(tmp_path):
+def _script(name: str):
+    """A module of the repository's scripts/ folder (not a package)."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location("digits_pngs", Path(__file__).parents[1] / "scripts" / "digits_pngs.py")
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "scripts" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_digits_example_writer_keeps_the_reference_apart(tmp_path):
+    mod = _script("digits_pngs")
     root = mod.write_pngs(tmp_path / "d", n_reference=300)
     names = {sub: {p.name for p in (root / sub).rglob("*.png")} for sub in ("inliers", "images", "reference")}
     assert [len(names[s]) for s in ("inliers", "images", "reference")] == [100, 140, 300]
@@ -548,11 +554,8 @@ def test_a_detector_file_of_another_fit_is_not_overwritten(run, tmp_path, capsys
 
 def test_the_ship_scenario_writer_draws_its_folders_and_more_pools(tmp_path):
     """scripts/ship_scenario.py on a small train.zip / test.zip in the CIFAR-10 JPEG copy's layout."""
-    import importlib.util
     import zipfile
-    spec = importlib.util.spec_from_file_location("ship_scenario", Path(__file__).parents[1] / "scripts" / "ship_scenario.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("ship_scenario")
     classes = ["ship", "cat"]
     for split, per_class in (("train", 1200), ("test", 250)):
         with zipfile.ZipFile(tmp_path / f"{split}.zip", "w") as zf:

@@ -167,11 +167,12 @@ def fused(terms, sizes):
     def rule(ing: Ingredients) -> torch.Tensor:
         parts = branch_groups(ing, sizes)
         total = 0
-        for group, r, weight, *floor in terms:
+        for group, r, weight, *rest in terms:
+            floor = rest[0] if rest else None
             part = parts[group]
             z = _standardised(r(part), r(_inliers_as_queries(part)))
-            if floor and floor[0] is not None:
-                z = z.clamp_min(floor[0])
+            if floor is not None:
+                z = z.clamp_min(floor)
             total = total + weight * z
         return total
     return rule
